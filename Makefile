@@ -1,0 +1,51 @@
+# tfcat build. Everything cgo needs is set here: no environment by hand.
+#   make build   -> bin/tfcat, linked with an rpath into the libtensorflow prefix
+#   make test    -> go vet + go test ./... (Python reference checks included)
+#   make demo    -> the README's first command
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+TF_PREFIX ?= $(or $(TFCAT_LIBTENSORFLOW),$(ROOT)/.libtensorflow)
+TF_VERSION := $(shell tr -d ' \n' < TENSORFLOW_VERSION)
+TFCAT_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+export CGO_ENABLED := 1
+export CGO_CFLAGS := -I$(TF_PREFIX)/include
+export CGO_LDFLAGS := -L$(TF_PREFIX)/lib -Wl,-rpath,$(TF_PREFIX)/lib
+# The Python reference stack the tests compare against.
+export TFCAT_PYTHON ?= $(ROOT)/.venv/bin/python
+# TensorFlow's C++ logging is noisy at INFO; warnings and errors still show.
+export TF_CPP_MIN_LOG_LEVEL ?= 1
+
+GO ?= go
+LDFLAGS := -X main.version=$(TFCAT_VERSION)
+
+.PHONY: all build libtensorflow python test vet unit fuzz demo bench clean
+all: build
+
+libtensorflow: $(TF_PREFIX)/lib/libtensorflow.so
+$(TF_PREFIX)/lib/libtensorflow.so: TENSORFLOW_VERSION scripts/libtensorflow.sha256 scripts/install-libtensorflow.sh
+	bash scripts/install-libtensorflow.sh
+	@touch $@
+
+python:
+	bash scripts/setup-python.sh
+
+build: libtensorflow
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tfcat ./cmd/tfcat
+
+vet: libtensorflow
+	$(GO) vet ./...
+
+unit: libtensorflow python
+	$(GO) test -count=1 ./...
+
+test: build python vet unit
+
+demo: build
+	bash scripts/demo.sh
+
+bench: build python
+	bash scripts/bench.sh
+
+clean:
+	rm -rf bin

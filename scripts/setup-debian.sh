@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tfcat's build, demo and tests use, when missing:
+#   dataset-fashion-mnist  real images for the demo, tests and benchmarks
+#   libjpeg62-turbo-dev    libjpeg-turbo, which tfcat's JPEG decoder links (OpenCV's decoder)
+#   gcc, unzip             cgo and the wheel tools
+set -euo pipefail
+pkgs=(dataset-fashion-mnist libjpeg62-turbo-dev gcc)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && { echo "Debian packages present: ${pkgs[*]}"; exit 0; }
+sudo=
+if [[ $(id -u) -ne 0 ]]; then
+	command -v sudo >/dev/null || { echo "setup-debian: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+	sudo=sudo
+fi
+echo "installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

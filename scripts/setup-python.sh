@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Creates .venv with the Python reference stack tfcat's tests compare against:
+# tensorflow-cpu (version from TENSORFLOW_VERSION), numpy, opencv-python-headless,
+# pillow (scripts/requirements-reference.txt). Tests only: tfcat never runs Python.
+# Reuses the wheel scripts/install-libtensorflow.sh cached. Idempotent.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+die() { echo "setup-python: $*" >&2; exit 1; }
+
+version=$(tr -d ' \n' <"$root/TENSORFLOW_VERSION")
+venv=${TFCAT_VENV:-$root/.venv}
+req="$root/scripts/requirements-reference.txt"
+want="tensorflow-cpu==$version $(sha256sum "$req" | cut -d' ' -f1)"
+if [[ -x $venv/bin/python && -f $venv/.tfcat-stamp && $(cat "$venv/.tfcat-stamp") == "$want" ]]; then
+	echo "Python reference environment ready in $venv"
+	exit 0
+fi
+command -v python3 >/dev/null || die "python3 not found; install Python 3.11"
+python3 -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' ||
+	echo "setup-python: warning: tests were pinned with Python 3.11; found $(python3 --version)" >&2
+if ! python3 -m venv --help >/dev/null 2>&1; then
+	die "python3 has no venv module (apt-get install python3-venv)"
+fi
+rm -rf "$venv"
+python3 -m venv "$venv" || die "creating $venv failed"
+cache=${TFCAT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tfcat}/wheels
+mkdir -p "$cache"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+	--find-links "$cache" "tensorflow-cpu==$version" -r "$req" ||
+	die "pip install of the reference packages failed"
+"$venv/bin/python" -c 'import tensorflow, cv2, numpy' || die "reference packages do not import"
+printf '%s\n' "$want" >"$venv/.tfcat-stamp"
+echo "Python reference environment ready in $venv"

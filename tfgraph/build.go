@@ -1,0 +1,345 @@
+package tfgraph
+
+import (
+	"fmt"
+	"strings"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/wamuir/graft/tensorflow/op"
+)
+
+// Variable is a TF1 reference variable: a VariableV2 op with an Identity
+// "<name>/read" that the model reads and an Assign "<name>/Assign" that sets its
+// initial value.
+type Variable struct {
+	Name      string // op name; also the checkpoint key
+	Shape     []int64
+	Trainable bool
+	Ref       tf.Output     // the VariableV2's ref output, "<name>:0"
+	Read      tf.Output     // "<name>/read:0"
+	Assign    *tf.Operation // "<name>/Assign", from Initial
+	Initial   tf.Output     // the initial value's tensor
+}
+
+// Model is the tutorial's graph, built in Go. Its node names are those the Python
+// tutorial's graph uses (see names.go), so checkpoints and predict.py-style
+// lookups work across both.
+type Model struct {
+	Net   Network
+	Graph *tf.Graph
+
+	X        tf.Output // input placeholder "x"
+	Labels   tf.Output // one-hot placeholder "y_true"
+	Logits   tf.Output
+	Pred     tf.Output // softmax "y_pred"
+	Cost     tf.Output // mean softmax cross-entropy
+	Accuracy tf.Output
+
+	Train *tf.Operation // the Adam step; nil in an inference-only model
+	Init  *tf.Operation // initialises every variable
+
+	// Vars holds every global variable in creation order: the trainable weights
+	// and biases, then (when training) beta1_power, beta2_power and the Adam slots.
+	Vars []*Variable
+
+	saver *saverNodes
+}
+
+// Trainable returns the model's trainable variables in creation order.
+func (m *Model) Trainable() []*Variable {
+	var out []*Variable
+	for _, v := range m.Vars {
+		if v.Trainable {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Var returns the variable with the given name, or nil.
+func (m *Model) Var(name string) *Variable {
+	for _, v := range m.Vars {
+		if v.Name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// BuildOptions change how Build makes the graph.
+type BuildOptions struct {
+	// Seed makes the initial weights reproducible: the same non-zero seed gives
+	// the same weights. Zero draws fresh random weights.
+	Seed int64
+	// InferenceOnly leaves out the optimizer (Adam, its slots and gradients).
+	InferenceOnly bool
+}
+
+// builder keeps the scope and the root-level names already used, so explicit
+// names can be made unique the way TF1 makes them ("Const", "Const_1", ...).
+type builder struct {
+	g     *tf.Graph
+	s     *op.Scope
+	names map[string]int
+	opt   BuildOptions
+}
+
+func (b *builder) unique(name string) string {
+	n := b.names[name]
+	b.names[name]++
+	if n == 0 {
+		return name
+	}
+	return fmt.Sprintf("%s_%d", name, n)
+}
+
+// add adds an op with an explicit name at the graph's root.
+func (b *builder) add(spec tf.OpSpec) *tf.Operation {
+	return b.s.AddOperation(spec)
+}
+
+func (b *builder) constant(name string, value any) tf.Output {
+	t, err := tf.NewTensor(value)
+	if err != nil {
+		b.s.UpdateErr("Const", err)
+		return tf.Output{}
+	}
+	op := b.add(tf.OpSpec{Type: "Const", Name: name, Attrs: map[string]any{"dtype": t.DataType(), "value": t}})
+	if op == nil {
+		return tf.Output{}
+	}
+	return op.Output(0)
+}
+
+// variable adds a VariableV2 with its read Identity and its initialising Assign.
+func (b *builder) variable(name string, shape []int64, trainable bool, initial tf.Output) *Variable {
+	v := &Variable{Name: name, Shape: shape, Trainable: trainable, Initial: initial}
+	ref := b.add(tf.OpSpec{Type: opVariableV2, Name: name, Attrs: map[string]any{
+		"shape": tf.MakeShape(shape...), "dtype": tf.Float, "container": "", "shared_name": "",
+	}})
+	if ref == nil {
+		return v
+	}
+	v.Ref = ref.Output(0)
+	v.Assign = b.add(tf.OpSpec{Type: opAssign, Name: name + assignSuffix,
+		Input: []tf.Input{v.Ref, initial},
+		Attrs: map[string]any{"validate_shape": true, "use_locking": true}})
+	if read := b.add(tf.OpSpec{Type: "Identity", Name: name + readSuffix, Input: []tf.Input{v.Ref}}); read != nil {
+		v.Read = read.Output(0)
+	}
+	return v
+}
+
+// truncatedNormal is TF1's tf.truncated_normal(shape, stddev): its op is named
+// "truncated_normal", "truncated_normal_1", ... as Python names it.
+func (b *builder) truncatedNormal(shape []int64, stddev float64, seed2 int64) tf.Output {
+	name := b.unique("truncated_normal")
+	s := b.s.SubScope(name)
+	var attrs []op.TruncatedNormalAttr
+	if b.opt.Seed != 0 {
+		attrs = append(attrs, op.TruncatedNormalSeed(b.opt.Seed), op.TruncatedNormalSeed2(seed2))
+	}
+	rnd := op.TruncatedNormal(s, op.Const(s.SubScope("shape"), shape), tf.Float, attrs...)
+	mul := b.add(tf.OpSpec{Type: "Mul", Name: name, Input: []tf.Input{rnd, op.Const(s.SubScope("stddev"), float32(stddev))}})
+	if mul == nil {
+		return tf.Output{}
+	}
+	return mul.Output(0)
+}
+
+// zeros is a Fill of 0 with the variable's shape; a Fill rather than a Const
+// keeps the 16384×128 slots out of the serialized graph.
+func (b *builder) zeros(name string, shape []int64) tf.Output {
+	s := b.s.SubScope(name)
+	dims := op.Const(s.SubScope("shape_as_tensor"), shape)
+	zero := op.Const(s.SubScope("Const"), float32(0))
+	fill := b.add(tf.OpSpec{Type: "Fill", Name: name, Input: []tf.Input{dims, zero}})
+	if fill == nil {
+		return tf.Output{}
+	}
+	return fill.Output(0)
+}
+
+// Build makes the tutorial's graph for net: placeholders, the network, y_pred,
+// cost and accuracy, and unless opt.InferenceOnly, TF1 Adam with its slots and
+// beta powers; plus the Saver's sub-graph.
+func Build(net Network, opt BuildOptions) (m *Model, err error) {
+	if err := net.Validate(); err != nil {
+		return nil, err
+	}
+	g := tf.NewGraph()
+	b := &builder{g: g, s: op.NewScopeWithGraph(g), names: map[string]int{}, opt: opt}
+	m = &Model{Net: net}
+	defer func() {
+		if err == nil {
+			err = b.s.Err()
+		}
+		if err != nil {
+			err = fmt.Errorf("building the graph: %w", cleanScopeErr(err))
+			m = nil
+		}
+	}()
+
+	m.X = b.add(tf.OpSpec{Type: "Placeholder", Name: InputName, Attrs: map[string]any{
+		"dtype": tf.Float, "shape": tf.MakeShape(-1, int64(net.Height), int64(net.Width), int64(net.Channels))}}).Output(0)
+	m.Labels = b.add(tf.OpSpec{Type: "Placeholder", Name: LabelsName, Attrs: map[string]any{
+		"dtype": tf.Float, "shape": tf.MakeShape(-1, int64(net.Classes))}}).Output(0)
+
+	// Trainable variables, in the tutorial's order: weights then bias, layer by layer.
+	shapes := net.VariableShapes()
+	vars := make([]*Variable, len(shapes))
+	for i, shape := range shapes {
+		var initial tf.Output
+		if len(shape) > 1 {
+			initial = b.truncatedNormal(shape, net.WeightStddev, int64(i+1))
+		} else {
+			initial = b.constant(b.unique("Const"), filled(int(shape[0]), float32(net.BiasInit)))
+		}
+		vars[i] = b.variable(VariableName(i), shape, true, initial)
+		m.Vars = append(m.Vars, vars[i])
+	}
+	if err := b.s.Err(); err != nil {
+		return nil, err
+	}
+
+	layer := m.X
+	for i := range net.Conv {
+		s := b.s.SubScope(fmt.Sprintf("conv%d", i+1))
+		conv := op.Conv2D(s, layer, vars[2*i].Read, []int64{1, 1, 1, 1}, "SAME")
+		add := op.AddV2(s, conv, vars[2*i+1].Read)
+		pool := op.MaxPool(s, add, []int64{1, 2, 2, 1}, []int64{1, 2, 2, 1}, "SAME")
+		layer = op.Relu(s, pool)
+	}
+	k := 2 * len(net.Conv)
+	fs := b.s.SubScope("flatten")
+	flat := op.Reshape(fs, layer, op.Const(fs, []int32{-1, int32(net.FlatSize())}))
+	f1 := b.s.SubScope("fc1")
+	fc1 := op.Relu(f1, op.AddV2(f1, op.MatMul(f1, flat, vars[k].Read), vars[k+1].Read))
+	f2 := b.s.SubScope("fc2")
+	m.Logits = op.AddV2(f2, op.MatMul(f2, fc1, vars[k+2].Read), vars[k+3].Read)
+	if b.s.Err() != nil {
+		return nil, b.s.Err()
+	}
+	m.Pred = b.add(tf.OpSpec{Type: "Softmax", Name: PredictionName, Input: []tf.Input{m.Logits}}).Output(0)
+
+	cs := b.s.SubScope("softmax_cross_entropy")
+	loss, _ := op.SoftmaxCrossEntropyWithLogits(cs, m.Logits, m.Labels)
+	m.Cost = b.add(tf.OpSpec{Type: "Mean", Name: CostName,
+		Input: []tf.Input{loss, op.Const(cs.SubScope("axes"), []int32{0})}}).Output(0)
+
+	as := b.s.SubScope("correct")
+	dim := op.Const(as.SubScope("dim"), int32(1))
+	predCls := op.ArgMax(as.SubScope("y_pred_cls"), m.Pred, dim)
+	trueCls := op.ArgMax(as.SubScope("y_true_cls"), m.Labels, dim)
+	correct := op.Cast(as, op.Equal(as, predCls, trueCls), tf.Float)
+	m.Accuracy = b.add(tf.OpSpec{Type: "Mean", Name: AccuracyName,
+		Input: []tf.Input{correct, op.Const(as.SubScope("axes"), []int32{0})}}).Output(0)
+	if b.s.Err() != nil {
+		return nil, b.s.Err()
+	}
+
+	if !opt.InferenceOnly {
+		if err := b.adam(m, vars); err != nil {
+			return nil, err
+		}
+	}
+
+	inits := make([]*tf.Operation, len(m.Vars))
+	for i, v := range m.Vars {
+		inits[i] = v.Assign
+	}
+	m.Init = b.add(tf.OpSpec{Type: "NoOp", Name: InitOpName, ControlDependencies: inits})
+	if err := b.s.Err(); err != nil {
+		return nil, err
+	}
+	if m.saver, err = addSaver(b, m.Vars); err != nil {
+		return nil, err
+	}
+	m.Graph = g
+	return m, nil
+}
+
+// adam adds TF1 AdamOptimizer.minimize(cost) over vars with Python's names:
+// beta1_power and beta2_power, slots <var>/Adam and <var>/Adam_1, one ApplyAdam
+// per variable under Adam/update_<var>/, the beta-power updates, and the NoOp
+// "Adam" that groups them.
+func (b *builder) adam(m *Model, vars []*Variable) error {
+	net := m.Net
+	beta1Power := b.variable(Beta1PowerName, []int64{}, false, b.constant(Beta1PowerName+"/initial_value", float32(net.Beta1)))
+	beta2Power := b.variable(Beta2PowerName, []int64{}, false, b.constant(Beta2PowerName+"/initial_value", float32(net.Beta2)))
+	m.Vars = append(m.Vars, beta1Power, beta2Power)
+	slots := make([][2]*Variable, len(vars))
+	for i, v := range vars {
+		mName, vName := v.Name+adamMSuffix, v.Name+adamVSuffix
+		slots[i][0] = b.variable(mName, v.Shape, false, b.zeros(mName+initialSuffix, v.Shape))
+		slots[i][1] = b.variable(vName, v.Shape, false, b.zeros(vName+initialSuffix, v.Shape))
+		m.Vars = append(m.Vars, slots[i][0], slots[i][1])
+	}
+	if err := b.s.Err(); err != nil {
+		return err
+	}
+
+	xs := make([]tf.Output, len(vars))
+	for i, v := range vars {
+		xs[i] = v.Read
+	}
+	grads, err := b.g.AddGradients("", []tf.Output{m.Cost}, xs, nil)
+	if err != nil {
+		return fmt.Errorf("gradients of the cost: %w", err)
+	}
+
+	lr := b.constant(TrainOpName+"/learning_rate", float32(net.LearningRate))
+	beta1 := b.constant(TrainOpName+"/beta1", float32(net.Beta1))
+	beta2 := b.constant(TrainOpName+"/beta2", float32(net.Beta2))
+	eps := b.constant(TrainOpName+"/epsilon", float32(net.Epsilon))
+	updates := make([]*tf.Operation, 0, len(vars)+2)
+	for i, v := range vars {
+		u := b.add(tf.OpSpec{Type: opApplyAdam, Name: TrainOpName + "/update_" + v.Name + "/ApplyAdam",
+			Input: []tf.Input{v.Ref, slots[i][0].Ref, slots[i][1].Ref, beta1Power.Read, beta2Power.Read,
+				lr, beta1, beta2, eps, grads[i]},
+			Attrs: map[string]any{"use_locking": false, "use_nesterov": false}})
+		updates = append(updates, u)
+	}
+	if err := b.s.Err(); err != nil {
+		return err
+	}
+	// The beta powers advance only after every variable has been updated.
+	applied := append([]*tf.Operation(nil), updates...)
+	for i, p := range []struct {
+		v    *Variable
+		beta tf.Output
+	}{{beta1Power, beta1}, {beta2Power, beta2}} {
+		suffix := ""
+		if i > 0 {
+			suffix = fmt.Sprintf("_%d", i)
+		}
+		mul := b.add(tf.OpSpec{Type: "Mul", Name: TrainOpName + "/mul" + suffix,
+			Input: []tf.Input{p.v.Read, p.beta}, ControlDependencies: applied})
+		if mul == nil {
+			return b.s.Err()
+		}
+		updates = append(updates, b.add(tf.OpSpec{Type: opAssign, Name: TrainOpName + "/Assign" + suffix,
+			Input: []tf.Input{p.v.Ref, mul.Output(0)},
+			Attrs: map[string]any{"validate_shape": true, "use_locking": false}}))
+	}
+	m.Train = b.add(tf.OpSpec{Type: "NoOp", Name: TrainOpName, ControlDependencies: updates})
+	return b.s.Err()
+}
+
+func filled(n int, v float32) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+// cleanScopeErr drops the Go stack trace graft's Scope appends to its errors: it
+// helps nobody who runs tfcat.
+func cleanScopeErr(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, " (Stacktrace:"); i >= 0 {
+		return fmt.Errorf("%s", msg[:i])
+	}
+	return err
+}

@@ -1,0 +1,198 @@
+package tfgraph
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	tf "github.com/wamuir/graft/tensorflow"
+)
+
+// small is a quick network for tests: 8x8x1 input, one conv layer, fc 4.
+func small(classes int) Network {
+	n := Tutorial(classes).WithInput(8, 8, 1)
+	n.Conv = []ConvLayer{{3, 2}}
+	n.FC = 4
+	n.LearningRate = 1e-2
+	return n
+}
+
+func mustBuild(t testing.TB, n Network, opt BuildOptions) *Model {
+	t.Helper()
+	m, err := Build(n, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mustSession(t testing.TB, m *Model) *Session {
+	t.Helper()
+	s, err := NewSession(m, SessionConfig{IntraOpThreads: 1, InterOpThreads: 1, Device: DeviceCPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestTutorialGraphNames(t *testing.T) {
+	m := mustBuild(t, Tutorial(2), BuildOptions{Seed: 1})
+	wantShapes := [][]int64{{3, 3, 3, 32}, {32}, {3, 3, 32, 32}, {32}, {3, 3, 32, 64}, {64}, {16384, 128}, {128}, {128, 2}, {2}}
+	for i, shape := range wantShapes {
+		name := VariableName(i)
+		v := m.Var(name)
+		if v == nil || !slices.Equal(v.Shape, shape) || !v.Trainable {
+			t.Fatalf("variable %s: got %+v, want trainable shape %v", name, v, shape)
+		}
+		for _, n := range []string{name + "/read", name + "/Assign", name + "/Adam", name + "/Adam_1", "Adam/update_" + name + "/ApplyAdam"} {
+			if m.Graph.Operation(n) == nil {
+				t.Errorf("missing op %s", n)
+			}
+		}
+	}
+	types := map[string]string{
+		"x": "Placeholder", "y_true": "Placeholder", "y_pred": "Softmax", "Adam": "NoOp", "init": "NoOp",
+		"Variable": "VariableV2", "Variable_9/Adam_1": "VariableV2", "beta1_power": "VariableV2", "beta2_power": "VariableV2",
+		"Variable/Assign": "Assign", "Variable/read": "Identity", "Adam/update_Variable_6/ApplyAdam": "ApplyAdam",
+		"save/filename/input": "Const", "save/filename": "PlaceholderWithDefault", "save/Const": "PlaceholderWithDefault",
+		"save/SaveV2": "SaveV2", "save/control_dependency": "Identity", "save/RestoreV2": "RestoreV2",
+		"save/Assign": "Assign", "save/Assign_31": "Assign", "save/restore_all": "NoOp",
+	}
+	for name, typ := range types {
+		op := m.Graph.Operation(name)
+		if op == nil {
+			t.Errorf("missing op %s", name)
+			continue
+		}
+		if op.Type() != typ {
+			t.Errorf("op %s is %s, want %s", name, op.Type(), typ)
+		}
+	}
+	if len(m.Vars) != 32 {
+		t.Errorf("%d global variables, want 32", len(m.Vars))
+	}
+	if got := m.Net.FLOPs() / 2; got < 72e6 || got > 74e6 {
+		t.Errorf("forward multiply-adds %d, want about 73 M", got)
+	}
+}
+
+func TestSeedGivesSameWeights(t *testing.T) {
+	read := func(seed int64) map[string][]float32 {
+		m := mustBuild(t, small(2), BuildOptions{Seed: seed})
+		s := mustSession(t, m)
+		if err := s.Init(); err != nil {
+			t.Fatal(err)
+		}
+		v, err := s.VariableValues()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	a, b, c := read(7), read(7), read(8)
+	for name := range a {
+		if !slices.Equal(a[name], b[name]) {
+			t.Errorf("%s differs between two builds with seed 7", name)
+		}
+	}
+	if slices.Equal(a["Variable"], c["Variable"]) {
+		t.Error("seeds 7 and 8 gave the same weights")
+	}
+	for _, w := range a["Variable"] {
+		if w < -0.1 || w > 0.1 { // truncated at two standard deviations of 0.05
+			t.Fatalf("weight %g outside the truncated normal's range", w)
+		}
+	}
+	for _, v := range a["Variable_1"] {
+		if v != 0.05 {
+			t.Fatalf("bias %g, want 0.05", v)
+		}
+	}
+}
+
+// randomBatch makes n examples whose class is visible in the image: class k
+// brightens row block k.
+func randomBatch(r *rand.Rand, n Network, size int) Batch {
+	img := n.Height * n.Width * n.Channels
+	b := Batch{X: make([]float32, size*img), Y: make([]float32, size*n.Classes), N: size}
+	for i := range size {
+		k := r.IntN(n.Classes)
+		b.Y[i*n.Classes+k] = 1
+		for p := range img {
+			b.X[i*img+p] = r.Float32() * 0.3
+			if (p/(n.Width*n.Channels))%n.Classes == k {
+				b.X[i*img+p] += 0.7
+			}
+		}
+	}
+	return b
+}
+
+func TestTrainingLearns(t *testing.T) {
+	net := small(2)
+	m := mustBuild(t, net, BuildOptions{Seed: 3})
+	s := mustSession(t, m)
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	test := randomBatch(r, net, 64)
+	loss0, _, err := s.Evaluate(test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if _, err := s.Step(randomBatch(r, net, 16)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loss1, acc, err := s.Evaluate(test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("loss %.4f -> %.4f, accuracy %.3f", loss0, loss1, acc)
+	if loss1 >= loss0/2 || acc < 0.95 {
+		t.Fatalf("training did not learn: loss %.4f -> %.4f, accuracy %.3f", loss0, loss1, acc)
+	}
+	beta, err := s.VariableValues(Beta1PowerName, Beta2PowerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := float32(pow(0.9, 101)); !close32(beta[Beta1PowerName][0], want, 1e-5) {
+		t.Errorf("beta1_power %g after 100 steps, want %g", beta[Beta1PowerName][0], want)
+	}
+}
+
+func pow(b float64, n int) float64 {
+	r := 1.0
+	for range n {
+		r *= b
+	}
+	return r
+}
+
+func close32(a, b float32, rel float64) bool {
+	d := float64(a - b)
+	if d < 0 {
+		d = -d
+	}
+	m := max(float64(a), -float64(a), float64(b), -float64(b))
+	return d <= rel*m
+}
+
+func TestBatchShapeErrors(t *testing.T) {
+	net := small(2)
+	s := mustSession(t, mustBuild(t, net, BuildOptions{Seed: 1}))
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []Batch{{N: 0}, {X: make([]float32, 10), Y: make([]float32, 4), N: 2}, {X: make([]float32, 128), Y: make([]float32, 1), N: 2}} {
+		if _, err := s.Step(b); err == nil {
+			t.Errorf("batch with N=%d, %d values, %d labels: no error", b.N, len(b.X), len(b.Y))
+		}
+	}
+	_ = fmt.Sprint
+	_ = tf.Float
+}

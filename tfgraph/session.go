@@ -1,0 +1,195 @@
+package tfgraph
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	configpb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tfcat/tfcat"
+)
+
+// Device names accepted by SessionConfig.Device.
+const (
+	DeviceAuto = "auto"   // a GPU if one is visible, else the CPU
+	DeviceCPU  = "/cpu:0" // the CPU only; GPUs are hidden from the session
+	DeviceGPU  = "/gpu:0" // the first GPU; an error if none is visible
+)
+
+// SessionConfig is what tfcat sets in TensorFlow's ConfigProto.
+type SessionConfig struct {
+	// IntraOpThreads and InterOpThreads size TensorFlow's thread pools; 0 lets
+	// TensorFlow choose (one per core). The first session of a process fixes the
+	// pools for the whole process.
+	IntraOpThreads int
+	InterOpThreads int
+	// Device is "", DeviceAuto, DeviceCPU or "/gpu:N". Empty means DeviceAuto.
+	Device string
+	// NoGPUMemoryGrowth makes TensorFlow reserve all GPU memory up front instead
+	// of growing its allocation as needed (growth is the default).
+	NoGPUMemoryGrowth bool
+}
+
+// gpuIndex parses "/gpu:N" (also "/device:GPU:N"); ok is false for other names.
+func gpuIndex(device string) (n int, ok bool) {
+	d := strings.ToLower(device)
+	for _, p := range []string{"/gpu:", "/device:gpu:", "gpu:"} {
+		if rest, found := strings.CutPrefix(d, p); found {
+			if _, err := fmt.Sscanf(rest, "%d", &n); err == nil && n >= 0 && fmt.Sprint(n) == rest {
+				return n, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// Options turns c into graft's SessionOptions.
+func (c SessionConfig) Options() (*tf.SessionOptions, error) {
+	cfg := &configpb.ConfigProto{
+		IntraOpParallelismThreads: int32(c.IntraOpThreads),
+		InterOpParallelismThreads: int32(c.InterOpThreads),
+		GpuOptions:                &configpb.GPUOptions{AllowGrowth: !c.NoGPUMemoryGrowth},
+		// Ops without a kernel for the chosen device (string ops, say) may run
+		// on the CPU instead of failing.
+		AllowSoftPlacement: true,
+	}
+	switch d := strings.ToLower(c.Device); {
+	case d == "" || d == DeviceAuto:
+	case d == DeviceCPU || d == "/device:cpu:0" || d == "cpu":
+		cfg.DeviceCount = map[string]int32{"GPU": 0}
+	default:
+		n, ok := gpuIndex(d)
+		if !ok {
+			return nil, fmt.Errorf("unknown device %q: use auto, /cpu:0 or /gpu:N", c.Device)
+		}
+		cfg.GpuOptions.VisibleDeviceList = fmt.Sprint(n)
+	}
+	b, err := proto.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the session config: %w", err)
+	}
+	return &tf.SessionOptions{Config: b}, nil
+}
+
+// RuntimeVersion is the version the linked TensorFlow library reports (TF_Version).
+func RuntimeVersion() string { return tf.Version() }
+
+// CheckRuntime fails when the linked TensorFlow library is not the version tfcat
+// pins (TENSORFLOW_VERSION): graft's generated ops and the checkpoint format are
+// checked against that version only.
+func CheckRuntime() error {
+	got, want := RuntimeVersion(), tfcat.TensorFlowVersion()
+	if got != want {
+		return fmt.Errorf("linked TensorFlow runtime is %s, but tfcat is built for %s: reinstall with scripts/install-libtensorflow.sh", got, want)
+	}
+	return nil
+}
+
+// Devices lists the devices a session with this config sees, such as
+// "/job:localhost/replica:0/task:0/device:CPU:0".
+func Devices(c SessionConfig) ([]tf.Device, error) {
+	opts, err := c.Options()
+	if err != nil {
+		return nil, err
+	}
+	s, err := tf.NewSession(tf.NewGraph(), opts)
+	if err != nil {
+		return nil, fmt.Errorf("opening a session: %w", err)
+	}
+	defer s.Close()
+	return s.ListDevices()
+}
+
+// GPUs lists the GPU devices TensorFlow sees.
+func GPUs() ([]tf.Device, error) {
+	devs, err := Devices(SessionConfig{})
+	if err != nil {
+		return nil, err
+	}
+	var gpus []tf.Device
+	for _, d := range devs {
+		if d.Type == "GPU" {
+			gpus = append(gpus, d)
+		}
+	}
+	return gpus, nil
+}
+
+// ErrNoGPU is returned when a GPU device is asked for and none is visible.
+var ErrNoGPU = errors.New("no GPU is visible to TensorFlow (check the NVIDIA driver, CUDA 12 and cuDNN 9 libraries, and that tfcat was installed with the GPU libtensorflow: scripts/install-libtensorflow.sh --gpu)")
+
+// ResolveDevice turns DeviceAuto into DeviceCPU or DeviceGPU after looking for
+// GPUs, and checks that an explicit GPU exists. It returns the device to use.
+func ResolveDevice(device string) (string, error) {
+	d := strings.ToLower(device)
+	if d == "" {
+		d = DeviceAuto
+	}
+	if d == DeviceCPU || d == "cpu" || d == "/device:cpu:0" {
+		return DeviceCPU, nil
+	}
+	n, isGPU := gpuIndex(d)
+	if d != DeviceAuto && !isGPU {
+		return "", fmt.Errorf("unknown device %q: use auto, /cpu:0 or /gpu:N", device)
+	}
+	gpus, err := GPUs()
+	if err != nil {
+		return "", err
+	}
+	if d == DeviceAuto {
+		if len(gpus) == 0 {
+			return DeviceCPU, nil
+		}
+		return DeviceGPU, nil
+	}
+	if n >= len(gpus) {
+		if len(gpus) == 0 {
+			return "", fmt.Errorf("device %s: %w", device, ErrNoGPU)
+		}
+		return "", fmt.Errorf("device %s: only %d GPU(s) visible", device, len(gpus))
+	}
+	return fmt.Sprintf("/gpu:%d", n), nil
+}
+
+// Session runs a Model. It is safe for concurrent use, as TensorFlow sessions are.
+type Session struct {
+	Model *Model
+	s     *tf.Session
+}
+
+// NewSession opens a session on m's graph. Close it when done.
+func NewSession(m *Model, c SessionConfig) (*Session, error) {
+	opts, err := c.Options()
+	if err != nil {
+		return nil, err
+	}
+	s, err := tf.NewSession(m.Graph, opts)
+	if err != nil {
+		return nil, fmt.Errorf("opening a session: %w", err)
+	}
+	return &Session{Model: m, s: s}, nil
+}
+
+// Close releases the session's resources now, rather than at garbage collection.
+func (s *Session) Close() error {
+	if s == nil || s.s == nil {
+		return nil
+	}
+	err := s.s.Close()
+	s.s = nil
+	return err
+}
+
+// Raw is the underlying graft session, for callers that run their own fetches.
+func (s *Session) Raw() *tf.Session { return s.s }
+
+// Init runs the initialiser of every variable.
+func (s *Session) Init() error {
+	if _, err := s.s.Run(nil, nil, []*tf.Operation{s.Model.Init}); err != nil {
+		return fmt.Errorf("initialising variables: %w", err)
+	}
+	return nil
+}
