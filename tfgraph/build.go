@@ -36,6 +36,7 @@ type Model struct {
 	Accuracy tf.Output
 
 	Train *tf.Operation // the Adam step; nil in an inference-only model
+	Grads []tf.Output   // d cost / d variable, one per trainable variable; nil in an inference-only model
 	Init  *tf.Operation // initialises every variable
 
 	// Vars holds every global variable in creation order: the trainable weights
@@ -287,6 +288,7 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 	if err != nil {
 		return fmt.Errorf("gradients of the cost: %w", err)
 	}
+	m.Grads = grads
 
 	lr := b.constant(TrainOpName+"/learning_rate", float32(net.LearningRate))
 	beta1 := b.constant(TrainOpName+"/beta1", float32(net.Beta1))

@@ -196,3 +196,63 @@ func TestBatchShapeErrors(t *testing.T) {
 	_ = fmt.Sprint
 	_ = tf.Float
 }
+
+// TestModelGradients checks the gradient of the cost for every element of every
+// variable of a small model against central differences.
+func TestModelGradients(t *testing.T) {
+	net := small(2)
+	m := mustBuild(t, net, BuildOptions{Seed: 11})
+	s := mustSession(t, m)
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	b := randomBatch(rand.New(rand.NewPCG(3, 4)), net, 4)
+	feeds, free, err := s.inputs(b, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer free()
+	out, err := s.Raw().Run(feeds, m.Grads, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := s.VariableValues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const h = 2e-3
+	worst := 0.0
+	for i, v := range m.Trainable() {
+		analytic := flatten64(out[i].Value())
+		w := vals[v.Name]
+		for j := range w {
+			orig := w[j]
+			eval := func(x float32) float64 {
+				w[j] = x
+				if err := s.SetVariables(map[string][]float32{v.Name: w}); err != nil {
+					t.Fatal(err)
+				}
+				l, _, err := s.Evaluate(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return float64(l)
+			}
+			numeric := (eval(orig+h) - eval(orig-h)) / (2 * h)
+			eval(orig)
+			d := abs(numeric - analytic[j])
+			worst = max(worst, d)
+			if d > 5e-4+1e-2*abs(numeric) {
+				t.Errorf("d cost / d %s[%d]: analytic %.6g, numeric %.6g", v.Name, j, analytic[j], numeric)
+			}
+		}
+	}
+	t.Logf("%d variables, largest absolute gradient difference %.2g", len(m.Trainable()), worst)
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
