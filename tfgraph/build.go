@@ -290,6 +290,16 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 	}
 	m.Grads = grads
 
+	// Reference variables are read without a copy, so an ApplyAdam that ran
+	// while another variable's gradient was still being computed would change
+	// that gradient. Python gates each op's gradients (GATE_OP); gating on all
+	// of them gives the same values and is simpler.
+	gradOps := make([]*tf.Operation, len(grads))
+	for i, g := range grads {
+		gradOps[i] = g.Op
+	}
+	gate := b.add(tf.OpSpec{Type: "NoOp", Name: TrainOpName + "/gate_gradients", ControlDependencies: gradOps})
+
 	lr := b.constant(TrainOpName+"/learning_rate", float32(net.LearningRate))
 	beta1 := b.constant(TrainOpName+"/beta1", float32(net.Beta1))
 	beta2 := b.constant(TrainOpName+"/beta2", float32(net.Beta2))
@@ -299,7 +309,8 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 		u := b.add(tf.OpSpec{Type: opApplyAdam, Name: TrainOpName + "/update_" + v.Name + "/ApplyAdam",
 			Input: []tf.Input{v.Ref, slots[i][0].Ref, slots[i][1].Ref, beta1Power.Read, beta2Power.Read,
 				lr, beta1, beta2, eps, grads[i]},
-			Attrs: map[string]any{"use_locking": false, "use_nesterov": false}})
+			Attrs:               map[string]any{"use_locking": false, "use_nesterov": false},
+			ControlDependencies: []*tf.Operation{gate}})
 		updates = append(updates, u)
 	}
 	if err := b.s.Err(); err != nil {

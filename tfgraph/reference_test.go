@@ -1,0 +1,133 @@
+package tfgraph
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tfcat/tfcat/internal/npy"
+	"github.com/tfcat/tfcat/internal/testenv"
+)
+
+const refSteps = 20
+
+// pythonSteps runs testdata/tutorial.py steps once per test binary and returns
+// the folder of its .npy files.
+var pythonStepsDir string
+
+func pythonSteps(t *testing.T) string {
+	t.Helper()
+	if pythonStepsDir != "" {
+		return pythonStepsDir
+	}
+	dir, err := os.MkdirTemp("", "tfcat-steps-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.RunPython(t, "testdata/tutorial.py", "steps", dir, "--steps", fmt.Sprint(refSteps))
+	pythonStepsDir = dir
+	return dir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pythonStepsDir != "" {
+		os.RemoveAll(pythonStepsDir)
+	}
+	os.Exit(code)
+}
+
+func npyName(prefix, v string) string { return prefix + strings.ReplaceAll(v, "/", "~") + ".npy" }
+
+func loadNPY(t *testing.T, path string) *npy.Array {
+	t.Helper()
+	a, err := npy.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func loadBatch(t *testing.T, dir string, i int) Batch {
+	x := loadNPY(t, filepath.Join(dir, fmt.Sprintf("x_%02d.npy", i)))
+	y := loadNPY(t, filepath.Join(dir, fmt.Sprintf("y_%02d.npy", i)))
+	return Batch{X: x.Float32, Y: y.Float32, N: x.Shape[0]}
+}
+
+// relDiff is the largest |a-b| over the largest |b|: the difference relative to
+// the variable's scale, so elements near zero do not dominate.
+func relDiff(a, b []float32) float64 {
+	var d, scale float64
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
+		scale = math.Max(scale, math.Abs(float64(b[i])))
+	}
+	if scale == 0 {
+		return d
+	}
+	return d / scale
+}
+
+// TestStepsMatchPython: from the same initial values and on the same 20 batches,
+// tfcat's Adam steps give the losses, weights, slots and beta powers that Python
+// TensorFlow's tutorial graph gives.
+func TestStepsMatchPython(t *testing.T) {
+	dir := pythonSteps(t)
+	m := mustBuild(t, Tutorial(2), BuildOptions{Seed: 1})
+	s := mustSession(t, m)
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	names, err := os.ReadFile(filepath.Join(dir, "variables.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pyVars := strings.Fields(string(names))
+	if len(pyVars) != len(m.Vars) {
+		t.Fatalf("Python has %d global variables, tfcat %d", len(pyVars), len(m.Vars))
+	}
+	init := map[string][]float32{}
+	for _, v := range pyVars {
+		if m.Var(v) == nil {
+			t.Fatalf("Python variable %s missing in tfcat's graph", v)
+		}
+		init[v] = loadNPY(t, filepath.Join(dir, npyName("init_", v))).Float32
+	}
+	if err := s.SetVariables(init); err != nil {
+		t.Fatal(err)
+	}
+	want := loadNPY(t, filepath.Join(dir, "losses.npy")).Float32
+	worstLoss := 0.0
+	for i := range refSteps {
+		loss, err := s.Step(loadBatch(t, dir, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := relDiff([]float32{loss}, []float32{want[i]})
+		worstLoss = math.Max(worstLoss, d)
+		if d > 1e-4 {
+			t.Errorf("step %d: loss %.7g, Python %.7g", i+1, loss, want[i])
+		}
+	}
+	got, err := s.VariableValues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	worstVar, worstName := 0.0, ""
+	for _, v := range pyVars {
+		ref := loadNPY(t, filepath.Join(dir, npyName("final_", v))).Float32
+		if len(ref) != len(got[v]) {
+			t.Fatalf("%s: %d values, Python %d", v, len(got[v]), len(ref))
+		}
+		if d := relDiff(got[v], ref); d > worstVar {
+			worstVar, worstName = d, v
+		}
+	}
+	if worstVar > 1e-4 {
+		t.Errorf("after %d steps, %s differs from Python by %.3g (relative to its largest value)", refSteps, worstName, worstVar)
+	}
+	t.Logf("%d steps: largest loss difference %.3g, largest variable difference %.3g (%s), relative", refSteps, worstLoss, worstVar, worstName)
+}
