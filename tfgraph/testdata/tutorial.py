@@ -1,4 +1,5 @@
-"""The tutorial's graph in Python TensorFlow (tf.compat.v1, v2 behaviour off).
+"""The tutorial's graph in Python TensorFlow, written against tf.compat.v1 with v2
+behaviour off, as the TF1 tutorial runs on TF 2.x (reference variables).
 
 Reference for tfcat's tests only; tfcat never runs Python. Commands:
 
@@ -31,40 +32,40 @@ tf1.disable_v2_behavior()
 def build(size=128, channels=3, classes=2, seed=2):
     """The tutorial's network, layer for layer (train.py)."""
     tf1.set_random_seed(seed)
-    x = tf1.placeholder(tf.float32, shape=[None, size, size, channels], name="x")
-    y_true = tf1.placeholder(tf.float32, shape=[None, classes], name="y_true")
-    y_true_cls = tf.argmax(y_true, axis=1)
+    x = tf1.placeholder(tf1.float32, shape=[None, size, size, channels], name="x")
+    y_true = tf1.placeholder(tf1.float32, shape=[None, classes], name="y_true")
+    y_true_cls = tf1.argmax(y_true, axis=1)
 
     def weights(shape):
-        return tf.Variable(tf1.truncated_normal(shape, stddev=0.05))
+        return tf1.Variable(tf1.truncated_normal(shape, stddev=0.05))
 
     def biases(n):
-        return tf.Variable(tf.constant(0.05, shape=[n]))
+        return tf1.Variable(tf1.constant(0.05, shape=[n]))
 
     layer = x
     cin = channels
-    for filters in (32, 32, 64):
+    for filters in (32, 32, 64):  # conv2d, += bias, max_pool, relu
         w = weights([3, 3, cin, filters])
         b = biases(filters)
-        layer = tf.nn.conv2d(input=layer, filters=w, strides=[1, 1, 1, 1], padding="SAME")
+        layer = tf1.nn.conv2d(input=layer, filter=w, strides=[1, 1, 1, 1], padding="SAME")
         layer += b
-        layer = tf.nn.max_pool(layer, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
-        layer = tf.nn.relu(layer)
+        layer = tf1.nn.max_pool(value=layer, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
+        layer = tf1.nn.relu(layer)
         cin = filters
     flat_size = layer.get_shape()[1:4].num_elements()
-    layer = tf.reshape(layer, [-1, flat_size])
+    layer = tf1.reshape(layer, [-1, flat_size])
     w = weights([flat_size, 128])
     b = biases(128)
-    layer = tf.nn.relu(tf.matmul(layer, w) + b)
+    layer = tf1.nn.relu(tf1.matmul(layer, w) + b)
     w = weights([128, classes])
     b = biases(classes)
-    logits = tf.matmul(layer, w) + b
-    y_pred = tf.nn.softmax(logits, name="y_pred")
-    y_pred_cls = tf.argmax(y_pred, axis=1)
-    xent = tf.nn.softmax_cross_entropy_with_logits(logits=logits, labels=y_true)
-    cost = tf.reduce_mean(xent)
+    logits = tf1.matmul(layer, w) + b
+    y_pred = tf1.nn.softmax(logits, name="y_pred")
+    y_pred_cls = tf1.argmax(y_pred, axis=1)
+    xent = tf1.nn.softmax_cross_entropy_with_logits(logits=logits, labels=y_true)
+    cost = tf1.reduce_mean(xent)
     optimizer = tf1.train.AdamOptimizer(learning_rate=1e-4).minimize(cost)
-    accuracy = tf.reduce_mean(tf.cast(tf.equal(y_pred_cls, y_true_cls), tf.float32))
+    accuracy = tf1.reduce_mean(tf1.cast(tf1.equal(y_pred_cls, y_true_cls), tf1.float32))
     return x, y_true, y_pred, cost, optimizer, accuracy
 
 
