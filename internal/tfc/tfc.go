@@ -94,3 +94,11 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// AllOpList returns the serialized OpList of every op registered in the linked
+// TensorFlow library (TF_GetAllOpList).
+func AllOpList() []byte {
+	buf := C.TF_GetAllOpList()
+	defer C.TF_DeleteBuffer(buf)
+	return C.GoBytes(buf.data, C.int(buf.length))
+}

@@ -7,10 +7,11 @@ Reference for tfcat's tests only; tfcat never runs Python. Commands:
       builds the tutorial's graph, writes every variable's initial value, N fixed
       batches, the loss of each Adam step and every variable after the last step
       (all .npy, names with '/' as '~'). Single-threaded.
-  save OUT [--steps N]
-      trains N steps on the batches in OUT and saves a checkpoint with
-      Saver().save(sess, OUT/dogs-cats-model), as train.py does; writes the
-      next step's loss (next_loss.npy) and the probabilities for x_probe.npy.
+  save OUT --data DIR [--steps N]
+      trains N steps on the batches in DIR (written by steps) and saves a
+      checkpoint with Saver().save(sess, OUT/dogs-cats-model), as train.py does;
+      writes the probabilities for DIR/x_19.npy (probe_pred.npy) and the loss of
+      one more step on batch N (next_loss.npy).
   predict META_DIR X.npy OUT.npy
       predict.py's way: import_meta_graph, restore latest_checkpoint, feed x:0
       and a zero y_true:0, fetch y_pred:0.
@@ -112,14 +113,15 @@ def cmd_save(a):
     with session() as s:
         s.run(tf1.global_variables_initializer())
         for i in range(a.steps):
-            xb = np.load(os.path.join(a.out, "x_%02d.npy" % i))
-            yb = np.load(os.path.join(a.out, "y_%02d.npy" % i))
+            xb = np.load(os.path.join(a.data, "x_%02d.npy" % i))
+            yb = np.load(os.path.join(a.data, "y_%02d.npy" % i))
             s.run(opt, feed_dict={x: xb, y_true: yb})
+        os.makedirs(a.out, exist_ok=True)
         saver.save(s, os.path.join(a.out, "dogs-cats-model"))
-        probe = np.load(os.path.join(a.out, "x_probe.npy"))
+        probe = np.load(os.path.join(a.data, "x_19.npy"))
         np.save(os.path.join(a.out, "probe_pred.npy"), s.run(y_pred, feed_dict={x: probe}))
-        xb = np.load(os.path.join(a.out, "x_%02d.npy" % a.steps))
-        yb = np.load(os.path.join(a.out, "y_%02d.npy" % a.steps))
+        xb = np.load(os.path.join(a.data, "x_%02d.npy" % a.steps))
+        yb = np.load(os.path.join(a.data, "y_%02d.npy" % a.steps))
         loss, _ = s.run([cost, opt], feed_dict={x: xb, y_true: yb})
         np.save(os.path.join(a.out, "next_loss.npy"), np.array([loss], dtype=np.float32))
 
@@ -155,6 +157,7 @@ def main():
     s.add_argument("--size", type=int, default=128)
     s = sub.add_parser("save")
     s.add_argument("out")
+    s.add_argument("--data", required=True)
     s.add_argument("--steps", type=int, default=5)
     s = sub.add_parser("predict")
     s.add_argument("meta_dir")
