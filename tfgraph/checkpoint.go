@@ -517,3 +517,13 @@ func InfoFromMeta(meta *corepb.MetaGraphDef) MetaInfo {
 	}
 	return mi
 }
+
+// VariableDefName returns the variable_name of a serialized VariableDef, such
+// as "Variable:0", or "" when b is not one.
+func VariableDefName(b []byte) string {
+	var vd varpb.VariableDef
+	if proto.Unmarshal(b, &vd) != nil {
+		return ""
+	}
+	return vd.VariableName
+}

@@ -5,6 +5,13 @@ import "github.com/urfave/cli/v2"
 // commands lists tfcat's subcommands in the order help shows them.
 func commands() []*cli.Command {
 	return []*cli.Command{
+		trainCommand(),
+		predictCommand(),
+		evalCommand(),
+		inspectCommand(),
+		compareCommand(),
+		dataCommand(),
+		preprocessCommand(),
 		versionCommand(),
 	}
 }

@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/tfcat/tfcat/internal/tfc"
 )
 
 // version is set at build time (make build) from git describe.
@@ -90,11 +93,17 @@ func oneLine(err error) string {
 	return strings.TrimSpace(msg)
 }
 
-// quietTensorFlow hides TensorFlow's C++ INFO logs unless the user set the
-// level; libtensorflow reads the variable on first use, after this runs.
+// quietTensorFlow hides TensorFlow's C++ info and warning logs unless the user
+// set TF_CPP_MIN_LOG_LEVEL; libtensorflow reads the variable on first use,
+// after this runs. Its absl logging path is set directly.
 func quietTensorFlow() {
-	if _, ok := os.LookupEnv("TF_CPP_MIN_LOG_LEVEL"); !ok {
-		os.Setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+	level, ok := os.LookupEnv("TF_CPP_MIN_LOG_LEVEL")
+	if !ok {
+		level = "2"
+		os.Setenv("TF_CPP_MIN_LOG_LEVEL", level)
+	}
+	if n, err := strconv.Atoi(level); err == nil {
+		tfc.SetLogLevel(n)
 	}
 }
 

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tfcat/tfcat/dataset"
+)
+
+func dataCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "data",
+		Usage: "make image folders to train on",
+		Subcommands: []*cli.Command{{
+			Name:  "fashion-mnist",
+			Usage: "write Fashion-MNIST as class folders of PNG files",
+			Description: "Reads the IDX files of Debian's dataset-fashion-mnist package (apt-get install\n" +
+				"dataset-fashion-mnist; or --idx-dir) and writes OUT/<class>/<split>-<index>.png, 28x28 grey.\n" +
+				"Classes: " + strings.Join(dataset.FashionMNISTClasses, ", ") + ".\n\n" +
+				"Examples:\n" +
+				"   tfcat data fashion-mnist --out fmnist --classes tshirt-top,trouser\n" +
+				"   tfcat data fashion-mnist --out fmnist-test --split test --limit 200",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "folder to write the class folders into"},
+				&cli.StringFlag{Name: "classes", Usage: "comma-separated classes (default: all ten)"},
+				&cli.IntFlag{Name: "limit", Usage: "at most this many images per class (0: all)"},
+				&cli.StringFlag{Name: "split", Value: "train", Usage: "train (60,000 images) or test (10,000)"},
+				&cli.StringFlag{Name: "idx-dir", Value: dataset.FashionMNISTDir, Usage: "folder of the gzip'd IDX files"},
+			},
+			Action: func(c *cli.Context) error {
+				if s := c.String("split"); s != "train" && s != "test" {
+					return usagef("--split %q: use train or test", s)
+				}
+				if c.Int("limit") < 0 {
+					return usagef("--limit %d must not be negative", c.Int("limit"))
+				}
+				classes := splitList(c.String("classes"))
+				counts, err := dataset.ExportFashionMNIST(c.String("idx-dir"), c.String("out"), dataset.ExportOptions{
+					Split: c.String("split"), Classes: classes, Limit: c.Int("limit"),
+				})
+				if err != nil {
+					return err
+				}
+				if len(classes) == 0 {
+					classes = dataset.FashionMNISTClasses
+				}
+				total := 0
+				parts := make([]string, len(classes))
+				for i, cl := range classes {
+					total += counts[i]
+					parts[i] = fmt.Sprintf("%s %d", cl, counts[i])
+				}
+				fmt.Fprintf(c.App.Writer, "wrote %d images to %s (%s)\n", total, c.String("out"), strings.Join(parts, ", "))
+				return nil
+			},
+		}},
+	}
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/internal/npy"
+)
+
+func preprocessCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "preprocess",
+		Usage:     "write the exact float32 tensor tfcat feeds the network, as a NumPy .npy file",
+		ArgsUsage: "IMAGE...",
+		Description: "For checking parity with Python: the output equals, bit for bit,\n" +
+			"  np.stack([np.multiply(cv2.resize(cv2.imread(p), (S, S), 0, 0, cv2.INTER_LINEAR).astype(np.float32), 1.0/255.0) for p in images])\n" +
+			"(cv2.IMREAD_GRAYSCALE with --channels 1): shape [N, S, S, C], BGR channel order.\n\n" +
+			"Example:\n   tfcat preprocess --size 128 --out x.npy cat.jpg dog.png",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "size", Value: 128, Usage: "output height and width"},
+			&cli.IntFlag{Name: "channels", Value: 3, Usage: "3 (BGR) or 1 (grayscale)"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "the .npy file to write"},
+		},
+		Action: func(c *cli.Context) error {
+			size, ch := c.Int("size"), c.Int("channels")
+			if size <= 0 {
+				return usagef("--size %d must be positive", size)
+			}
+			if ch != 1 && ch != 3 {
+				return usagef("--channels %d: use 1 or 3", ch)
+			}
+			if c.NArg() == 0 {
+				return usagef("preprocess needs at least one IMAGE")
+			}
+			files, err := imageFiles(c.Args().Slice())
+			if err != nil {
+				return err
+			}
+			out := make([]float32, 0, len(files)*size*size*ch)
+			for _, f := range files {
+				x, err := dataset.PreprocessFile(f, size, ch)
+				if err != nil {
+					return err
+				}
+				out = append(out, x...)
+			}
+			if err := npy.WriteFile(c.String("out"), []int{len(files), size, size, ch}, out); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "wrote %s: %d images, shape [%d, %d, %d, %d] float32\n", c.String("out"), len(files), len(files), size, size, ch)
+			return nil
+		},
+	}
+}
