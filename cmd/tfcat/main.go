@@ -13,12 +13,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/tfcat/tfcat/internal/tfc"
 )
 
 // version is set at build time (make build) from git describe.
@@ -65,7 +62,6 @@ func setUsageHandler(c *cli.Command) {
 
 // run is main without os.Exit, for tests: it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	quietTensorFlow()
 	err := newApp(stdout, stderr).Run(args)
 	if err == nil {
 		return 0
@@ -95,18 +91,19 @@ func oneLine(err error) string {
 
 // quietTensorFlow hides TensorFlow's C++ info and warning logs unless the user
 // set TF_CPP_MIN_LOG_LEVEL; libtensorflow reads the variable on first use,
-// after this runs. Its absl logging path is set directly.
+// after this runs.
 func quietTensorFlow() {
 	level, ok := os.LookupEnv("TF_CPP_MIN_LOG_LEVEL")
 	if !ok {
 		level = "2"
 		os.Setenv("TF_CPP_MIN_LOG_LEVEL", level)
 	}
-	if n, err := strconv.Atoi(level); err == nil {
-		tfc.SetLogLevel(n)
-	}
+	filterTensorFlowLogs(logLevel(level))
 }
 
 func main() {
-	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	quietTensorFlow()
+	code := run(os.Args, os.Stdout, os.Stderr)
+	flushTensorFlowLogs()
+	os.Exit(code)
 }
