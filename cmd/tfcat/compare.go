@@ -58,11 +58,11 @@ func compareCommand() *cli.Command {
 			if len(inputs) == 0 {
 				return usagef("compare needs --data DIR or IMAGE arguments")
 			}
-			files, err := imageFiles(inputs)
+			cfg, err := sessionConfig(c)
 			if err != nil {
 				return err
 			}
-			cfg, err := sessionConfig(c)
+			files, err := imageFiles(inputs)
 			if err != nil {
 				return err
 			}

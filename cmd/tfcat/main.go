@@ -46,6 +46,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError:    onUsageError,
 		ExitErrHandler:  func(*cli.Context, error) {}, // main decides the exit status
 		Commands:        commands(),
+		// Without this, an unknown command would print help and exit 3.
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("unknown command %q", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 	}
 	for _, c := range app.Commands {
 		setUsageHandler(c)
@@ -68,7 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "tfcat: "+oneLine(err))
 	var u usageError
-	if errors.As(err, &u) {
+	// urfave/cli reports a missing required flag with an unexported type.
+	if errors.As(err, &u) || strings.HasPrefix(err.Error(), "Required flag") {
 		fmt.Fprintln(stderr, "Run 'tfcat --help' or 'tfcat COMMAND --help' for usage.")
 		return 2
 	}

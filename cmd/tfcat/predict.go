@@ -53,11 +53,11 @@ func predictCommand() *cli.Command {
 			if c.NArg() == 0 {
 				return usagef("predict needs at least one IMAGE or DIR")
 			}
-			files, err := imageFiles(c.Args().Slice())
+			cfg, err := sessionConfig(c)
 			if err != nil {
 				return err
 			}
-			cfg, err := sessionConfig(c)
+			files, err := imageFiles(c.Args().Slice())
 			if err != nil {
 				return err
 			}
