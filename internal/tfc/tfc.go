@@ -4,19 +4,8 @@
 // *C.TF_Tensor as the first field of tf.Tensor; init verifies that layout.
 package tfc
 
-// #cgo LDFLAGS: -ldl
 // #include <stdlib.h>
-// #include <dlfcn.h>
 // #include "tensorflow/c/c_api.h"
-//
-// // absl::SetMinLogLevel(absl::LogSeverityAtLeast), looked up at run time so
-// // that a libtensorflow built with another absl still links.
-// static int tfc_absl_min_log_level(const char* sym, int level) {
-//   void (*f)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, sym);
-//   if (f == NULL) return 0;
-//   f(level);
-//   return 1;
-// }
 import "C"
 
 import (
@@ -112,17 +101,4 @@ func AllOpList() []byte {
 	buf := C.TF_GetAllOpList()
 	defer C.TF_DeleteBuffer(buf)
 	return C.GoBytes(buf.data, C.int(buf.length))
-}
-
-// abslSetMinLogLevel is the mangled name of absl::SetMinLogLevel in the absl
-// release TensorFlow 2.18 bundles (lts_20230802).
-const abslSetMinLogLevel = "_ZN4absl12lts_2023080214SetMinLogLevelENS0_18LogSeverityAtLeastE"
-
-// SetLogLevel hides TensorFlow's C++ log messages below level (0 info, 1
-// warning, 2 error, 3 fatal) on the absl logging path, which
-// TF_CPP_MIN_LOG_LEVEL does not reach. It reports whether it could.
-func SetLogLevel(level int) bool {
-	sym := C.CString(abslSetMinLogLevel)
-	defer C.free(unsafe.Pointer(sym))
-	return C.tfc_absl_min_log_level(sym, C.int(level)) == 1
 }
