@@ -1,0 +1,269 @@
+package dataset
+
+import (
+	"fmt"
+	"math/bits"
+	"math/rand/v2"
+	"sync"
+)
+
+// store holds the pixels of a Load-ed set, or decodes files for Open.
+type store struct {
+	pix    []uint8 // Load: image slot i is pix[i*imgLen:(i+1)*imgLen]
+	imgLen int
+
+	stream    bool // Open: decode per batch
+	maxPixels int
+	workers   int
+	strict    bool
+	set       *Set
+}
+
+// Batch is one batch of examples. NextBatch reuses its slices when they are
+// large enough, so one Batch can serve a whole training run without
+// allocating.
+type Batch struct {
+	// X holds N images, Size×Size×Channels float32 values each, in NHWC
+	// order (BGR for 3 channels): what the tutorial feeds to its x
+	// placeholder.
+	X []float32
+	// Y holds N one-hot label rows of len(Classes) values.
+	Y []float32
+	// Labels holds the N class indexes.
+	Labels []int
+	// Paths holds the N source files.
+	Paths []string
+	// N is the number of examples in the batch.
+	N int
+}
+
+// Split is an ordered list of examples served in batches with the
+// tutorial's next_batch semantics. A Split is not safe for concurrent use.
+type Split struct {
+	examples  []example
+	store     *store
+	classes   int
+	size      int
+	channels  int
+	reshuffle bool
+	rng       *rand.Rand
+
+	index  int // the tutorial's _index_in_epoch
+	epochs int // the tutorial's _epochs_done
+
+	scratch []*scratch // per-worker buffers when streaming
+}
+
+// Len is the number of examples in the split.
+func (s *Split) Len() int { return len(s.examples) }
+
+// Epochs is the number of times NextBatch has wrapped around to the start
+// (the tutorial's epochs_done).
+func (s *Split) Epochs() int { return s.epochs }
+
+// Index is the position of the next batch in the current epoch (the
+// tutorial's index_in_epoch).
+func (s *Split) Index() int { return s.index }
+
+// Label returns the class index of example i (in the split's current order).
+func (s *Split) Label(i int) int { return s.examples[i].label }
+
+// Path returns the file of example i.
+func (s *Split) Path(i int) string { return s.examples[i].path }
+
+// Image returns example i as the 8-bit Size×Size image (decoding it when
+// the set is streamed).
+func (s *Split) Image(i int) (*Image, error) {
+	if i < 0 || i >= len(s.examples) {
+		return nil, fmt.Errorf("example %d out of range [0, %d)", i, len(s.examples))
+	}
+	out := NewImage(s.size, s.size, s.channels)
+	e := s.examples[i]
+	if !s.store.stream {
+		copy(out.Pix, s.store.pix[e.slot*s.store.imgLen:])
+		return out, nil
+	}
+	var sc scratch
+	data, err := sc.readFile(e.path)
+	if err == nil {
+		_, err = sc.preprocess(data, s.size, s.channels, s.store.maxPixels, out.Pix)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.path, err)
+	}
+	return out, nil
+}
+
+// NextBatch fills b with the next n examples, as the tutorial's next_batch:
+// batches follow the split's order; when the next batch would run past the
+// end, the epoch counter increments (and the split is reshuffled if
+// Options.Reshuffle is set) and the batch starts again at the first
+// example, so the last, shorter part of an epoch is never returned. n must
+// be between 1 and Len().
+func (s *Split) NextBatch(n int, b *Batch) error {
+	if len(s.examples) == 0 {
+		return errEmpty
+	}
+	if n <= 0 || n > len(s.examples) {
+		return fmt.Errorf("batch size %d out of range [1, %d]", n, len(s.examples))
+	}
+	for {
+		start, index, epochs := s.index, s.index+n, s.epochs
+		wrapped := false
+		if index > len(s.examples) {
+			epochs++
+			start, index = 0, n
+			wrapped = true
+		}
+		if wrapped && s.reshuffle {
+			shuffle(s.rng, s.examples)
+		}
+		bad, err := s.fill(s.examples[start:index], b)
+		if err != nil {
+			return err
+		}
+		if len(bad) == 0 {
+			s.index, s.epochs = index, epochs
+			return nil
+		}
+		// Streaming found unusable files: drop them and try again.
+		s.examples = deleteExamples(s.examples, start, bad)
+		if n > len(s.examples) {
+			return fmt.Errorf("batch size %d: only %d usable examples left", n, len(s.examples))
+		}
+		if s.index > len(s.examples) {
+			s.index = len(s.examples)
+		}
+	}
+}
+
+func deleteExamples(ex []example, start int, bad []int) []example {
+	out := ex[:start]
+	j := 0
+	for i := start; i < len(ex); i++ {
+		if j < len(bad) && bad[j] == i-start {
+			j++
+			continue
+		}
+		out = append(out, ex[i])
+	}
+	return out
+}
+
+// fill converts examples into b. When streaming, it returns the indexes (in
+// ex) of unusable files, or, in strict mode, an error.
+func (s *Split) fill(ex []example, b *Batch) (bad []int, err error) {
+	n := len(ex)
+	imgLen := s.store.imgLen
+	b.N = n
+	b.X = growFloat(b.X, n*imgLen)
+	b.Y = growFloat(b.Y, n*s.classes)
+	clear(b.Y)
+	if cap(b.Labels) < n {
+		b.Labels = make([]int, n)
+	}
+	b.Labels = b.Labels[:n]
+	if cap(b.Paths) < n {
+		b.Paths = make([]string, n)
+	}
+	b.Paths = b.Paths[:n]
+	for k, e := range ex {
+		b.Labels[k] = e.label
+		b.Paths[k] = e.path
+		b.Y[k*s.classes+e.label] = 1
+	}
+	if !s.store.stream {
+		for k, e := range ex {
+			toFloat32(b.X[k*imgLen:(k+1)*imgLen], s.store.pix[e.slot*imgLen:(e.slot+1)*imgLen])
+		}
+		return nil, nil
+	}
+	for len(s.scratch) < min(s.store.workers, n) {
+		s.scratch = append(s.scratch, &scratch{})
+	}
+	return s.store.decodeBatch(ex, b.X, s.size, s.channels, s.scratch)
+}
+
+func growFloat(f []float32, n int) []float32 {
+	if cap(f) < n {
+		return make([]float32, n)
+	}
+	return f[:n]
+}
+
+// decodeBatch decodes ex in parallel into x, one goroutine per scratch.
+func (st *store) decodeBatch(ex []example, x []float32, size, channels int, scr []*scratch) ([]int, error) {
+	n := len(ex)
+	errs := make([]error, n)
+	workers := min(len(scr), n)
+	var wg sync.WaitGroup
+	var next int
+	var nextMu sync.Mutex
+	for w := range workers {
+		wg.Add(1)
+		go func(sc *scratch) {
+			defer wg.Done()
+			sc.pix = grow(sc.pix, st.imgLen)
+			pix := sc.pix
+			for {
+				nextMu.Lock()
+				k := next
+				next++
+				nextMu.Unlock()
+				if k >= n {
+					return
+				}
+				data, err := sc.readFile(ex[k].path)
+				if err == nil {
+					_, err = sc.preprocess(data, size, channels, st.maxPixels, pix)
+				}
+				if err != nil {
+					errs[k] = err
+					continue
+				}
+				toFloat32(x[k*st.imgLen:(k+1)*st.imgLen], pix)
+			}
+		}(scr[w])
+	}
+	wg.Wait()
+	var bad []int
+	for k, err := range errs {
+		if err == nil {
+			continue
+		}
+		if st.strict {
+			return nil, fmt.Errorf("%s: %w", ex[k].path, err)
+		}
+		st.set.skip(ex[k], err)
+		bad = append(bad, k)
+	}
+	return bad, nil
+}
+
+// newRand returns the generator that shuffles a set: PCG seeded from seed,
+// so that shuffles do not depend on the Go version's global generator.
+func newRand(seed int64) *rand.Rand { return newRandStream(seed, 0) }
+
+func newRandStream(seed int64, stream uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(seed), 0x7466636174_0000+stream))
+}
+
+// shuffle is a Fisher–Yates shuffle with its own bounded draws (Lemire's
+// method), fixed so that a seed gives the same order in every Go version.
+func shuffle(r *rand.Rand, ex []example) {
+	for i := len(ex) - 1; i > 0; i-- {
+		j := bounded(r, uint64(i+1))
+		ex[i], ex[j] = ex[j], ex[i]
+	}
+}
+
+func bounded(r *rand.Rand, n uint64) int {
+	hi, lo := bits.Mul64(r.Uint64(), n)
+	if lo < n {
+		thresh := -n % n
+		for lo < thresh {
+			hi, lo = bits.Mul64(r.Uint64(), n)
+		}
+	}
+	return int(hi)
+}
