@@ -39,7 +39,15 @@ vet: libtensorflow
 unit: libtensorflow python
 	$(GO) test -count=1 ./...
 
-test: build python vet unit
+# The decoders and the request parser take bytes from anywhere: fuzz them for a
+# fixed short time on every test run (longer: make fuzz FUZZTIME=10m).
+FUZZTIME ?= 20s
+fuzz: libtensorflow
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./dataset/
+	@if grep -qs 'func FuzzParseRequest' serving/*_test.go; then \
+		$(GO) test -run='^$$' -fuzz=FuzzParseRequest -fuzztime=$(FUZZTIME) ./serving/; fi
+
+test: build python vet unit fuzz
 
 demo: build
 	bash scripts/demo.sh

@@ -79,11 +79,13 @@ type trainEvent struct {
 	ValAccuracy   *float32 `json:"val_accuracy,omitempty"`
 	ValLoss       *float32 `json:"val_loss,omitempty"`
 	StepsPerSec   float64  `json:"steps_per_sec,omitempty"`
+	Elapsed       float64  `json:"elapsed_s,omitempty"` // seconds since training started
 	Checkpoint    string   `json:"checkpoint,omitempty"`
 	Classes       []string `json:"classes,omitempty"`
 	Train         int      `json:"train_images,omitempty"`
 	Validation    int      `json:"validation_images,omitempty"`
 	Skipped       []string `json:"skipped,omitempty"`
+	LoadSeconds   float64  `json:"load_seconds,omitempty"` // decoding and resizing the data
 	Message       string   `json:"message,omitempty"`
 }
 
@@ -240,6 +242,7 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	loadTime := time.Since(t0)
 	report := set.Report()
 	if n := len(report.Skipped); n > 0 {
 		out.note("skipped %d unreadable image(s):", n)
@@ -264,8 +267,8 @@ func trainAction(c *cli.Context) error {
 		steps = c.Int("epochs") * stepsPerEpoch
 	}
 	out.note("%s: %d classes (%s), %d training and %d validation images, loaded in %s",
-		dataDir, len(set.Classes), strings.Join(set.Classes, ", "), nTrain, nValid, time.Since(t0).Round(time.Millisecond))
-	out.event(trainEvent{Event: "start", Classes: set.Classes, Train: nTrain, Validation: nValid, Step: startStep, Steps: steps})
+		dataDir, len(set.Classes), strings.Join(set.Classes, ", "), nTrain, nValid, loadTime.Round(time.Millisecond))
+	out.event(trainEvent{Event: "start", Classes: set.Classes, Train: nTrain, Validation: nValid, Step: startStep, Steps: steps, LoadSeconds: loadTime.Seconds()})
 
 	if sess == nil {
 		net := tfgraph.Tutorial(len(set.Classes)).WithInput(size, size, channels)
@@ -313,7 +316,7 @@ func trainAction(c *cli.Context) error {
 		OnStep: func(r tfgraph.StepResult) error {
 			out.progress(r, startStep)
 			if out.json && (r.Step%10 == 0 || r.Step == steps) {
-				out.event(trainEvent{Event: "step", Step: r.Step, Loss: f32(r.Loss), StepsPerSec: float64(r.Step-startStep) / r.Elapsed.Seconds()})
+				out.event(trainEvent{Event: "step", Step: r.Step, Loss: f32(r.Loss), StepsPerSec: float64(r.Step-startStep) / r.Elapsed.Seconds(), Elapsed: r.Elapsed.Seconds()})
 			}
 			if tb != nil {
 				return tb.Scalar(int64(r.Step), "loss", r.Loss)
