@@ -10,6 +10,8 @@ func commands() []*cli.Command {
 		evalCommand(),
 		inspectCommand(),
 		compareCommand(),
+		exportCommand(),
+		serveCommand(),
 		dataCommand(),
 		preprocessCommand(),
 		versionCommand(),

@@ -65,7 +65,7 @@ func loadModel(c *cli.Context, path string, cfg tfgraph.SessionConfig) (*loadedM
 	if _, err := os.Stat(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	if lm, ok, err := loadSavedModel(path, cfg); ok || err != nil {
+	if lm, ok, err := loadSavedModel(c, path, cfg); ok || err != nil {
 		if err != nil {
 			return nil, err
 		}
@@ -156,8 +156,10 @@ type prediction struct {
 	Err   error
 }
 
-// predictFiles preprocesses the files on all cores and runs the model in
-// batches. A file that cannot be read gets its error and no probabilities.
+// predictFiles runs the model over the files in batches. The next batch is
+// decoded, on all cores, while the model runs the current one, so memory holds
+// two batches, not the whole folder. A file that cannot be read gets its error
+// and no probabilities.
 func predictFiles(m tfgraph.Classifier, files []string, batch int) ([]prediction, error) {
 	h, w, ch := m.InputSize()
 	if h != w {
@@ -168,45 +170,65 @@ func predictFiles(m tfgraph.Classifier, files []string, batch int) ([]prediction
 	}
 	size := h * w * ch
 	preds := make([]prediction, len(files))
-	inputs := make([][]float32, len(files))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				inputs[i], preds[i].Err = dataset.PreprocessFile(files[i], h, ch)
+	for i, f := range files {
+		preds[i].File = f
+	}
+	type job struct {
+		idx []int // files in the batch that decoded
+		x   []float32
+	}
+	jobs := make(chan job, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(jobs)
+		workers := runtime.GOMAXPROCS(0)
+		for start := 0; start < len(files); start += batch {
+			end := min(start+batch, len(files))
+			inputs := make([][]float32, end-start)
+			var wg sync.WaitGroup
+			next := make(chan int)
+			for range min(workers, end-start) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range next {
+						inputs[i-start], preds[i].Err = dataset.PreprocessFile(files[i], h, ch)
+					}
+				}()
 			}
-		}()
-	}
-	for i := range files {
-		preds[i].File = files[i]
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-
-	var good []int
-	for i := range preds {
-		if preds[i].Err == nil {
-			good = append(good, i)
+			for i := start; i < end; i++ {
+				next <- i
+			}
+			close(next)
+			wg.Wait()
+			j := job{x: make([]float32, 0, (end-start)*size)}
+			for i := start; i < end; i++ {
+				if preds[i].Err == nil {
+					j.idx = append(j.idx, i)
+					j.x = append(j.x, inputs[i-start]...)
+				}
+			}
+			if len(j.idx) == 0 {
+				continue
+			}
+			select {
+			case jobs <- j:
+			case <-stop:
+				return
+			}
 		}
-	}
-	x := make([]float32, 0, batch*size)
-	for start := 0; start < len(good); start += batch {
-		idx := good[start:min(start+batch, len(good))]
-		x = x[:0]
-		for _, i := range idx {
-			x = append(x, inputs[i]...)
-		}
-		p, err := m.Predict(x, len(idx))
+	}()
+	k := m.NumClasses()
+	for j := range jobs {
+		p, err := m.Predict(j.x, len(j.idx))
 		if err != nil {
+			close(stop)
+			for range jobs {
+			}
 			return nil, err
 		}
-		k := m.NumClasses()
-		for j, i := range idx {
-			preds[i].Probs = p[j*k : (j+1)*k]
+		for n, i := range j.idx {
+			preds[i].Probs = p[n*k : (n+1)*k]
 			preds[i].Index = argmax(preds[i].Probs)
 		}
 	}

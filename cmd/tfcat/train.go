@@ -91,21 +91,65 @@ type trainEvent struct {
 
 func f32(v float32) *float32 { return &v }
 
-// splitSource serves a dataset split to tfgraph's training loop, sharing its
-// batch buffers.
+// splitSource serves a dataset split to tfgraph's training loop. A goroutine
+// assembles the next batch (decoding it, when streaming) while the session
+// runs the current step; two batch buffers take turns.
 type splitSource struct {
-	split *dataset.Split
-	n     int
-	b     dataset.Batch
+	ready chan prefetched
+	free  chan *dataset.Batch
+	stop  chan struct{}
+	held  *dataset.Batch // the batch the training loop is using
 }
 
+type prefetched struct {
+	b   *dataset.Batch
+	err error
+}
+
+func newSplitSource(split *dataset.Split, n int) *splitSource {
+	s := &splitSource{ready: make(chan prefetched, 1), free: make(chan *dataset.Batch, 2), stop: make(chan struct{})}
+	s.free <- new(dataset.Batch)
+	s.free <- new(dataset.Batch)
+	go func() {
+		for {
+			var b *dataset.Batch
+			select {
+			case b = <-s.free:
+			case <-s.stop:
+				return
+			}
+			err := split.NextBatch(n, b)
+			select {
+			case s.ready <- prefetched{b, err}:
+			case <-s.stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// NextBatch hands the next prefetched batch to the training loop; the batch it
+// handed out before goes back to be refilled.
 func (s *splitSource) NextBatch(b *tfgraph.Batch) error {
-	if err := s.split.NextBatch(s.n, &s.b); err != nil {
-		return err
+	if s.held != nil {
+		s.free <- s.held
+		s.held = nil
 	}
-	b.X, b.Y, b.N = s.b.X, s.b.Y, s.b.N
+	r := <-s.ready
+	if r.err != nil {
+		return r.err
+	}
+	s.held = r.b
+	b.X, b.Y, b.N = r.b.X, r.b.Y, r.b.N
 	return nil
 }
+
+// Close stops the prefetching goroutine.
+func (s *splitSource) Close() { close(s.stop) }
 
 // trainOutput prints progress as the user asked: JSON events, a progress bar
 // on a terminal, or plain lines.
@@ -304,6 +348,8 @@ func trainAction(c *cli.Context) error {
 		return prefix, nil
 	}
 
+	trainSrc := newSplitSource(set.Train, batch)
+	defer trainSrc.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	out.total = steps
@@ -312,7 +358,7 @@ func trainAction(c *cli.Context) error {
 	var lastPrefix string
 	tc := tfgraph.TrainConfig{
 		Steps: steps, StartStep: startStep, BatchSize: batch, StepsPerEpoch: stepsPerEpoch,
-		Train: &splitSource{split: set.Train, n: batch},
+		Train: trainSrc,
 		OnStep: func(r tfgraph.StepResult) error {
 			out.progress(r, startStep)
 			if out.json && (r.Step%10 == 0 || r.Step == steps) {
@@ -352,7 +398,9 @@ func trainAction(c *cli.Context) error {
 	}
 	if nValid > 0 {
 		vb := min(batch, nValid)
-		tc.Valid = &splitSource{split: set.Validation, n: vb}
+		validSrc := newSplitSource(set.Validation, vb)
+		defer validSrc.Close()
+		tc.Valid = validSrc
 		tc.ValidBatches = nValid / vb
 	}
 	step, err := sess.Train(ctx, tc)

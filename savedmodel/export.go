@@ -1,0 +1,457 @@
+package savedmodel
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
+	nodepb "github.com/wamuir/graft/tensorflow/core/framework/node_def_go_proto"
+	shapepb "github.com/wamuir/graft/tensorflow/core/framework/tensor_shape_go_proto"
+	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
+	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tfcat/tfcat/tfgraph"
+)
+
+// ExportOptions change what Export writes.
+type ExportOptions struct {
+	// Classes names the classes in label order. It overrides the names the
+	// checkpoint records; the Python tutorial's checkpoints record none, and
+	// without names the classes are called "0", "1", ...
+	Classes []string
+	// Force replaces an existing, non-empty SavedModel folder. Export never
+	// replaces a folder that does not hold a saved_model.pb.
+	Force bool
+	// Session configures the session that restores and re-saves the weights.
+	Session tfgraph.SessionConfig
+}
+
+// ErrExists is returned (wrapped) when the output folder exists, is not empty
+// and ExportOptions.Force is not set.
+var ErrExists = errors.New("the output folder exists and is not empty")
+
+// Export writes the checkpoint at checkpoint (a prefix, or a folder with a
+// "checkpoint" state file; tfcat's or the Python tutorial's) as a SavedModel in
+// outDir. The network comes from tfcat's record in the .meta, or is inferred
+// from the variables of a Python checkpoint. The graph is built anew for
+// inference, the weights restored into it and saved again with SaveV2.
+//
+// The export is atomic: it is written to a temporary folder beside outDir,
+// loaded back and checked against the checkpoint's predictions, and only then
+// renamed to outDir. A failed export leaves nothing behind.
+func Export(checkpoint, outDir string, opt ExportOptions) (*Info, error) {
+	if outDir == "" {
+		return nil, errors.New("export: no output folder")
+	}
+	if err := checkTarget(outDir, opt.Force); err != nil {
+		return nil, err
+	}
+	prefix, err := tfgraph.ResolveCheckpoint(checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := tfgraph.ReadMetaGraph(prefix)
+	if err != nil {
+		return nil, fmt.Errorf("export needs the checkpoint's .meta to know the network: %w", err)
+	}
+	mi := tfgraph.InfoFromMeta(meta)
+	var net tfgraph.Network
+	if mi.Network != nil {
+		net = *mi.Network
+	} else if net, err = tfgraph.NetworkFromGraph(meta.GraphDef); err != nil {
+		return nil, fmt.Errorf("%s: %w", prefix+tfgraph.MetaSuffix, err)
+	}
+	classes, err := classNames(opt.Classes, mi.Classes, net.Classes)
+	if err != nil {
+		return nil, err
+	}
+
+	m, err := tfgraph.Build(net, tfgraph.BuildOptions{InferenceOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := addServingNodes(m); err != nil {
+		return nil, err
+	}
+	sess, err := tfgraph.NewSession(m, opt.Session)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	if err := sess.RestoreVariables(prefix); err != nil {
+		return nil, err
+	}
+	model, err := modelProto(m, tfgraph.Info{Classes: classes, Step: mi.Step})
+	if err != nil {
+		return nil, err
+	}
+
+	parent := filepath.Dir(filepath.Clean(outDir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("export: creating %s: %w", parent, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(filepath.Clean(outDir))+".tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	published := false
+	defer func() {
+		if !published {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if err := writeExport(sess, model, classes, tmp); err != nil {
+		return nil, err
+	}
+	if err := verifyExport(sess, tmp, opt.Session); err != nil {
+		return nil, err
+	}
+	if err := publish(tmp, outDir, opt.Force); err != nil {
+		return nil, err
+	}
+	published = true
+	return Inspect(outDir)
+}
+
+// classNames picks the names to export: the caller's, the checkpoint's, or
+// numbers. Each name becomes one line of the asset file.
+func classNames(given, recorded []string, n int) ([]string, error) {
+	names := given
+	if len(names) == 0 {
+		names = recorded
+		if len(names) != n {
+			names = make([]string, n)
+			for i := range names {
+				names[i] = fmt.Sprint(i)
+			}
+		}
+	}
+	if len(names) != n {
+		return nil, fmt.Errorf("export: %d class names given, but the model has %d classes", len(names), n)
+	}
+	for i, c := range names {
+		if strings.TrimSpace(c) == "" || strings.ContainsAny(c, "\r\n") {
+			return nil, fmt.Errorf("export: class name %d (%q) must be non-blank and on one line", i, c)
+		}
+	}
+	return names, nil
+}
+
+// addServingNodes adds the argmax output y_pred_cls (int64) and the string
+// Const that stands for the class-names asset.
+func addServingNodes(m *tfgraph.Model) error {
+	g := m.Graph
+	constant := func(name string, value any) (tf.Output, error) {
+		t, err := tf.NewTensor(value)
+		if err != nil {
+			return tf.Output{}, err
+		}
+		o, err := g.AddOperation(tf.OpSpec{Type: "Const", Name: name, Attrs: map[string]any{"dtype": t.DataType(), "value": t}})
+		if err != nil {
+			return tf.Output{}, err
+		}
+		return o.Output(0), nil
+	}
+	dim, err := constant(ClassesOpName+"/dimension", int32(1))
+	if err != nil {
+		return fmt.Errorf("export: adding %s: %w", ClassesOpName, err)
+	}
+	if _, err := g.AddOperation(tf.OpSpec{Type: "ArgMax", Name: ClassesOpName,
+		Input: []tf.Input{m.Pred, dim}, Attrs: map[string]any{"output_type": tf.Int64}}); err != nil {
+		return fmt.Errorf("export: adding %s: %w", ClassesOpName, err)
+	}
+	if _, err := constant(classNamesAssetOp, ClassNamesAsset); err != nil {
+		return fmt.Errorf("export: adding the class-names asset: %w", err)
+	}
+	return nil
+}
+
+// modelProto is the SavedModel: tfcat's MetaGraphDef for the checkpoint,
+// pruned to what serving and restoring need, tagged, with the signature and
+// the asset.
+func modelProto(m *tfgraph.Model, info tfgraph.Info) (*corepb.SavedModel, error) {
+	b, err := m.MetaGraph(info)
+	if err != nil {
+		return nil, err
+	}
+	meta := &corepb.MetaGraphDef{}
+	if err := proto.Unmarshal(b, meta); err != nil {
+		return nil, fmt.Errorf("export: re-reading the meta graph: %w", err)
+	}
+	sd := meta.SaverDef
+	fileOp, _, _ := strings.Cut(sd.FilenameTensorName, ":")
+	saveOp, _, _ := strings.Cut(sd.SaveTensorName, ":")
+	meta.GraphDef = pruneGraph(meta.GraphDef, []string{
+		tfgraph.InputName, tfgraph.PredictionName, ClassesOpName, classNamesAssetOp,
+		tfgraph.InitOpName, sd.RestoreOpName, saveOp, fileOp,
+	})
+	if err := checkCollections(meta); err != nil {
+		return nil, err
+	}
+	if err := toResourceVariables(meta); err != nil {
+		return nil, err
+	}
+	if meta.MetaInfoDef.StrippedOpList, err = strippedOpList(meta); err != nil {
+		return nil, err
+	}
+	meta.MetaInfoDef.Tags = []string{Tag}
+	net := m.Net
+	meta.SignatureDef = map[string]*corepb.SignatureDef{
+		SignatureKey: ServingSignature(net.Height, net.Width, net.Channels, net.Classes),
+	}
+	assetTensor := tfgraph.TensorName(classNamesAssetOp, 0)
+	meta.AssetFileDef = []*corepb.AssetFileDef{{
+		TensorInfo: &corepb.TensorInfo{Encoding: &corepb.TensorInfo_Name{Name: assetTensor},
+			Dtype: typespb.DataType_DT_STRING, TensorShape: &shapepb.TensorShapeProto{}},
+		Filename: ClassNamesAsset,
+	}}
+	meta.CollectionDef[assetFilepathsCollection] = &corepb.CollectionDef{Kind: &corepb.CollectionDef_NodeList_{
+		NodeList: &corepb.CollectionDef_NodeList{Value: []string{assetTensor}}}}
+	return &corepb.SavedModel{SavedModelSchemaVersion: 1, MetaGraphs: []*corepb.MetaGraphDef{meta}}, nil
+}
+
+// pruneGraph keeps the nodes roots depend on (through data and control
+// inputs), in their order.
+func pruneGraph(gd *graphpb.GraphDef, roots []string) *graphpb.GraphDef {
+	byName := make(map[string]*nodepb.NodeDef, len(gd.Node))
+	for _, n := range gd.Node {
+		byName[n.Name] = n
+	}
+	keep := map[string]bool{}
+	stack := slices.Clone(roots)
+	for len(stack) > 0 {
+		name := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		n := byName[name]
+		if keep[name] || n == nil {
+			continue
+		}
+		keep[name] = true
+		for _, in := range n.Input {
+			stack = append(stack, inputNode(in))
+		}
+	}
+	out := proto.Clone(gd).(*graphpb.GraphDef)
+	out.Node = slices.DeleteFunc(out.Node, func(n *nodepb.NodeDef) bool { return !keep[n.Name] })
+	return out
+}
+
+// inputNode strips an input reference to its node: "^a", "a:1" -> "a".
+func inputNode(in string) string {
+	in = strings.TrimPrefix(in, "^")
+	if i := strings.LastIndexByte(in, ':'); i >= 0 {
+		return in[:i]
+	}
+	return in
+}
+
+// checkCollections makes sure every variable the collections name survived
+// the pruning: Python rebuilds its Variable objects from them.
+func checkCollections(meta *corepb.MetaGraphDef) error {
+	nodes := map[string]bool{}
+	for _, n := range meta.GraphDef.Node {
+		nodes[n.Name] = true
+	}
+	for _, key := range []string{"variables", "trainable_variables"} {
+		for _, b := range meta.CollectionDef[key].GetBytesList().GetValue() {
+			name := tfgraph.VariableDefName(b)
+			if name == "" || !nodes[inputNode(name)] {
+				return fmt.Errorf("export: collection %s names %q, which the inference graph lacks", key, name)
+			}
+		}
+	}
+	return nil
+}
+
+// writeExport writes the SavedModel's files into dir and syncs them.
+func writeExport(sess *tfgraph.Session, model *corepb.SavedModel, classes []string, dir string) error {
+	vars := filepath.Join(dir, VariablesDir)
+	assets := filepath.Join(dir, AssetsDir)
+	for _, d := range []string{vars, assets} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+	}
+	if err := sess.SaveVariables(filepath.Join(vars, VariablesName)); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(model)
+	if err != nil {
+		return fmt.Errorf("export: encoding %s: %w", ModelFile, err)
+	}
+	files := map[string][]byte{
+		filepath.Join(dir, ModelFile):          b,
+		filepath.Join(assets, ClassNamesAsset): []byte(strings.Join(classes, "\n") + "\n"),
+	}
+	for path, data := range files {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+	}
+	return syncTree(dir)
+}
+
+// syncTree fsyncs every file and folder under dir, dir included.
+func syncTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := f.Sync(); err != nil && !d.IsDir() {
+			return fmt.Errorf("export: syncing %s: %w", p, err)
+		}
+		return nil
+	})
+}
+
+// verifyExport loads the written SavedModel as a server would and checks that
+// it predicts what the session that wrote it predicts.
+func verifyExport(sess *tfgraph.Session, dir string, cfg tfgraph.SessionConfig) error {
+	loaded, err := Load(dir, cfg)
+	if err != nil {
+		return fmt.Errorf("export: the written SavedModel does not load: %w", err)
+	}
+	defer loaded.Close()
+	h, w, c := sess.InputSize()
+	const n = 2
+	x := make([]float32, n*h*w*c)
+	// A fixed, image-like probe: a smooth pattern in [0, 1], and a blank image.
+	for i := range h * w * c {
+		x[i] = float32(0.5 + 0.5*math.Sin(float64(i)*0.001))
+	}
+	want, err := sess.Predict(x, n)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	got, err := loaded.Predict(x, n)
+	if err != nil {
+		return fmt.Errorf("export: the written SavedModel does not predict: %w", err)
+	}
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); !(d <= 1e-6) {
+			return fmt.Errorf("export: the written SavedModel predicts %g where the checkpoint predicts %g", got[i], want[i])
+		}
+	}
+	return nil
+}
+
+// checkTarget refuses an output folder that Export must not replace.
+func checkTarget(outDir string, force bool) error {
+	fi, err := os.Lstat(outDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("export: %s exists and is not a folder", outDir)
+	}
+	entries, err := os.ReadDir(outDir)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if !IsSavedModel(outDir) {
+		return fmt.Errorf("export: %s: %w, and holds no %s; refusing to replace it", outDir, ErrExists, ModelFile)
+	}
+	if !force {
+		return fmt.Errorf("export: %s: %w (pass --force to replace the SavedModel in it)", outDir, ErrExists)
+	}
+	return nil
+}
+
+// publish renames the finished export tmp to outDir, replacing an empty folder
+// or, with force, an older SavedModel; the old one is removed only once the new
+// one is in place.
+func publish(tmp, outDir string, force bool) error {
+	if err := checkTarget(outDir, force); err != nil {
+		return err
+	}
+	var old string
+	if _, err := os.Lstat(outDir); err == nil {
+		if entries, _ := os.ReadDir(outDir); len(entries) == 0 {
+			if err := os.Remove(outDir); err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+		} else {
+			old = tmp + ".old"
+			if err := os.Rename(outDir, old); err != nil {
+				return fmt.Errorf("export: moving the old SavedModel aside: %w", err)
+			}
+		}
+	}
+	if err := os.Rename(tmp, outDir); err != nil {
+		if old != "" {
+			os.Rename(old, outDir)
+		}
+		return fmt.Errorf("export: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(filepath.Clean(outDir))); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	if old != "" {
+		os.RemoveAll(old)
+	}
+	return nil
+}
+
+// IsSavedModel reports whether dir is a folder holding a saved_model.pb.
+func IsSavedModel(dir string) bool {
+	fi, err := os.Stat(filepath.Join(dir, ModelFile))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// readModelFile parses dir/saved_model.pb.
+func readModelFile(dir string) (*corepb.SavedModel, error) {
+	path := filepath.Join(dir, ModelFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if _, terr := os.Stat(filepath.Join(dir, "saved_model.pbtxt")); terr == nil {
+			return nil, fmt.Errorf("%s: text SavedModels (saved_model.pbtxt) are not supported; re-export in binary form", dir)
+		}
+		return nil, err
+	}
+	sm := &corepb.SavedModel{}
+	if err := proto.Unmarshal(data, sm); err != nil {
+		return nil, fmt.Errorf("%s: not a SavedModel (corrupt or truncated): %w", path, err)
+	}
+	return sm, nil
+}
+
+// serveGraph picks the MetaGraphDef tagged exactly or at least "serve".
+func serveGraph(dir string, sm *corepb.SavedModel) (*corepb.MetaGraphDef, error) {
+	var tagSets []string
+	for _, mg := range sm.MetaGraphs {
+		tags := mg.GetMetaInfoDef().GetTags()
+		if slices.Contains(tags, Tag) && len(tags) == 1 {
+			return mg, nil
+		}
+		tagSets = append(tagSets, fmt.Sprint(tags))
+	}
+	for _, mg := range sm.MetaGraphs {
+		if slices.Contains(mg.GetMetaInfoDef().GetTags(), Tag) {
+			return mg, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: no MetaGraph tagged %q (tag sets: %s)", dir, Tag, strings.Join(tagSets, ", "))
+}
