@@ -16,26 +16,12 @@ import (
 	"time"
 
 	"github.com/tfcat/tfcat/internal/npy"
+	"github.com/tfcat/tfcat/internal/testenv"
 )
 
-// pythonPath returns the reference interpreter: $TFCAT_PYTHON, else the
-// repository's .venv (scripts/setup-python.sh). A missing interpreter fails
-// the test: parity is not optional.
-func pythonPath(t testing.TB) string {
-	t.Helper()
-	p := os.Getenv("TFCAT_PYTHON")
-	if p == "" {
-		abs, err := filepath.Abs(filepath.Join("..", ".venv", "bin", "python"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p = abs
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("reference Python %s not found (set TFCAT_PYTHON or run scripts/setup-python.sh): %v", p, err)
-	}
-	return p
-}
+// pythonPath returns the reference interpreter; a missing one fails the test:
+// parity is not optional.
+func pythonPath(t testing.TB) string { return testenv.Python(t) }
 
 // runPython runs a script from testdata with the reference interpreter.
 func runPython(t testing.TB, timeout time.Duration, script string, args ...string) string {

@@ -235,38 +235,7 @@ func (m *Model) Variables() (map[string][]float32, error) {
 	if m.sm == nil {
 		return nil, errors.New("variables: the model is closed")
 	}
-	var names []string
-	var fetches []tf.Output
-	for _, o := range m.sm.Graph.Operations() {
-		switch o.Type() {
-		case "VariableV2":
-			names = append(names, o.Name())
-			fetches = append(fetches, o.Output(0))
-		case "VarHandleOp":
-			for _, c := range o.Output(0).Consumers() {
-				if c.Op.Type() == "ReadVariableOp" {
-					names = append(names, o.Name())
-					fetches = append(fetches, c.Op.Output(0))
-					break
-				}
-			}
-		}
-	}
-	if len(fetches) == 0 {
-		return map[string][]float32{}, nil
-	}
-	out, err := m.sm.Session.Run(nil, fetches, nil)
-	if err != nil {
-		return nil, fmt.Errorf("reading variables: %w", err)
-	}
-	defer tfc.FreeAll(out)
-	vals := make(map[string][]float32, len(names))
-	for i, n := range names {
-		if f, err := tfc.Float32s(out[i]); err == nil {
-			vals[n] = append([]float32(nil), f...)
-		}
-	}
-	return vals, nil
+	return tfgraph.ReadVariables(m.sm.Session, m.sm.Graph)
 }
 
 // Close releases the session. Predict fails afterwards.

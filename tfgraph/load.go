@@ -282,33 +282,53 @@ func (im *Imported) Predict(x []float32, n int) ([]float32, error) {
 	return append([]float32(nil), p...), nil
 }
 
-// Variables reads every variable (VariableV2, or a resource variable's value)
-// of the imported graph, by name.
+// Variables reads every variable of the imported graph by name.
 func (im *Imported) Variables() (map[string][]float32, error) {
+	return ReadVariables(im.sess, im.graph)
+}
+
+// ReadVariables reads every variable of g in sess by op name: reference
+// variables (VariableV2) directly, resource variables (VarHandleOp) through a
+// ReadVariableOp of theirs.
+func ReadVariables(sess *tf.Session, g *tf.Graph) (map[string][]float32, error) {
 	var names []string
 	var fetches []tf.Output
-	for _, o := range im.graph.Operations() {
+	for _, o := range g.Operations() {
 		switch o.Type() {
 		case opVariableV2:
 			names = append(names, o.Name())
 			fetches = append(fetches, o.Output(0))
 		case "VarHandleOp":
-			if r := im.graph.Operation(o.Name() + "/Read/ReadVariableOp"); r != nil {
-				names = append(names, o.Name())
-				fetches = append(fetches, r.Output(0))
+			for _, c := range o.Output(0).Consumers() {
+				if c.Op.Type() == "ReadVariableOp" {
+					names = append(names, o.Name())
+					fetches = append(fetches, c.Op.Output(0))
+					break
+				}
 			}
 		}
 	}
-	out, err := im.sess.Run(nil, fetches, nil)
+	return fetchFloat32s(sess, names, fetches)
+}
+
+// fetchFloat32s runs fetches and copies each float32 result out under its name,
+// freeing the tensors.
+func fetchFloat32s(sess *tf.Session, names []string, fetches []tf.Output) (map[string][]float32, error) {
+	vals := make(map[string][]float32, len(names))
+	if len(fetches) == 0 {
+		return vals, nil
+	}
+	out, err := sess.Run(nil, fetches, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reading variables: %w", err)
 	}
 	defer tfc.FreeAll(out)
-	vals := make(map[string][]float32, len(names))
 	for i, n := range names {
-		if f, err := tfc.Float32s(out[i]); err == nil {
-			vals[n] = append([]float32(nil), f...)
+		f, err := tfc.Float32s(out[i])
+		if err != nil {
+			return nil, fmt.Errorf("variable %s: %w", n, err)
 		}
+		vals[n] = append([]float32(nil), f...)
 	}
 	return vals, nil
 }

@@ -135,23 +135,11 @@ func (s *Session) VariableValues(names ...string) (map[string][]float32, error) 
 		}
 	}
 	fetches := make([]tf.Output, len(vars))
+	names = make([]string, len(vars))
 	for i, v := range vars {
-		fetches[i] = v.Read
+		fetches[i], names[i] = v.Read, v.Name
 	}
-	out, err := s.s.Run(nil, fetches, nil)
-	if err != nil {
-		return nil, fmt.Errorf("reading variables: %w", err)
-	}
-	defer tfc.FreeAll(out)
-	vals := make(map[string][]float32, len(vars))
-	for i, v := range vars {
-		f, err := tfc.Float32s(out[i])
-		if err != nil {
-			return nil, fmt.Errorf("variable %s: %w", v.Name, err)
-		}
-		vals[v.Name] = append([]float32(nil), f...)
-	}
-	return vals, nil
+	return fetchFloat32s(s.s, names, fetches)
 }
 
 // SetVariables assigns the given values (flattened, C order) to the named

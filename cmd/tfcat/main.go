@@ -46,6 +46,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError:    onUsageError,
 		ExitErrHandler:  func(*cli.Context, error) {}, // main decides the exit status
 		Commands:        commands(),
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "onednn",
+			Usage: "use TensorFlow's oneDNN CPU kernels (about 2x faster where TensorFlow leaves them off; probabilities differ by ~1e-7)"}},
 		// Without this, an unknown command would print help and exit 3.
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -110,6 +112,7 @@ func quietTensorFlow() {
 }
 
 func main() {
+	reexecWithOneDNN(os.Args)
 	quietTensorFlow()
 	code := run(os.Args, os.Stdout, os.Stderr)
 	flushTensorFlowLogs()

@@ -13,6 +13,11 @@ the medians and the ratios tfcat / Python:
   f  decode + resize throughput
   g  training GFLOP/s against the practical peak (a large MatMul, same runtime)
 
+tfcat runs with --onednn (TensorFlow's oneDNN CPU kernels, which TensorFlow
+leaves off on CPUs without AVX-512) except for d, where one image gains nothing
+from it; rows a0 and e0 give tfcat with TensorFlow's default kernels, the
+kernels the Python side uses.
+
 usage: run.py --tfcat BIN [--work DIR] [--repeats 3] [--iterations 40] [--markdown]
 """
 import argparse
@@ -107,15 +112,17 @@ def main():
     n_data = len(glob.glob(os.path.join(data, "*", "*.jpg")))
     lo = 10
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    r = {k: ([], []) for k in "abcdefg"}
+    r = {k: ([], []) for k in ("a", "a0", "b", "c", "d", "e", "e0", "f", "g")}
     for rep in range(a.repeats):
         print("repeat %d/%d ..." % (rep + 1, a.repeats), file=sys.stderr, flush=True)
         for side in (0, 1):
             model = os.path.join(a.work, "model-%d" % side)
             if side == 0:
-                cmd = [a.tfcat, "train", "--data", data, "--iterations", str(a.iterations), "--model-dir", model,
+                cmd = ["train", "--data", data, "--iterations", str(a.iterations), "--model-dir", model,
                        "--json", "--device", "/cpu:0", "-q"]
-                wall, rss, ev, _ = run(cmd, env)
+                _, _, ev0, _ = run([a.tfcat] + cmd, env)
+                r["a0"][0].append(step_time(ev0, "elapsed_s", lo))
+                wall, rss, ev, _ = run([a.tfcat, "--onednn"] + cmd, env)
                 st = step_time(ev, "elapsed_s", lo)
                 load = next(e["load_seconds"] for e in ev if e.get("event") == "start")
             else:
@@ -124,6 +131,8 @@ def main():
                 _, _, pev, _ = run([py, TUTORIAL, "preprocess", data], env)
                 load = pev[-1]["seconds"]
             r["a"][side].append(st)
+            if side == 1:
+                r["a0"][1].append(st)
             r["b"][side].append(wall)
             r["c"][side].append(rss)
             r["f"][side].append(n_data / load)
@@ -134,11 +143,15 @@ def main():
             if side == 0:
                 w1, _, _, _ = run([a.tfcat, "predict", "-q", "--model", pymodel, one], env)
                 wn, _, _, _ = run([a.tfcat, "predict", "-q", "--model", pymodel, pred], env)
-                tput = (n_pred - 1) / (wn - w1)
+                r["e0"][0].append((n_pred - 1) / (wn - w1))
+                w1d, _, _, _ = run([a.tfcat, "--onednn", "predict", "-q", "--model", pymodel, one], env)
+                wnd, _, _, _ = run([a.tfcat, "--onednn", "predict", "-q", "--model", pymodel, pred], env)
+                tput = (n_pred - 1) / (wnd - w1d)
             else:
                 w1, _, _, _ = run([py, TUTORIAL, "predict", pymodel, one], env)
                 _, _, ev, _ = run([py, TUTORIAL, "predict-loop", pymodel, pred], env)
                 tput = ev[-1]["images"] / ev[-1]["seconds"]
+                r["e0"][1].append(tput)
             r["d"][side].append(w1)
             r["e"][side].append(tput)
     _, _, ev, _ = run([py, TUTORIAL, "matmul", "2048"], env)
@@ -147,10 +160,12 @@ def main():
     med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in r.items()}
     rows = [
         ("a", "training step, steady state (s/step, batch 32)", "%.3f", "<= 1.0", lambda t, p: t / p),
+        ("a0", "  the same, tfcat with TF's default kernels", "%.3f", "", lambda t, p: t / p),
         ("b", "end-to-end training, %d steps (s)" % a.iterations, "%.1f", "<= 0.8", lambda t, p: t / p),
         ("c", "peak RSS of training, %d images (MiB)" % n_data, "%.0f", "<= 0.6", lambda t, p: t / p),
         ("d", "one-image predict from process start (s)", "%.2f", "<= 0.15", lambda t, p: t / p),
         ("e", "folder predict, %d images (images/s)" % n_pred, "%.0f", ">= 3", lambda t, p: t / p),
+        ("e0", "  the same, tfcat with TF's default kernels", "%.0f", "", lambda t, p: t / p),
         ("f", "decode + resize (images/s)", "%.0f", "", lambda t, p: t / p),
         ("g", "training GFLOP/s (peak MatMul %.0f)" % peak, "%.1f", "reported", lambda t, p: t / p),
     ]
@@ -161,10 +176,10 @@ def main():
             t, p = med[k]
             print("| %s | %s | %s | %s | %.2f | %s |" % (k, name, fmt % t, fmt % p, ratio(t, p), target))
     else:
-        print("%-2s %-48s %10s %10s %8s  %s" % ("", "measure (median of %d)" % a.repeats, "tfcat", "Python", "ratio", "target"))
+        print("%-3s %-48s %10s %10s %8s  %s" % ("", "measure (median of %d)" % a.repeats, "tfcat", "Python", "ratio", "target"))
         for k, name, fmt, target, ratio in rows:
             t, p = med[k]
-            print("%-2s %-48s %10s %10s %8.2f  %s" % (k, name, fmt % t, fmt % p, ratio(t, p), target))
+            print("%-3s %-48s %10s %10s %8.2f  %s" % (k, name, fmt % t, fmt % p, ratio(t, p), target))
     print("g: tfcat at %.0f%% and Python at %.0f%% of the %.0f GFLOP/s MatMul peak (3 x forward FLOPs per step)"
           % (100 * med["g"][0] / peak, 100 * med["g"][1] / peak, peak))
 
