@@ -424,7 +424,7 @@ func (s *Server) classifyImage(w http.ResponseWriter, r *http.Request) {
 		s.predictError(w, err)
 		return
 	}
-	res := imageResult{Index: argmax(probs), Probabilities: make(map[string]float32, s.k)}
+	res := imageResult{Index: tfgraph.ArgMax(probs), Probabilities: make(map[string]float32, s.k)}
 	res.Class = s.cfg.Classes[res.Index]
 	for i, p := range probs {
 		res.Probabilities[s.cfg.Classes[i]] = p
@@ -435,17 +435,6 @@ func (s *Server) classifyImage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, b)
-}
-
-// argmax is tf.argmax's choice: the first of equal maxima.
-func argmax(p []float32) int {
-	best := 0
-	for i, v := range p {
-		if v > p[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 func writeJSON(w http.ResponseWriter, code int, body []byte) {

@@ -167,7 +167,7 @@ func want(t testing.TB, m tfgraph.Classifier, x []float32, n int) ([][]float64, 
 		for _, v := range p[i*k : (i+1)*k] {
 			probs[i] = append(probs[i], float64(v))
 		}
-		classes[i] = float64(argmax(p[i*k : (i+1)*k]))
+		classes[i] = float64(tfgraph.ArgMax(p[i*k : (i+1)*k]))
 	}
 	return probs, classes
 }

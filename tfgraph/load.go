@@ -28,6 +28,18 @@ type Classifier interface {
 	Close() error
 }
 
+// ArgMax is the index of the largest probability; of equal maxima the first,
+// as tf.argmax chooses.
+func ArgMax(p []float32) int {
+	best := 0
+	for i, v := range p {
+		if v > p[best] {
+			best = i
+		}
+	}
+	return best
+}
+
 // InputSize is the model's image height, width and channels.
 func (s *Session) InputSize() (int, int, int) {
 	return s.Model.Net.Height, s.Model.Net.Width, s.Model.Net.Channels
@@ -270,16 +282,7 @@ func (im *Imported) Predict(x []float32, n int) ([]float32, error) {
 		defer tfc.Free(yt)
 		feeds[im.labels] = yt
 	}
-	out, err := im.sess.Run(feeds, []tf.Output{im.pred}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("predicting: %w", err)
-	}
-	defer tfc.FreeAll(out)
-	p, err := tfc.Float32s(out[0])
-	if err != nil {
-		return nil, err
-	}
-	return append([]float32(nil), p...), nil
+	return predictRun(im.sess, feeds, im.pred)
 }
 
 // Variables reads every variable of the imported graph by name.

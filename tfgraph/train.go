@@ -108,7 +108,13 @@ func (s *Session) Predict(x []float32, n int) ([]float32, error) {
 		return nil, err
 	}
 	defer free()
-	out, err := s.s.Run(feeds, []tf.Output{s.Model.Pred}, nil)
+	return predictRun(s.s, feeds, s.Model.Pred)
+}
+
+// predictRun runs sess for one float32 fetch and returns a copy of it, freeing
+// the tensor.
+func predictRun(sess *tf.Session, feeds map[tf.Output]*tf.Tensor, fetch tf.Output) ([]float32, error) {
+	out, err := sess.Run(feeds, []tf.Output{fetch}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("predicting: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // evaluation is what tfcat eval reports.
@@ -51,11 +52,7 @@ func evalCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := sessionConfig(c)
-			if err != nil {
-				return err
-			}
-			m, err := loadModel(c, c.String("model"), cfg)
+			m, err := openModel(c)
 			if err != nil {
 				return err
 			}
@@ -96,7 +93,7 @@ func evalCommand() *cli.Command {
 					return err
 				}
 				for j := 0; j < b.N; j++ {
-					ev.Confusion[b.Labels[j]][argmax(p[j*k:(j+1)*k])]++
+					ev.Confusion[b.Labels[j]][tfgraph.ArgMax(p[j*k:(j+1)*k])]++
 				}
 				done += size
 			}

@@ -56,6 +56,15 @@ func sessionConfig(c *cli.Context) (tfgraph.SessionConfig, error) {
 	return tfgraph.SessionConfig{Device: dev, IntraOpThreads: threads}, nil
 }
 
+// openModel reads --device and --threads and loads --model.
+func openModel(c *cli.Context) (*loadedModel, error) {
+	cfg, err := sessionConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return loadModel(c, c.String("model"), cfg)
+}
+
 // loadModel opens a checkpoint folder or prefix (tfcat's or the Python
 // tutorial's), as predict.py does: import the .meta, restore, feed x:0.
 func loadModel(c *cli.Context, path string, cfg tfgraph.SessionConfig) (*loadedModel, error) {
@@ -229,18 +238,8 @@ func predictFiles(m tfgraph.Classifier, files []string, batch int) ([]prediction
 		}
 		for n, i := range j.idx {
 			preds[i].Probs = p[n*k : (n+1)*k]
-			preds[i].Index = argmax(preds[i].Probs)
+			preds[i].Index = tfgraph.ArgMax(preds[i].Probs)
 		}
 	}
 	return preds, nil
-}
-
-func argmax(p []float32) int {
-	best := 0
-	for i, v := range p {
-		if v > p[best] {
-			best = i
-		}
-	}
-	return best
 }

@@ -69,11 +69,7 @@ func serveCommand() *cli.Command {
 			if wait == 0 {
 				wait = -1 // serving.Config: negative is no wait, zero the default
 			}
-			cfg, err := sessionConfig(c)
-			if err != nil {
-				return err
-			}
-			m, err := loadModel(c, c.String("model"), cfg)
+			m, err := openModel(c)
 			if err != nil {
 				return err
 			}
