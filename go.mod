@@ -1,6 +1,6 @@
 module github.com/tfcat/tfcat
 
-go 1.26.8
+go 1.24
 
 require (
 	github.com/rogpeppe/go-internal v1.14.1
