@@ -601,3 +601,30 @@ func decodeBase64(s string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// AppendTensorJSON appends one image as the nested [h][w][c] JSON list a
+// predict request's instance holds (x in HWC order), for clients written in Go.
+func AppendTensorJSON(b []byte, x []float32, h, w, c int) []byte {
+	b = append(b, '[')
+	for i := range h {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		for j := range w {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			for k := range c {
+				if k > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendFloat(b, float64(x[(i*w+j)*c+k]), 'g', -1, 32)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, ']')
+	}
+	return append(b, ']')
+}

@@ -74,32 +74,7 @@ func images(n, size int, seed uint64) []float32 {
 }
 
 // tensorJSON writes one image as a nested [h][w][c] list.
-func tensorJSON(x []float32, h, w, c int) string {
-	var b strings.Builder
-	b.WriteByte('[')
-	for i := range h {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('[')
-		for j := range w {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('[')
-			for k := range c {
-				if k > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteString(strconv.FormatFloat(float64(x[(i*w+j)*c+k]), 'g', -1, 32))
-			}
-			b.WriteByte(']')
-		}
-		b.WriteByte(']')
-	}
-	b.WriteByte(']')
-	return b.String()
-}
+func tensorJSON(x []float32, h, w, c int) string { return string(AppendTensorJSON(nil, x, h, w, c)) }
 
 func listJSON(items ...string) string { return "[" + strings.Join(items, ",") + "]" }
 

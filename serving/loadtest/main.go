@@ -31,8 +31,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -186,30 +184,12 @@ func requestBody(payload string, h, w, c int) ([]byte, error) {
 		return []byte(`{"instances": [{"b64": "` + base64.StdEncoding.EncodeToString(buf.Bytes()) + `"}]}`), nil
 	case "tensor":
 		r := rand.New(rand.NewPCG(1, 2))
-		var b strings.Builder
-		b.WriteString(`{"instances": [[`)
-		for i := range h {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('[')
-			for j := range w {
-				if j > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteByte('[')
-				for k := range c {
-					if k > 0 {
-						b.WriteByte(',')
-					}
-					b.WriteString(strconv.FormatFloat(float64(r.Float32()), 'g', -1, 32))
-				}
-				b.WriteByte(']')
-			}
-			b.WriteByte(']')
+		x := make([]float32, h*w*c)
+		for i := range x {
+			x[i] = r.Float32()
 		}
-		b.WriteString(`]]}`)
-		return []byte(b.String()), nil
+		b := append([]byte(`{"instances": [`), serving.AppendTensorJSON(nil, x, h, w, c)...)
+		return append(b, `]}`...), nil
 	}
 	return nil, fmt.Errorf("-payload %q: use b64 or tensor", payload)
 }

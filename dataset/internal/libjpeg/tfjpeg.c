@@ -68,6 +68,18 @@ static void tfj_progress_monitor(j_common_ptr c) {
 	}
 }
 
+// tfj_setup clears the result and the decompressor and installs the error
+// manager that returns through e->jb (the caller's setjmp) instead of exiting.
+static void tfj_setup(j_decompress_ptr d, tfj_err *e, tfj_result *res) {
+	memset(res, 0, sizeof *res);
+	memset(d, 0, sizeof *d);
+	d->err = jpeg_std_error(&e->pub);
+	e->pub.error_exit = tfj_error_exit;
+	e->pub.emit_message = tfj_emit_message;
+	e->pub.output_message = tfj_output_message;
+	e->res = res;
+}
+
 static void tfj_fill_info(j_decompress_ptr d, tfj_result *res) {
 	res->width = (int)d->image_width;
 	res->height = (int)d->image_height;
@@ -79,13 +91,7 @@ static void tfj_fill_info(j_decompress_ptr d, tfj_result *res) {
 int tfj_info(const unsigned char *data, size_t len, tfj_result *res) {
 	struct jpeg_decompress_struct d;
 	tfj_err e;
-	memset(res, 0, sizeof *res);
-	memset(&d, 0, sizeof d);
-	d.err = jpeg_std_error(&e.pub);
-	e.pub.error_exit = tfj_error_exit;
-	e.pub.emit_message = tfj_emit_message;
-	e.pub.output_message = tfj_output_message;
-	e.res = res;
+	tfj_setup(&d, &e, res);
 	if (setjmp(e.jb)) {
 		jpeg_destroy_decompress(&d);
 		return 1;
@@ -126,13 +132,7 @@ int tfj_decode(const unsigned char *data, size_t len, int channels, int max_scan
 	struct jpeg_decompress_struct d;
 	tfj_err e;
 	tfj_progress prog;
-	memset(res, 0, sizeof *res);
-	memset(&d, 0, sizeof d);
-	d.err = jpeg_std_error(&e.pub);
-	e.pub.error_exit = tfj_error_exit;
-	e.pub.emit_message = tfj_emit_message;
-	e.pub.output_message = tfj_output_message;
-	e.res = res;
+	tfj_setup(&d, &e, res);
 	if (setjmp(e.jb)) {
 		jpeg_destroy_decompress(&d);
 		return 1;
