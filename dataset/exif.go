@@ -85,6 +85,14 @@ func exifOrientation(d []byte) int {
 		}
 		return uint64(d[off])<<24 | uint64(d[off+1])<<16 | uint64(d[off+2])<<8 | uint64(d[off+3])
 	}
+	// rationals reads n numerator/denominator pairs at p, only to check that
+	// they lie inside the block.
+	rationals := func(p uint64, n int) {
+		for i := uint64(0); i < uint64(n) && !bad; i++ {
+			u32(p + 8*i)
+			u32(p + 8*i + 4)
+		}
+	}
 	if u16(2) != 0x002A || bad {
 		return 0
 	}
@@ -119,35 +127,17 @@ func exifOrientation(d []byte) int {
 				return 0
 			}
 		case 0x011A, 0x011B: // X/YResolution: one rational
-			p := u32(off + 8)
-			u32(p)
-			u32(p + 4)
+			rationals(u32(off+8), 1)
 		case 0x013E: // WhitePoint: two rationals
-			p := u32(off + 8)
-			for i := uint64(0); i < 2 && !bad; i++ {
-				u32(p + 8*i)
-				u32(p + 8*i + 4)
-			}
+			rationals(u32(off+8), 2)
 		case 0x013F: // PrimaryChromaticities: six rationals
-			p := u32(off + 8)
-			for i := uint64(0); i < 6 && !bad; i++ {
-				u32(p + 8*i)
-				u32(p + 8*i + 4)
-			}
+			rationals(u32(off+8), 6)
 		case 0x0211: // YCbCrCoefficients: three rationals
-			p := u32(off + 8)
-			for i := uint64(0); i < 3 && !bad; i++ {
-				u32(p + 8*i)
-				u32(p + 8*i + 4)
-			}
+			rationals(u32(off+8), 3)
 		case 0x0213, 0x0128: // YCbCrPositioning, ResolutionUnit
 			u16(off + 8)
 		case 0x0214: // ReferenceBlackWhite: six rationals
-			p := u32(off + 8)
-			for i := uint64(0); i < 6 && !bad; i++ {
-				u32(p + 8*i)
-				u32(p + 8*i + 4)
-			}
+			rationals(u32(off+8), 6)
 		}
 		if bad {
 			return 0

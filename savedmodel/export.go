@@ -438,6 +438,15 @@ func readModelFile(dir string) (*corepb.SavedModel, error) {
 	return sm, nil
 }
 
+// readServeGraph parses dir/saved_model.pb and returns its "serve" MetaGraphDef.
+func readServeGraph(dir string) (*corepb.MetaGraphDef, error) {
+	sm, err := readModelFile(dir)
+	if err != nil {
+		return nil, err
+	}
+	return serveGraph(dir, sm)
+}
+
 // serveGraph picks the MetaGraphDef tagged exactly or at least "serve".
 func serveGraph(dir string, sm *corepb.SavedModel) (*corepb.MetaGraphDef, error) {
 	var tagSets []string

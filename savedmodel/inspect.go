@@ -42,11 +42,7 @@ type Variable struct {
 
 // Inspect reads dir/saved_model.pb and describes its "serve" MetaGraph.
 func Inspect(dir string) (*Info, error) {
-	sm, err := readModelFile(dir)
-	if err != nil {
-		return nil, err
-	}
-	meta, err := serveGraph(dir, sm)
+	meta, err := readServeGraph(dir)
 	if err != nil {
 		return nil, err
 	}

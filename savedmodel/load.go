@@ -47,11 +47,7 @@ func Load(dir string, cfg tfgraph.SessionConfig) (*Model, error) {
 
 // LoadWithOptions opens the SavedModel in dir.
 func LoadWithOptions(dir string, opt LoadOptions) (*Model, error) {
-	sm, err := readModelFile(dir)
-	if err != nil {
-		return nil, err
-	}
-	meta, err := serveGraph(dir, sm)
+	meta, err := readServeGraph(dir)
 	if err != nil {
 		return nil, err
 	}

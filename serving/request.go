@@ -82,11 +82,9 @@ func (p *parser) request(r *request) error {
 		if err != nil {
 			return err
 		}
-		p.ws()
-		if !p.consume(':') {
-			return p.syntax("expected ':' after a key")
+		if err := p.colon(); err != nil {
+			return err
 		}
-		p.ws()
 		if seen[key] {
 			return badRequest("the request has the key %q twice", key)
 		}
@@ -154,11 +152,9 @@ func (p *parser) inputs(r *request) error {
 	if key != InputKey {
 		return badRequest("unknown input %q: the signature's only input is %q", key, InputKey)
 	}
-	p.ws()
-	if !p.consume(':') {
-		return p.syntax("expected ':' after a key")
+	if err := p.colon(); err != nil {
+		return err
 	}
-	p.ws()
 	if p.peek() == '{' {
 		if err := p.instance(r, 0, true); err != nil {
 			return err
@@ -218,11 +214,9 @@ func (p *parser) instance(r *request, i int, named bool) error {
 		if err != nil {
 			return err
 		}
-		p.ws()
-		if !p.consume(':') {
-			return p.syntax("expected ':' after a key")
+		if err := p.colon(); err != nil {
+			return err
 		}
-		p.ws()
 		switch {
 		case key == "b64":
 			s, err := p.str()
@@ -523,11 +517,9 @@ func (p *parser) skip() error {
 				if _, err := p.str(); err != nil {
 					return err
 				}
-				p.ws()
-				if !p.consume(':') {
-					return p.syntax("expected ':' after a key")
+				if err := p.colon(); err != nil {
+					return err
 				}
-				p.ws()
 			}
 			if err := p.skip(); err != nil {
 				return err
@@ -573,6 +565,16 @@ func (p *parser) consume(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// colon reads the ':' after an object key, with the white space around it.
+func (p *parser) colon() error {
+	p.ws()
+	if !p.consume(':') {
+		return p.syntax("expected ':' after a key")
+	}
+	p.ws()
+	return nil
 }
 
 func (p *parser) syntax(msg string) error { return p.syntaxAt(p.pos, msg) }
