@@ -46,10 +46,7 @@ func sessionConfig(c *cli.Context) (tfgraph.SessionConfig, error) {
 	if strings.EqualFold(want, tfgraph.DeviceAuto) && dev == tfgraph.DeviceCPU && !c.Bool("quiet") {
 		fmt.Fprintln(c.App.ErrWriter, "tfcat: no GPU visible; running on /cpu:0")
 	}
-	threads := 0
-	if c.IsSet("threads") || c.Int("threads") != 0 {
-		threads = c.Int("threads")
-	}
+	threads := c.Int("threads")
 	if threads < 0 {
 		return tfgraph.SessionConfig{}, usagef("--threads %d must not be negative", threads)
 	}
