@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
-	"sync"
+
+	"github.com/tfcat/tfcat/internal/parallel"
 )
 
 // store holds the pixels of a Load-ed set, or decodes files for Open.
@@ -195,37 +196,20 @@ func growFloat(f []float32, n int) []float32 {
 func (st *store) decodeBatch(ex []example, x []float32, size, channels int, scr []*scratch) ([]int, error) {
 	n := len(ex)
 	errs := make([]error, n)
-	workers := min(len(scr), n)
-	var wg sync.WaitGroup
-	var next int
-	var nextMu sync.Mutex
-	for w := range workers {
-		wg.Add(1)
-		go func(sc *scratch) {
-			defer wg.Done()
-			sc.pix = grow(sc.pix, st.imgLen)
-			pix := sc.pix
-			for {
-				nextMu.Lock()
-				k := next
-				next++
-				nextMu.Unlock()
-				if k >= n {
-					return
-				}
-				data, err := sc.readFile(ex[k].path)
-				if err == nil {
-					_, err = sc.preprocess(data, size, channels, st.maxPixels, pix)
-				}
-				if err != nil {
-					errs[k] = err
-					continue
-				}
-				toFloat32(x[k*st.imgLen:(k+1)*st.imgLen], pix)
-			}
-		}(scr[w])
-	}
-	wg.Wait()
+	parallel.For(n, len(scr), func(w, k int) bool {
+		sc := scr[w]
+		sc.pix = grow(sc.pix, st.imgLen)
+		data, err := sc.readFile(ex[k].path)
+		if err == nil {
+			_, err = sc.preprocess(data, size, channels, st.maxPixels, sc.pix)
+		}
+		if err != nil {
+			errs[k] = err
+			return true
+		}
+		toFloat32(x[k*st.imgLen:(k+1)*st.imgLen], sc.pix)
+		return true
+	})
 	var bad []int
 	for k, err := range errs {
 		if err == nil {

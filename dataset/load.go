@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/tfcat/tfcat/internal/parallel"
 )
 
 // Options configure Load and Open. The zero value gives the tutorial's
@@ -272,47 +274,34 @@ func Load(dir string, opts Options) (*Set, error) {
 	pix := make([]uint8, n*imgLen)
 	errs := make([]error, n)
 	var failed atomic.Bool
-	jobs := make(chan int)
-	var wg sync.WaitGroup
 	var garbage atomic.Int64
-	for range min(opts.Workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var s scratch
-			for i := range jobs {
-				f := l.files[i]
-				data, err := s.readFile(f.path)
-				if err == nil {
-					f := Format(data)
-					if f == "png" || f == "gif" {
-						// image/png and image/gif allocate per image: with a
-						// large live heap the collector would let that
-						// garbage pile up, so nudge it.
-						if garbage.Add(int64(len(data))*8) > 256<<20 {
-							garbage.Store(0)
-							runtime.GC()
-						}
-					}
-					_, err = s.preprocess(data, opts.Size, opts.Channels, opts.MaxPixels, pix[i*imgLen:(i+1)*imgLen])
-				}
-				if err != nil {
-					errs[i] = err
-					if opts.Strict {
-						failed.Store(true)
-					}
+	scr := make([]scratch, max(min(opts.Workers, n), 1))
+	parallel.For(n, len(scr), func(w, i int) bool {
+		s := &scr[w]
+		f := l.files[i]
+		data, err := s.readFile(f.path)
+		if err == nil {
+			f := Format(data)
+			if f == "png" || f == "gif" {
+				// image/png and image/gif allocate per image: with a
+				// large live heap the collector would let that
+				// garbage pile up, so nudge it.
+				if garbage.Add(int64(len(data))*8) > 256<<20 {
+					garbage.Store(0)
+					runtime.GC()
 				}
 			}
-		}()
-	}
-	for i := range n {
-		if failed.Load() {
-			break
+			_, err = s.preprocess(data, opts.Size, opts.Channels, opts.MaxPixels, pix[i*imgLen:(i+1)*imgLen])
 		}
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+		if err != nil {
+			errs[i] = err
+			if opts.Strict {
+				failed.Store(true)
+				return false
+			}
+		}
+		return true
+	})
 
 	set := &Set{Classes: l.classes, Size: opts.Size, Channels: opts.Channels, report: l.report}
 	// Drop unusable files, compacting the pixels in place.

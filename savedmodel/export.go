@@ -1,6 +1,8 @@
 package savedmodel
 
 import (
+	"github.com/tfcat/tfcat/internal/atomicfile"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,6 +39,13 @@ type ExportOptions struct {
 // ErrExists is returned (wrapped) when the output folder exists, is not empty
 // and ExportOptions.Force is not set.
 var ErrExists = errors.New("the output folder exists and is not empty")
+
+// ExistsError is Export's refusal to replace the SavedModel in Dir without
+// ExportOptions.Force; it matches ErrExists.
+type ExistsError struct{ Dir string }
+
+func (e *ExistsError) Error() string        { return ErrExists.Error() }
+func (e *ExistsError) Is(target error) bool { return target == ErrExists }
 
 // Export writes the checkpoint at checkpoint (a prefix, or a folder with a
 // "checkpoint" state file; tfcat's or the Python tutorial's) as a SavedModel in
@@ -181,17 +190,12 @@ func addServingNodes(m *tfgraph.Model) error {
 // pruned to what serving and restoring need, tagged, with the signature and
 // the asset.
 func modelProto(m *tfgraph.Model, info tfgraph.Info) (*corepb.SavedModel, error) {
-	b, err := m.MetaGraph(info)
+	meta, err := m.MetaGraphDef(info)
 	if err != nil {
 		return nil, err
 	}
-	meta := &corepb.MetaGraphDef{}
-	if err := proto.Unmarshal(b, meta); err != nil {
-		return nil, fmt.Errorf("export: re-reading the meta graph: %w", err)
-	}
 	sd := meta.SaverDef
-	fileOp, _, _ := strings.Cut(sd.FilenameTensorName, ":")
-	saveOp, _, _ := strings.Cut(sd.SaveTensorName, ":")
+	fileOp, saveOp := tfgraph.NodeName(sd.FilenameTensorName), tfgraph.NodeName(sd.SaveTensorName)
 	meta.GraphDef = pruneGraph(meta.GraphDef, []string{
 		tfgraph.InputName, tfgraph.PredictionName, ClassesOpName, classNamesAssetOp,
 		tfgraph.InitOpName, sd.RestoreOpName, saveOp, fileOp,
@@ -202,8 +206,8 @@ func modelProto(m *tfgraph.Model, info tfgraph.Info) (*corepb.SavedModel, error)
 	if err := toResourceVariables(meta); err != nil {
 		return nil, err
 	}
-	if meta.MetaInfoDef.StrippedOpList, err = strippedOpList(meta); err != nil {
-		return nil, err
+	if meta.MetaInfoDef.StrippedOpList, err = tfgraph.StrippedOpList(meta.GraphDef); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
 	}
 	meta.MetaInfoDef.Tags = []string{Tag}
 	net := m.Net
@@ -239,21 +243,12 @@ func pruneGraph(gd *graphpb.GraphDef, roots []string) *graphpb.GraphDef {
 		}
 		keep[name] = true
 		for _, in := range n.Input {
-			stack = append(stack, inputNode(in))
+			stack = append(stack, tfgraph.NodeName(in))
 		}
 	}
 	out := proto.Clone(gd).(*graphpb.GraphDef)
 	out.Node = slices.DeleteFunc(out.Node, func(n *nodepb.NodeDef) bool { return !keep[n.Name] })
 	return out
-}
-
-// inputNode strips an input reference to its node: "^a", "a:1" -> "a".
-func inputNode(in string) string {
-	in = strings.TrimPrefix(in, "^")
-	if i := strings.LastIndexByte(in, ':'); i >= 0 {
-		return in[:i]
-	}
-	return in
 }
 
 // checkCollections makes sure every variable the collections name survived
@@ -266,7 +261,7 @@ func checkCollections(meta *corepb.MetaGraphDef) error {
 	for _, key := range []string{"variables", "trainable_variables"} {
 		for _, b := range meta.CollectionDef[key].GetBytesList().GetValue() {
 			name := tfgraph.VariableDefName(b)
-			if name == "" || !nodes[inputNode(name)] {
+			if name == "" || !nodes[tfgraph.NodeName(name)] {
 				return fmt.Errorf("export: collection %s names %q, which the inference graph lacks", key, name)
 			}
 		}
@@ -299,25 +294,10 @@ func writeExport(sess *tfgraph.Session, model *corepb.SavedModel, classes []stri
 			return fmt.Errorf("export: %w", err)
 		}
 	}
-	return syncTree(dir)
-}
-
-// syncTree fsyncs every file and folder under dir, dir included.
-func syncTree(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := f.Sync(); err != nil && !d.IsDir() {
-			return fmt.Errorf("export: syncing %s: %w", p, err)
-		}
-		return nil
-	})
+	if err := atomicfile.SyncTree(dir); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
 }
 
 // verifyExport loads the written SavedModel as a server would and checks that
@@ -374,7 +354,7 @@ func checkTarget(outDir string, force bool) error {
 		return fmt.Errorf("export: %s: %w, and holds no %s; refusing to replace it", outDir, ErrExists, ModelFile)
 	}
 	if !force {
-		return fmt.Errorf("export: %s: %w (pass --force to replace the SavedModel in it)", outDir, ErrExists)
+		return fmt.Errorf("export: %s: %w", outDir, &ExistsError{Dir: outDir})
 	}
 	return nil
 }
@@ -405,62 +385,9 @@ func publish(tmp, outDir string, force bool) error {
 		}
 		return fmt.Errorf("export: %w", err)
 	}
-	if d, err := os.Open(filepath.Dir(filepath.Clean(outDir))); err == nil {
-		d.Sync()
-		d.Close()
-	}
+	atomicfile.SyncDir(filepath.Dir(filepath.Clean(outDir)))
 	if old != "" {
 		os.RemoveAll(old)
 	}
 	return nil
-}
-
-// IsSavedModel reports whether dir is a folder holding a saved_model.pb.
-func IsSavedModel(dir string) bool {
-	fi, err := os.Stat(filepath.Join(dir, ModelFile))
-	return err == nil && fi.Mode().IsRegular()
-}
-
-// readModelFile parses dir/saved_model.pb.
-func readModelFile(dir string) (*corepb.SavedModel, error) {
-	path := filepath.Join(dir, ModelFile)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if _, terr := os.Stat(filepath.Join(dir, "saved_model.pbtxt")); terr == nil {
-			return nil, fmt.Errorf("%s: text SavedModels (saved_model.pbtxt) are not supported; re-export in binary form", dir)
-		}
-		return nil, err
-	}
-	sm := &corepb.SavedModel{}
-	if err := proto.Unmarshal(data, sm); err != nil {
-		return nil, fmt.Errorf("%s: not a SavedModel (corrupt or truncated): %w", path, err)
-	}
-	return sm, nil
-}
-
-// readServeGraph parses dir/saved_model.pb and returns its "serve" MetaGraphDef.
-func readServeGraph(dir string) (*corepb.MetaGraphDef, error) {
-	sm, err := readModelFile(dir)
-	if err != nil {
-		return nil, err
-	}
-	return serveGraph(dir, sm)
-}
-
-// serveGraph picks the MetaGraphDef tagged exactly or at least "serve".
-func serveGraph(dir string, sm *corepb.SavedModel) (*corepb.MetaGraphDef, error) {
-	var tagSets []string
-	for _, mg := range sm.MetaGraphs {
-		tags := mg.GetMetaInfoDef().GetTags()
-		if slices.Contains(tags, Tag) && len(tags) == 1 {
-			return mg, nil
-		}
-		tagSets = append(tagSets, fmt.Sprint(tags))
-	}
-	for _, mg := range sm.MetaGraphs {
-		if slices.Contains(mg.GetMetaInfoDef().GetTags(), Tag) {
-			return mg, nil
-		}
-	}
-	return nil, fmt.Errorf("%s: no MetaGraph tagged %q (tag sets: %s)", dir, Tag, strings.Join(tagSets, ", "))
 }

@@ -30,14 +30,10 @@ type Info struct {
 	Step              int
 	TensorFlowVersion string
 	// Tfcat is true when tfcat wrote the SavedModel.
-	Tfcat     bool
-	Variables []Variable
-}
-
-// Variable is one variable of a SavedModel's graph.
-type Variable struct {
-	Name  string
-	Shape []int64
+	Tfcat bool
+	// Variables are the graph's variables; the trainable ones are those in
+	// its trainable_variables collection.
+	Variables []tfgraph.VariableInfo
 }
 
 // Inspect reads dir/saved_model.pb and describes its "serve" MetaGraph.
@@ -59,16 +55,7 @@ func describe(dir string, meta *corepb.MetaGraphDef) (*Info, error) {
 		mi := tfgraph.InfoFromMeta(meta)
 		in.Network, in.Step, in.TensorFlowVersion, in.Tfcat = mi.Network, mi.Step, mi.TensorFlowVersion, mi.Tfcat
 		in.Classes = mi.Classes
-		for _, n := range meta.GraphDef.Node {
-			if n.Op != "VariableV2" && n.Op != "VarHandleOp" {
-				continue
-			}
-			v := Variable{Name: n.Name, Shape: []int64{}}
-			for _, d := range n.Attr["shape"].GetShape().GetDim() {
-				v.Shape = append(v.Shape, d.Size)
-			}
-			in.Variables = append(in.Variables, v)
-		}
+		in.Variables = tfgraph.GraphVariables(meta)
 	}
 	if sig := meta.SignatureDef[SignatureKey]; sig != nil {
 		if ti, _, err := pickInput(sig); err == nil {

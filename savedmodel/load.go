@@ -1,17 +1,13 @@
 package savedmodel
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 
-	"github.com/tfcat/tfcat/internal/tfc"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -28,13 +24,11 @@ type LoadOptions struct {
 // signature's image input and probabilities output found by name. It
 // implements tfgraph.Classifier and is safe for concurrent use.
 type Model struct {
+	tfgraph.Predictor
 	Dir  string
 	Info *Info
 
-	sm      *tf.SavedModel
-	x, prob tf.Output
-	h, w, c int
-	k       int
+	sm *tf.SavedModel
 }
 
 var _ tfgraph.Classifier = (*Model)(nil)
@@ -89,6 +83,8 @@ func LoadWithOptions(dir string, opt LoadOptions) (*Model, error) {
 		return nil, fmt.Errorf("loading the SavedModel %s: %w", dir, err)
 	}
 	m := &Model{Dir: dir, Info: info, sm: loaded}
+	p := &m.Predictor
+	p.Session = loaded.Session
 	fail := func(err error) (*Model, error) {
 		m.Close()
 		return nil, fmt.Errorf("%s: %w", dir, err)
@@ -97,32 +93,32 @@ func LoadWithOptions(dir string, opt LoadOptions) (*Model, error) {
 	if !ok {
 		return fail(fmt.Errorf("the loader reports no signature %q", SignatureKey))
 	}
-	if m.x, err = m.output(s.Inputs[inKey].Name); err != nil {
+	if p.X, err = m.output(s.Inputs[inKey].Name); err != nil {
 		return fail(err)
 	}
-	if m.prob, err = m.output(s.Outputs[outKey].Name); err != nil {
+	if p.Pred, err = m.output(s.Outputs[outKey].Name); err != nil {
 		return fail(err)
 	}
 	d := dims(inInfo)
 	if len(d) != 4 {
-		d, _ = m.x.Shape().ToSlice()
+		d, _ = p.X.Shape().ToSlice()
 	}
 	if len(d) != 4 || d[1] <= 0 || d[2] <= 0 || d[3] <= 0 {
 		return fail(fmt.Errorf("input %s has shape %v; tfcat needs [batch, height, width, channels]", inKey, d))
 	}
-	m.h, m.w, m.c = int(d[1]), int(d[2]), int(d[3])
+	p.Height, p.Width, p.Channels = int(d[1]), int(d[2]), int(d[3])
 	d = dims(outInfo)
 	if len(d) != 2 || d[1] <= 0 {
-		d, _ = m.prob.Shape().ToSlice()
+		d, _ = p.Pred.Shape().ToSlice()
 	}
 	if len(d) != 2 || d[1] <= 0 {
 		return fail(fmt.Errorf("output %s has shape %v; tfcat needs [batch, classes]", outKey, d))
 	}
-	m.k = int(d[1])
-	if info.Classes != nil && len(info.Classes) != m.k {
-		return fail(fmt.Errorf("%d class names for %d classes", len(info.Classes), m.k))
+	p.Classes = int(d[1])
+	if info.Classes != nil && len(info.Classes) != p.Classes {
+		return fail(fmt.Errorf("%d class names for %d classes", len(info.Classes), p.Classes))
 	}
-	info.Height, info.Width, info.Channels, info.NumClasses = m.h, m.w, m.c, m.k
+	info.Height, info.Width, info.Channels, info.NumClasses = p.Height, p.Width, p.Channels, p.Classes
 	return m, nil
 }
 
@@ -132,7 +128,7 @@ func loaderRoots(meta *corepb.MetaGraphDef, sig *corepb.SignatureDef) []string {
 	var roots []string
 	add := func(tensor string) {
 		if tensor != "" {
-			roots = append(roots, inputNode(tensor))
+			roots = append(roots, tfgraph.NodeName(tensor))
 		}
 	}
 	if sd := meta.SaverDef; sd != nil {
@@ -163,13 +159,9 @@ func loaderRoots(meta *corepb.MetaGraphDef, sig *corepb.SignatureDef) []string {
 
 // output resolves a tensor name such as "y_pred:0" in the loaded graph.
 func (m *Model) output(name string) (tf.Output, error) {
-	op, idx := name, 0
-	if i := strings.LastIndexByte(name, ':'); i >= 0 {
-		n, err := strconv.Atoi(name[i+1:])
-		if err != nil {
-			return tf.Output{}, fmt.Errorf("bad tensor name %q", name)
-		}
-		op, idx = name[:i], n
+	op, idx, err := tfgraph.ParseTensorName(name)
+	if err != nil {
+		return tf.Output{}, err
 	}
 	o := m.sm.Graph.Operation(op)
 	if o == nil {
@@ -181,65 +173,22 @@ func (m *Model) output(name string) (tf.Output, error) {
 	return o.Output(idx), nil
 }
 
-// InputSize is the image height, width and channels the model takes.
-func (m *Model) InputSize() (int, int, int) { return m.h, m.w, m.c }
-
-// NumClasses is the width of the probabilities.
-func (m *Model) NumClasses() int { return m.k }
-
 // Classes are the class names the SavedModel carries, in label order, or nil
 // when it carries none.
 func (m *Model) Classes() []string { return m.Info.Classes }
 
-// Predict feeds the n images in x (NHWC, preprocessed) to the signature's
-// input and returns n rows of probabilities.
-func (m *Model) Predict(x []float32, n int) ([]float32, error) {
-	if m.sm == nil {
-		return nil, errors.New("predict: the model is closed")
-	}
-	size := m.h * m.w * m.c
-	if n <= 0 || len(x) < n*size {
-		return nil, fmt.Errorf("predict: %d images need %d values, have %d", n, n*size, len(x))
-	}
-	xt, err := tfc.NewFloat32(int64(n), int64(m.h), int64(m.w), int64(m.c))
-	if err != nil {
-		return nil, fmt.Errorf("predict: %w", err)
-	}
-	defer tfc.Free(xt)
-	xs, err := tfc.Float32s(xt)
-	if err != nil {
-		return nil, fmt.Errorf("predict: %w", err)
-	}
-	copy(xs, x[:n*size])
-	out, err := m.sm.Session.Run(map[tf.Output]*tf.Tensor{m.x: xt}, []tf.Output{m.prob}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("predicting: %w", err)
-	}
-	defer tfc.FreeAll(out)
-	p, err := tfc.Float32s(out[0])
-	if err != nil {
-		return nil, fmt.Errorf("predict: %w", err)
-	}
-	if len(p) != n*m.k {
-		return nil, fmt.Errorf("predict: the model returned %d values for %d images of %d classes", len(p), n, m.k)
-	}
-	return append([]float32(nil), p...), nil
-}
-
 // Variables reads every variable of the graph (reference or resource) by name.
 func (m *Model) Variables() (map[string][]float32, error) {
-	if m.sm == nil {
-		return nil, errors.New("variables: the model is closed")
+	if m.Session == nil {
+		return nil, fmt.Errorf("variables: %w", tfgraph.ErrClosed)
 	}
 	return tfgraph.ReadVariables(m.sm.Session, m.sm.Graph)
 }
 
 // Close releases the session. Predict fails afterwards.
 func (m *Model) Close() error {
-	if m == nil || m.sm == nil {
+	if m == nil {
 		return nil
 	}
-	err := m.sm.Session.Close()
-	m.sm = nil
-	return err
+	return m.Predictor.Close()
 }

@@ -2,16 +2,13 @@ package savedmodel
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
+	"github.com/tfcat/tfcat/tfgraph"
 	attrpb "github.com/wamuir/graft/tensorflow/core/framework/attr_value_go_proto"
-	opdefpb "github.com/wamuir/graft/tensorflow/core/framework/op_def_go_proto"
 	varpb "github.com/wamuir/graft/tensorflow/core/framework/variable_go_proto"
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/tfcat/tfcat/internal/tfc"
 )
 
 // toResourceVariables rewrites the graph's TF1 reference variables as resource
@@ -68,7 +65,7 @@ func toResourceVariables(meta *corepb.MetaGraphDef) error {
 			}
 		default:
 			for _, in := range n.Input {
-				if isVar[inputNode(in)] {
+				if isVar[tfgraph.NodeName(in)] {
 					return fmt.Errorf("export: %s (%s) uses variable %s directly; cannot make it a resource variable", n.Name, n.Op, in)
 				}
 			}
@@ -77,7 +74,7 @@ func toResourceVariables(meta *corepb.MetaGraphDef) error {
 	// An AssignVariableOp has no output: only control inputs may name one.
 	for _, n := range nodes {
 		for _, in := range n.Input {
-			if !strings.HasPrefix(in, "^") && assigns[inputNode(in)] {
+			if !strings.HasPrefix(in, "^") && assigns[tfgraph.NodeName(in)] {
 				return fmt.Errorf("export: %s reads the output of assignment %s", n.Name, in)
 			}
 		}
@@ -100,30 +97,4 @@ func toResourceVariables(meta *corepb.MetaGraphDef) error {
 		}
 	}
 	return nil
-}
-
-// strippedOpList is the OpDefs, from the linked library, of the op types the
-// graph uses, as meta_info_def.stripped_op_list carries them.
-func strippedOpList(meta *corepb.MetaGraphDef) (*opdefpb.OpList, error) {
-	var types []string
-	for _, n := range meta.GraphDef.Node {
-		if !slices.Contains(types, n.Op) {
-			types = append(types, n.Op)
-		}
-	}
-	var all opdefpb.OpList
-	if err := proto.Unmarshal(tfc.AllOpList(), &all); err != nil {
-		return nil, fmt.Errorf("export: reading the op registry: %w", err)
-	}
-	out := &opdefpb.OpList{}
-	for _, op := range all.Op {
-		if slices.Contains(types, op.Name) {
-			out.Op = append(out.Op, op)
-		}
-	}
-	slices.SortFunc(out.Op, func(a, b *opdefpb.OpDef) int { return strings.Compare(a.Name, b.Name) })
-	if len(out.Op) != len(types) {
-		return nil, fmt.Errorf("export: the op registry lacks some of %v", types)
-	}
-	return out, nil
 }

@@ -4,7 +4,7 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/metrics"
 )
 
 // encodePredictions writes the predict reply for n rows of k probabilities:
@@ -25,7 +25,7 @@ func encodePredictions(columnar bool, outputs []string, probs []float32, n, k in
 	}
 	value := func(b []byte, name string, i int) []byte {
 		if name == ClassesKey {
-			return strconv.AppendInt(b, int64(tfgraph.ArgMax(probs[i*k:(i+1)*k])), 10)
+			return strconv.AppendInt(b, int64(metrics.ArgMax(probs[i*k:(i+1)*k])), 10)
 		}
 		return row(b, i)
 	}

@@ -49,6 +49,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/metrics"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -424,7 +425,7 @@ func (s *Server) classifyImage(w http.ResponseWriter, r *http.Request) {
 		s.predictError(w, err)
 		return
 	}
-	res := imageResult{Index: tfgraph.ArgMax(probs), Probabilities: make(map[string]float32, s.k)}
+	res := imageResult{Index: metrics.ArgMax(probs), Probabilities: make(map[string]float32, s.k)}
 	res.Class = s.cfg.Classes[res.Index]
 	for i, p := range probs {
 		res.Probabilities[s.cfg.Classes[i]] = p

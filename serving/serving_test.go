@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/metrics"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -142,7 +143,7 @@ func want(t testing.TB, m tfgraph.Classifier, x []float32, n int) ([][]float64, 
 		for _, v := range p[i*k : (i+1)*k] {
 			probs[i] = append(probs[i], float64(v))
 		}
-		classes[i] = float64(tfgraph.ArgMax(p[i*k : (i+1)*k]))
+		classes[i] = float64(metrics.ArgMax(p[i*k : (i+1)*k]))
 	}
 	return probs, classes
 }

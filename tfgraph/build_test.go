@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tfcat/tfcat/internal/tfc"
 	tf "github.com/wamuir/graft/tensorflow"
 )
 
@@ -114,9 +115,9 @@ func TestSeedGivesSameWeights(t *testing.T) {
 
 // randomBatch makes n examples whose class is visible in the image: class k
 // brightens row block k.
-func randomBatch(r *rand.Rand, n Network, size int) Batch {
+func randomBatch(r *rand.Rand, n Network, size int) *Batch {
 	img := n.Height * n.Width * n.Channels
-	b := Batch{X: make([]float32, size*img), Y: make([]float32, size*n.Classes), N: size}
+	b := &Batch{X: make([]float32, size*img), Y: make([]float32, size*n.Classes), N: size}
 	for i := range size {
 		k := r.IntN(n.Classes)
 		b.Y[i*n.Classes+k] = 1
@@ -188,7 +189,7 @@ func TestBatchShapeErrors(t *testing.T) {
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []Batch{{N: 0}, {X: make([]float32, 10), Y: make([]float32, 4), N: 2}, {X: make([]float32, 128), Y: make([]float32, 1), N: 2}} {
+	for _, b := range []*Batch{{N: 0}, {X: make([]float32, 10), Y: make([]float32, 4), N: 2}, {X: make([]float32, 128), Y: make([]float32, 1), N: 2}} {
 		if _, err := s.Step(b); err == nil {
 			t.Errorf("batch with N=%d, %d values, %d labels: no error", b.N, len(b.X), len(b.Y))
 		}
@@ -207,12 +208,14 @@ func TestModelGradients(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := randomBatch(rand.New(rand.NewPCG(3, 4)), net, 4)
-	feeds, free, err := s.inputs(b, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer free()
-	out, err := s.Raw().Run(feeds, m.Grads, nil)
+	x, _ := tfc.NewFloat32(int64(b.N), int64(net.Height), int64(net.Width), int64(net.Channels))
+	y, _ := tfc.NewFloat32(int64(b.N), int64(net.Classes))
+	defer tfc.FreeAll([]*tf.Tensor{x, y})
+	xs, _ := tfc.Float32s(x)
+	ys, _ := tfc.Float32s(y)
+	copy(xs, b.X)
+	copy(ys, b.Y)
+	out, err := s.Raw().Run(map[tf.Output]*tf.Tensor{m.X: x, m.Labels: y}, m.Grads, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

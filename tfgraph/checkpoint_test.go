@@ -2,6 +2,7 @@ package tfgraph
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -333,7 +334,7 @@ func TestImportRefusesFileWriters(t *testing.T) {
 	b, _ := proto.Marshal(meta)
 	os.WriteFile(prefix+MetaSuffix, b, 0o644)
 	_, err = ImportCheckpoint(prefix, ImportOptions{})
-	if err == nil || !strings.Contains(err.Error(), "WriteFile") || !strings.Contains(err.Error(), "--trust-graph") {
+	if err == nil || !strings.Contains(err.Error(), "WriteFile") || !errors.Is(err, ErrUntrustedGraph) {
 		t.Fatalf("WriteFile graph: %v", err)
 	}
 	im, err := ImportCheckpoint(prefix, ImportOptions{Trust: true})

@@ -65,7 +65,7 @@ func accuracy(t testing.TB, sess *Session, s mnistSplit) float64 {
 			idx = append(idx, i)
 		}
 		s.batch(idx, &b)
-		_, acc, err := sess.Evaluate(b)
+		_, acc, err := sess.Evaluate(&b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +110,7 @@ func learnFashion(t *testing.T, seed int64) {
 	for step := 1; step <= 300; step++ {
 		start := ((step - 1) * 32) % (len(train) - 32)
 		all.batch(train[start:start+32], &b)
-		if _, err := sess.Step(b); err != nil {
+		if _, err := sess.Step(&b); err != nil {
 			t.Fatal(err)
 		}
 		if step%25 == 0 {
@@ -146,7 +146,7 @@ func BenchmarkFashionMNIST10(b *testing.B) {
 			perm := r.Perm(len(train.labels))
 			for start := 0; start+batchSize <= len(perm); start += batchSize {
 				train.batch(perm[start:start+batchSize], &batch)
-				if _, err := sess.Step(batch); err != nil {
+				if _, err := sess.Step(&batch); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
 )
@@ -51,10 +52,10 @@ func loadNPY(t *testing.T, path string) *npy.Array {
 	return a
 }
 
-func loadBatch(t *testing.T, dir string, i int) Batch {
+func loadBatch(t *testing.T, dir string, i int) *Batch {
 	x := loadNPY(t, filepath.Join(dir, fmt.Sprintf("x_%02d.npy", i)))
 	y := loadNPY(t, filepath.Join(dir, fmt.Sprintf("y_%02d.npy", i)))
-	return Batch{X: x.Float32, Y: y.Float32, N: x.Shape[0]}
+	return &Batch{X: x.Float32, Y: y.Float32, N: x.Shape[0]}
 }
 
 // relDiff is the largest |a-b| over the largest |b|: the difference relative to
@@ -131,3 +132,6 @@ func TestStepsMatchPython(t *testing.T) {
 	}
 	t.Logf("%d steps: largest loss difference %.3g, largest variable difference %.3g (%s), relative", refSteps, worstLoss, worstVar, worstName)
 }
+
+// Batch is the one batch type the data side fills and the session reads.
+type Batch = dataset.Batch

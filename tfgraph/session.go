@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	configpb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
@@ -154,10 +155,15 @@ func ResolveDevice(device string) (string, error) {
 	return fmt.Sprintf("/gpu:%d", n), nil
 }
 
-// Session runs a Model. It is safe for concurrent use, as TensorFlow sessions are.
+// Session runs a Model: it trains it (Step, Evaluate), saves and restores it,
+// and, as a Classifier, predicts with it. Predict is safe for concurrent use,
+// as TensorFlow sessions are; Step and Evaluate take turns.
 type Session struct {
-	Model *Model
-	s     *tf.Session
+	Predictor // x -> y_pred on this session
+	Model     *Model
+	s         *tf.Session
+	mu        sync.Mutex // Step, Evaluate and Close
+	steps     stepper
 }
 
 // NewSession opens a session on m's graph. Close it when done.
@@ -170,17 +176,21 @@ func NewSession(m *Model, c SessionConfig) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening a session: %w", err)
 	}
-	return &Session{Model: m, s: s}, nil
+	net := m.Net
+	return &Session{Model: m, s: s, Predictor: Predictor{Session: s, X: m.X, Pred: m.Pred,
+		Height: net.Height, Width: net.Width, Channels: net.Channels, Classes: net.Classes}}, nil
 }
 
 // Close releases the session's resources now, rather than at garbage collection.
 func (s *Session) Close() error {
-	if s == nil || s.s == nil {
+	if s == nil {
 		return nil
 	}
-	err := s.s.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.steps.close()
 	s.s = nil
-	return err
+	return s.Predictor.closeSession()
 }
 
 // Raw is the underlying graft session, for callers that run their own fetches.
@@ -192,4 +202,30 @@ func (s *Session) Init() error {
 		return fmt.Errorf("initialising variables: %w", err)
 	}
 	return nil
+}
+
+// Runtime describes the linked TensorFlow library and the devices it sees.
+type Runtime struct {
+	TensorFlow string   `json:"tensorflow"`        // TF_Version
+	Pinned     string   `json:"tensorflow_pinned"` // the version tfcat is built for
+	Devices    []string `json:"devices"`
+	GPUs       []string `json:"gpus"`
+	Types      []string `json:"-"` // each device's type, as Devices
+}
+
+// DescribeRuntime lists the runtime's version and devices. The error is from
+// listing devices; the versions are set even then.
+func DescribeRuntime() (Runtime, error) {
+	r := Runtime{TensorFlow: RuntimeVersion(), Pinned: tfcat.TensorFlowVersion(), Devices: []string{}, GPUs: []string{}}
+	devs, err := Devices(SessionConfig{})
+	for _, d := range devs {
+		r.Devices, r.Types = append(r.Devices, d.Name), append(r.Types, d.Type)
+		if d.Type == "GPU" {
+			r.GPUs = append(r.GPUs, d.Name)
+		}
+	}
+	if err != nil {
+		return r, fmt.Errorf("listing devices: %w", err)
+	}
+	return r, nil
 }

@@ -14,14 +14,9 @@ func dataCommand() *cli.Command {
 		Name:  "data",
 		Usage: "make image folders to train on",
 		Subcommands: []*cli.Command{{
-			Name:  "fashion-mnist",
-			Usage: "write Fashion-MNIST as class folders of PNG files",
-			Description: "Reads the IDX files of Debian's dataset-fashion-mnist package (apt-get install\n" +
-				"dataset-fashion-mnist; or --idx-dir) and writes OUT/<class>/<split>-<index>.png, 28x28 grey.\n" +
-				"Classes: " + strings.Join(dataset.FashionMNISTClasses, ", ") + ".\n\n" +
-				"Examples:\n" +
-				"   tfcat data fashion-mnist --out fmnist --classes tshirt-top,trouser\n" +
-				"   tfcat data fashion-mnist --out fmnist-test --split test --limit 200",
+			Name:        "fashion-mnist",
+			Usage:       "write Fashion-MNIST as class folders of PNG files",
+			Description: strings.ReplaceAll(help("fashion-mnist"), "{classes}", strings.Join(dataset.FashionMNISTClasses, ", ")),
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "folder to write the class folders into"},
 				&cli.StringFlag{Name: "classes", Usage: "comma-separated classes (default: all ten)"},

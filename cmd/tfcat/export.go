@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -12,22 +13,11 @@ import (
 
 func exportCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "export",
-		Usage: "write a checkpoint as a TensorFlow SavedModel, for TensorFlow Serving, Python or tfcat serve",
-		Description: "Builds the inference graph (no optimizer) for the checkpoint's network, restores its weights and\n" +
-			"writes OUT/saved_model.pb (one MetaGraph tagged 'serve'), OUT/variables/ and OUT/assets/classes.txt.\n" +
-			"The signature serving_default takes 'images' (float32 [-1,H,W,C], preprocessed as tfcat and the\n" +
-			"tutorial do: BGR, resized, scaled to [0,1]) and returns 'probabilities' and 'classes' (argmax).\n" +
-			"--model is a folder with a 'checkpoint' file or a checkpoint prefix, tfcat's or the Python\n" +
-			"tutorial's (give --classes for the latter, else classes are numbered). The export is written\n" +
-			"beside OUT, checked by loading it back, then renamed into place; an existing SavedModel in OUT\n" +
-			"is replaced only with --force.\n\n" +
-			"Examples:\n" +
-			"   tfcat export --model . --out export/1\n" +
-			"   tfcat export --model ./dogs-cats-model --classes dogs,cats --out serving/cats/1 --force\n" +
-			"   python -c \"import tensorflow as tf; print(tf.saved_model.load('export/1').signatures)\"",
+		Name:        "export",
+		Usage:       "write a checkpoint as a TensorFlow SavedModel, for TensorFlow Serving, Python or tfcat serve",
+		Description: help("export"),
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Value: ".", Usage: "model folder or checkpoint prefix"},
+			modelFlag("model folder or checkpoint prefix"),
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "SavedModel folder to write (required)"},
 			classesFlag,
 			&cli.BoolFlag{Name: "force", Usage: "replace an existing SavedModel in --out"},
@@ -54,6 +44,10 @@ func exportCommand() *cli.Command {
 				// Export only moves weights: the CPU is enough, and quick to start.
 				Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU},
 			})
+			var exists *savedmodel.ExistsError
+			if errors.As(err, &exists) {
+				return fmt.Errorf("%w (pass --force to replace the SavedModel in it)", err)
+			}
 			if err != nil {
 				return err
 			}

@@ -9,12 +9,16 @@
 package main
 
 import (
+	"embed"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/tfcat/tfcat/internal/onednn"
+	"github.com/tfcat/tfcat/internal/tflog"
+	"github.com/tfcat/tfcat/tfgraph"
 	"github.com/urfave/cli/v2"
 )
 
@@ -33,12 +37,10 @@ func onUsageError(c *cli.Context, err error, _ bool) error { return usageError{e
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
-		Name:    "tfcat",
-		Usage:   "TensorFlow image classification in Go: train, predict, evaluate, export and serve the tutorial's CNN",
-		Version: version,
-		Description: "tfcat reproduces the cv-tricks TensorFlow tutorial (cats vs dogs) through the TensorFlow C API:\n" +
-			"images from class folders, preprocessed exactly as cv2.imread + cv2.resize, the tutorial's three-layer CNN,\n" +
-			"Adam, and checkpoints that Python's tf.compat.v1 Saver reads and writes.",
+		Name:            "tfcat",
+		Usage:           "TensorFlow image classification in Go: train, predict, evaluate, export and serve the tutorial's CNN",
+		Version:         version,
+		Description:     help("tfcat"),
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
@@ -75,6 +77,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	if errors.Is(err, tfgraph.ErrUntrustedGraph) {
+		err = fmt.Errorf("%w (pass --trust-graph if you trust the file)", err)
+	}
 	fmt.Fprintln(stderr, "tfcat: "+oneLine(err))
 	var u usageError
 	// urfave/cli reports a missing required flag with an unexported type.
@@ -99,22 +104,30 @@ func oneLine(err error) string {
 	return strings.TrimSpace(msg)
 }
 
-// quietTensorFlow hides TensorFlow's C++ info and warning logs unless the user
-// set TF_CPP_MIN_LOG_LEVEL; libtensorflow reads the variable on first use,
-// after this runs.
-func quietTensorFlow() {
-	level, ok := os.LookupEnv("TF_CPP_MIN_LOG_LEVEL")
-	if !ok {
-		level = "2"
-		os.Setenv("TF_CPP_MIN_LOG_LEVEL", level)
-	}
-	filterTensorFlowLogs(logLevel(level))
+func main() {
+	onednn.Reexec(os.Args)
+	tflog.Quiet()
+	code := run(os.Args, os.Stdout, os.Stderr)
+	tflog.Flush()
+	os.Exit(code)
 }
 
-func main() {
-	reexecWithOneDNN(os.Args)
-	quietTensorFlow()
-	code := run(os.Args, os.Stdout, os.Stderr)
-	flushTensorFlowLogs()
-	os.Exit(code)
+// commands lists tfcat's subcommands in the order help shows them.
+func commands() []*cli.Command {
+	return []*cli.Command{trainCommand(), predictCommand(), evalCommand(), inspectCommand(), compareCommand(),
+		exportCommand(), serveCommand(), dataCommand(), preprocessCommand(), versionCommand()}
+}
+
+// helpText holds each command's long help, one file per command.
+//
+//go:embed help/*.txt
+var helpText embed.FS
+
+// help is the long help of the named command.
+func help(name string) string {
+	b, err := helpText.ReadFile("help/" + name + ".txt")
+	if err != nil {
+		panic("tfcat: no help text for " + name) // a build mistake, caught by every test
+	}
+	return strings.TrimSuffix(string(b), "\n")
 }

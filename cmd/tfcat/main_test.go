@@ -11,15 +11,16 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/internal/tflog"
 )
 
 // TestMain lets the scripts run "tfcat" as a command: the test binary itself.
 func TestMain(m *testing.M) {
 	os.Exit(testscript.RunMain(m, map[string]func() int{
 		"tfcat": func() int {
-			quietTensorFlow()
+			tflog.Quiet()
 			code := run(os.Args, os.Stdout, os.Stderr)
-			flushTensorFlowLogs()
+			tflog.Flush()
 			return code
 		},
 	}))

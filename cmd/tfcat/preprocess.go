@@ -11,13 +11,10 @@ import (
 
 func preprocessCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "preprocess",
-		Usage:     "write the exact float32 tensor tfcat feeds the network, as a NumPy .npy file",
-		ArgsUsage: "IMAGE...",
-		Description: "For checking parity with Python: the output equals, bit for bit,\n" +
-			"  np.stack([np.multiply(cv2.resize(cv2.imread(p), (S, S), 0, 0, cv2.INTER_LINEAR).astype(np.float32), 1.0/255.0) for p in images])\n" +
-			"(cv2.IMREAD_GRAYSCALE with --channels 1): shape [N, S, S, C], BGR channel order.\n\n" +
-			"Example:\n   tfcat preprocess --size 128 --out x.npy cat.jpg dog.png",
+		Name:        "preprocess",
+		Usage:       "write the exact float32 tensor tfcat feeds the network, as a NumPy .npy file",
+		ArgsUsage:   "IMAGE...",
+		Description: help("preprocess"),
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "size", Value: 128, Usage: "output height and width"},
 			&cli.IntFlag{Name: "channels", Value: 3, Usage: "3 (BGR) or 1 (grayscale)"},
@@ -25,16 +22,13 @@ func preprocessCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			size, ch := c.Int("size"), c.Int("channels")
-			if size <= 0 {
-				return usagef("--size %d must be positive", size)
-			}
-			if ch != 1 && ch != 3 {
-				return usagef("--channels %d: use 1 or 3", ch)
+			if err := checkImageFlags(size, ch); err != nil {
+				return err
 			}
 			if c.NArg() == 0 {
 				return usagef("preprocess needs at least one IMAGE")
 			}
-			files, err := imageFiles(c.Args().Slice())
+			files, err := dataset.ImageFiles(c.Args().Slice())
 			if err != nil {
 				return err
 			}

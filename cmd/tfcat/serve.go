@@ -1,50 +1,24 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/tfcat/tfcat/serving"
 )
 
-// shutdownGrace is how long SIGTERM waits for requests in flight.
-const shutdownGrace = 30 * time.Second
-
 func serveCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "serve",
-		Usage: "serve a model over HTTP with TensorFlow Serving's REST API",
-		Description: "Answers TensorFlow Serving's REST API for one model, so clients written for TensorFlow Serving\n" +
-			"work unchanged:\n" +
-			"   POST /v1/models/NAME[/versions/V]:predict   {\"instances\": [...]} or {\"inputs\": ...}\n" +
-			"   GET  /v1/models/NAME[/versions/V]           model status\n" +
-			"   GET  /v1/models/NAME[/versions/V]/metadata  the serving_default signature\n" +
-			"   POST /v1/models/NAME:classify-image         a raw JPEG/PNG/BMP body (tfcat's own)\n" +
-			"An instance is a preprocessed float tensor [H][W][C] or {\"b64\": \"<base64 JPEG/PNG/BMP>\"}, which\n" +
-			"tfcat preprocesses exactly as the tutorial does. Replies are {\"predictions\": [{\"probabilities\":\n" +
-			"[...], \"classes\": k}, ...]} (row) or {\"outputs\": {...}} (columnar); errors are {\"error\": \"...\"}\n" +
-			"with TensorFlow Serving's status codes (400 bad request, 404 unknown model, 405 wrong method, 413\n" +
-			"body over --max-body). Concurrent requests are batched into one Session.Run of up to --max-batch\n" +
-			"images, the first waiting up to --batch-wait. --model is a SavedModel folder, a model folder or a\n" +
-			"checkpoint prefix. The server listens on loopback unless --addr says otherwise, and stops\n" +
-			"gracefully on SIGINT or SIGTERM, answering the requests in flight.\n\n" +
-			"Examples:\n" +
-			"   tfcat serve --model export/1 --name cats\n" +
-			"   curl -d '{\"instances\": [{\"b64\": \"'$(base64 -w0 cat.jpg)'\"}]}' localhost:8501/v1/models/cats:predict\n" +
-			"   curl --data-binary @cat.jpg localhost:8501/v1/models/cats:classify-image\n" +
-			"   tfcat serve --model . --addr 0.0.0.0:8501 --max-batch 64 --batch-wait 5ms",
+		Name:        "serve",
+		Usage:       "serve a model over HTTP with TensorFlow Serving's REST API",
+		Description: help("serve"),
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Value: ".", Usage: "SavedModel folder, model folder or checkpoint prefix"},
+			modelFlag("SavedModel folder, model folder or checkpoint prefix"),
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8501", Usage: "address to listen on (host:port; port 0 picks a free one)"},
 			&cli.StringFlag{Name: "name", Value: serving.DefaultName, Usage: "the model's name in URLs"},
 			&cli.Int64Flag{Name: "version", Value: 1, Usage: "the version number the server reports and accepts"},
@@ -52,8 +26,7 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "batch-wait", Value: serving.DefaultBatchWait, Usage: "how long a batch's first request waits for others (0: no wait)"},
 			&cli.Int64Flag{Name: "max-body", Value: serving.DefaultMaxBodyBytes, Usage: "largest request body in bytes (larger: 413)"},
 			&cli.IntFlag{Name: "max-instances", Value: serving.DefaultMaxInstances, Usage: "most images in one request"},
-			classesFlag, deviceFlag, threadsFlag, trustFlag,
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no notes on stderr"},
+			classesFlag, deviceFlag, threadsFlag, trustFlag, quietFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -69,7 +42,7 @@ func serveCommand() *cli.Command {
 			if wait == 0 {
 				wait = -1 // serving.Config: negative is no wait, zero the default
 			}
-			m, err := openModel(c)
+			m, err := openModel(c, c.String("model"))
 			if err != nil {
 				return err
 			}
@@ -97,45 +70,12 @@ func listenAndServe(c *cli.Context, srv *serving.Server) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	quiet := c.Bool("quiet")
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.New(c.App.ErrWriter, "tfcat: http: ", 0),
-	}
-	if !quiet {
-		if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
-			fmt.Fprintf(c.App.ErrWriter, "tfcat: listening on %s, which is not loopback: anyone who reaches it can use the model\n", ln.Addr())
+	logf := func(format string, args ...any) {
+		if !c.Bool("quiet") {
+			fmt.Fprintf(c.App.ErrWriter, "tfcat: "+format+"\n", args...)
 		}
-		fmt.Fprintf(c.App.ErrWriter, "tfcat: serving %s as %q on http://%s/v1/models/%s (Ctrl-C or SIGTERM stops)\n",
-			c.String("model"), c.String("name"), ln.Addr(), c.String("name"))
 	}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
-	}
-	stop() // a second signal kills the process the usual way
-	if !quiet {
-		fmt.Fprintln(c.App.ErrWriter, "tfcat: shutting down: answering the requests in flight")
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	err = hs.Shutdown(sctx)
-	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	if err != nil {
-		return fmt.Errorf("shutting down: %w", err)
-	}
-	st := srv.Stats()
-	if !quiet {
-		fmt.Fprintf(c.App.ErrWriter, "tfcat: stopped; predicted %d images in %d batches\n", st.Images, st.Batches)
-	}
-	return nil
+	logf("serving %s as %q on http://%s/v1/models/%s (Ctrl-C or SIGTERM stops)", c.String("model"), c.String("name"), ln.Addr(), c.String("name"))
+	// After the first signal, a second kills the process the usual way.
+	return serving.Serve(ctx, ln, srv, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf})
 }

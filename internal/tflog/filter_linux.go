@@ -1,10 +1,11 @@
-package main
+//go:build linux
+
+package tflog
 
 import (
 	"bufio"
 	"bytes"
 	"os"
-	"strconv"
 	"sync"
 	"syscall"
 )
@@ -40,9 +41,9 @@ func isNoise(line []byte, minLevel int) bool {
 	return false
 }
 
-// filterTensorFlowLogs starts the filter unless TFCAT_TF_LOGS=1 asks for every
+// start starts the filter unless TFCAT_TF_LOGS=1 asks for every
 // log line. minLevel follows TF_CPP_MIN_LOG_LEVEL: 1 hides info, 2 warnings.
-func filterTensorFlowLogs(minLevel int) {
+func start(minLevel int) {
 	if os.Getenv("TFCAT_TF_LOGS") == "1" || minLevel < 1 {
 		return
 	}
@@ -80,9 +81,9 @@ func filterTensorFlowLogs(minLevel int) {
 	}()
 }
 
-// flushTensorFlowLogs closes the pipe and waits until the filter has passed on
+// Flush closes the pipe and waits until the filter has passed on
 // what C++ code wrote, so nothing is lost at exit.
-func flushTensorFlowLogs() {
+func Flush() {
 	logFilterMu.Lock()
 	defer logFilterMu.Unlock()
 	if !logFilterOn {
@@ -91,12 +92,4 @@ func flushTensorFlowLogs() {
 	logFilterOn = false
 	syscall.Close(2)
 	<-logFilterDone
-}
-
-func logLevel(s string) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return 0
-	}
-	return n
 }

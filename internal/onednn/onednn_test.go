@@ -1,4 +1,4 @@
-package main
+package onednn
 
 import "testing"
 
@@ -16,8 +16,8 @@ func TestWantsOneDNN(t *testing.T) {
 		{[]string{"tfcat", "version"}, false},
 	}
 	for _, c := range cases {
-		if got := wantsOneDNN(c.args); got != c.want {
-			t.Errorf("wantsOneDNN(%q) = %v, want %v", c.args, got, c.want)
+		if got := Wanted(c.args); got != c.want {
+			t.Errorf("Wanted(%q) = %v, want %v", c.args, got, c.want)
 		}
 	}
 }

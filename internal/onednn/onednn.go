@@ -1,4 +1,6 @@
-package main
+// Package onednn turns on TensorFlow's oneDNN CPU kernels for a command that
+// asks for them with a global --onednn flag, by starting the process again.
+package onednn
 
 import (
 	"os"
@@ -13,9 +15,9 @@ import (
 // again with the variable set; TF_ENABLE_ONEDNN_OPTS in the environment does
 // the same without the second start.
 
-// wantsOneDNN reports whether the global flags (those before the command)
+// Wanted reports whether the global flags (those before the command)
 // include --onednn.
-func wantsOneDNN(args []string) bool {
+func Wanted(args []string) bool {
 	for _, a := range args[1:] {
 		switch {
 		case a == "--onednn" || a == "-onednn" || a == "--onednn=true":
@@ -27,11 +29,11 @@ func wantsOneDNN(args []string) bool {
 	return false
 }
 
-// reexecWithOneDNN replaces the process with tfcat started again under
+// Reexec replaces the process with tfcat started again under
 // TF_ENABLE_ONEDNN_OPTS=1, when --onednn asks for it and the variable is unset.
 // It returns only if it did nothing or the exec failed.
-func reexecWithOneDNN(args []string) {
-	if !wantsOneDNN(args) {
+func Reexec(args []string) {
+	if !Wanted(args) {
 		return
 	}
 	if _, set := os.LookupEnv("TF_ENABLE_ONEDNN_OPTS"); set {

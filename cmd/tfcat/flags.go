@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tfcat/tfcat/model"
+	"github.com/tfcat/tfcat/tfgraph"
+)
+
+// Flags shared by several commands: each is defined once here.
+var (
+	trustFlag   = &cli.BoolFlag{Name: "trust-graph", Usage: "run a checkpoint's graph even if it holds ops beyond what restoring and predicting need (only for files you trust)"}
+	classesFlag = &cli.StringFlag{Name: "classes", Usage: "comma-separated class names in label order (for checkpoints that store none, such as the Python tutorial's)"}
+	deviceFlag  = &cli.StringFlag{Name: "device", Value: "auto", Usage: "where to run: auto, /cpu:0 or /gpu:N"}
+	threadsFlag = &cli.IntFlag{Name: "threads", Usage: "TensorFlow intra-op threads (0: one per core)"}
+	batchFlag   = &cli.IntFlag{Name: "batch", Value: 32, Usage: "images per Session.Run"}
+	quietFlag   = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no notes on stderr"}
+)
+
+// modelFlag is --model with the usage that says which kinds the command reads.
+func modelFlag(usage string) *cli.StringFlag {
+	return &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Value: ".", Usage: usage}
+}
+
+// formatFlag is --format limited to the given formats, the first the default.
+func formatFlag(formats ...string) *cli.StringFlag {
+	return &cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: formats[0],
+		Usage: "output format: " + strings.Join(formats, ", ")}
+}
+
+// checkFormat returns --format in lower case, or a usage error when it is
+// not one of allowed.
+func checkFormat(c *cli.Context, allowed ...string) (string, error) {
+	f := strings.ToLower(c.String("format"))
+	for _, a := range allowed {
+		if f == a {
+			return f, nil
+		}
+	}
+	return "", usagef("--format %q: use one of %s", c.String("format"), strings.Join(allowed, ", "))
+}
+
+// printJSON writes v as indented JSON, the form of every --format json.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// sessionConfig reads --device and --threads, resolving "auto" and checking an
+// explicit GPU. note says whether to tell the user that auto fell back to the
+// CPU: training and version do, where the device matters.
+func sessionConfig(c *cli.Context, note bool) (tfgraph.SessionConfig, error) {
+	want := c.String("device")
+	dev, err := tfgraph.ResolveDevice(want)
+	if err != nil {
+		return tfgraph.SessionConfig{}, err
+	}
+	if note && strings.EqualFold(want, tfgraph.DeviceAuto) && dev == tfgraph.DeviceCPU && !c.Bool("quiet") {
+		fmt.Fprintln(c.App.ErrWriter, "tfcat: no GPU visible; running on /cpu:0")
+	}
+	threads := c.Int("threads")
+	if threads < 0 {
+		return tfgraph.SessionConfig{}, usagef("--threads %d must not be negative", threads)
+	}
+	return tfgraph.SessionConfig{Device: dev, IntraOpThreads: threads}, nil
+}
+
+// openModel loads path (or --model) with --device, --threads, --trust-graph
+// and --classes.
+func openModel(c *cli.Context, path string) (*model.Model, error) {
+	if path == "" {
+		return nil, usagef("--model is required")
+	}
+	cfg, err := sessionConfig(c, false)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Open(path, model.Options{Session: cfg, Trust: c.Bool("trust-graph"), Classes: splitList(c.String("classes"))})
+	var cc *model.ClassCountError
+	if errors.As(err, &cc) {
+		return nil, usagef("--classes names %d classes, but the model has %d", cc.Given, cc.Model)
+	}
+	return m, err
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// checkImageFlags checks --size and --channels.
+func checkImageFlags(size, channels int) error {
+	if size <= 0 {
+		return usagef("--size %d must be positive", size)
+	}
+	if channels != 1 && channels != 3 {
+		return usagef("--channels %d: use 1 or 3", channels)
+	}
+	return nil
+}

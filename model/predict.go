@@ -1,0 +1,86 @@
+package model
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/internal/parallel"
+	"github.com/tfcat/tfcat/metrics"
+)
+
+// Prediction is one image's result: Probabilities and the predicted Class
+// (an index into Model.Classes), or Err when the file could not be read.
+type Prediction struct {
+	File          string
+	Class         int
+	Probabilities []float32
+	Err           error
+}
+
+// PredictFiles preprocesses the files as the tutorial does and predicts them
+// in batches of batch images. The next batch is decoded, on all cores, while
+// the model runs the current one, so memory holds two batches, not every
+// file. A file that cannot be read gets its Err and no probabilities; the
+// error PredictFiles returns is the model's.
+func (m *Model) PredictFiles(files []string, batch int) ([]Prediction, error) {
+	h, w, ch := m.InputSize()
+	if h != w {
+		return nil, fmt.Errorf("the model takes %dx%d images; tfcat's preprocessing makes square ones", h, w)
+	}
+	if batch <= 0 {
+		return nil, fmt.Errorf("batch size %d must be positive", batch)
+	}
+	size := h * w * ch
+	preds := make([]Prediction, len(files))
+	for i, f := range files {
+		preds[i].File = f
+	}
+	type job struct {
+		idx []int // files in the batch that decoded
+		x   []float32
+	}
+	jobs := make(chan job, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(jobs)
+		for start := 0; start < len(files); start += batch {
+			end := min(start+batch, len(files))
+			inputs := make([][]float32, end-start)
+			parallel.For(end-start, runtime.GOMAXPROCS(0), func(_, k int) bool {
+				inputs[k], preds[start+k].Err = dataset.PreprocessFile(files[start+k], h, ch)
+				return true
+			})
+			j := job{x: make([]float32, 0, (end-start)*size)}
+			for i := start; i < end; i++ {
+				if preds[i].Err == nil {
+					j.idx = append(j.idx, i)
+					j.x = append(j.x, inputs[i-start]...)
+				}
+			}
+			if len(j.idx) == 0 {
+				continue
+			}
+			select {
+			case jobs <- j:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	k := m.NumClasses()
+	for j := range jobs {
+		p, err := m.Predict(j.x, len(j.idx))
+		if err != nil {
+			close(stop)
+			for range jobs {
+			}
+			return nil, err
+		}
+		for n, i := range j.idx {
+			preds[i].Probabilities = p[n*k : (n+1)*k]
+			preds[i].Class = metrics.ArgMax(preds[i].Probabilities)
+		}
+	}
+	return preds, nil
+}

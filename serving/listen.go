@@ -1,0 +1,76 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"time"
+)
+
+// ShutdownGrace is how long Serve waits for the requests in flight once its
+// context is done.
+const ShutdownGrace = 30 * time.Second
+
+// ServeOptions are Serve's hooks.
+type ServeOptions struct {
+	// ErrorLog receives the HTTP server's own error log (default: discarded).
+	ErrorLog io.Writer
+	// OnShutdown, when set, is called once ctx is done, before the shutdown.
+	OnShutdown func()
+	// Logf, when set, receives the server's notes: a warning when ln is not
+	// on loopback, the shutdown, and what was served.
+	Logf func(format string, args ...any)
+}
+
+// Serve answers HTTP on ln with srv until ctx is done, then shuts down
+// gracefully: it stops accepting, answers the requests in flight (for up to
+// ShutdownGrace) and returns nil. The HTTP server bounds slow clients with
+// read and idle timeouts and headers to 64 KiB.
+func Serve(ctx context.Context, ln net.Listener, srv *Server, opt ServeOptions) error {
+	logw := opt.ErrorLog
+	if logw == nil {
+		logw = io.Discard
+	}
+	logf := opt.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		logf("listening on %s, which is not loopback: anyone who reaches it can use the model", ln.Addr())
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.New(logw, "tfcat: http: ", 0),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	if opt.OnShutdown != nil {
+		opt.OnShutdown()
+	}
+	logf("shutting down: answering the requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	st := srv.Stats()
+	logf("stopped; predicted %d images in %d batches", st.Images, st.Batches)
+	return nil
+}

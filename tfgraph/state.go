@@ -1,0 +1,106 @@
+package tfgraph
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/tfcat/tfcat/internal/atomicfile"
+)
+
+// oldest first, relative to the file's folder.
+type CheckpointState struct {
+	ModelCheckpointPath     string
+	AllModelCheckpointPaths []string
+}
+
+// ReadCheckpointState parses dir/checkpoint (text CheckpointState).
+func ReadCheckpointState(dir string) (*CheckpointState, error) {
+	path := filepath.Join(dir, CheckpointStateFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	st := &CheckpointState{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		key, val, ok := strings.Cut(text, ":")
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: not a CheckpointState field: %q", path, line, text)
+		}
+		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		switch key {
+		case "model_checkpoint_path", "all_model_checkpoint_paths":
+			s, err := strconv.Unquote(val)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: bad string %s", path, line, val)
+			}
+			if key == "model_checkpoint_path" {
+				st.ModelCheckpointPath = s
+			} else {
+				st.AllModelCheckpointPaths = append(st.AllModelCheckpointPaths, s)
+			}
+		case "all_model_checkpoint_timestamps", "last_preserved_timestamp":
+			// Timestamps written by newer Pythons; tfcat does not use them.
+		default:
+			return nil, fmt.Errorf("%s:%d: unknown field %q", path, line, key)
+		}
+	}
+	if st.ModelCheckpointPath == "" {
+		return nil, fmt.Errorf("%s: no model_checkpoint_path", path)
+	}
+	return st, nil
+}
+
+// writeCheckpointState writes dir/checkpoint atomically: a crash leaves either
+// the old file or the new one.
+func writeCheckpointState(dir string, st *CheckpointState) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "model_checkpoint_path: %s\n", strconv.Quote(st.ModelCheckpointPath))
+	for _, p := range st.AllModelCheckpointPaths {
+		fmt.Fprintf(&b, "all_model_checkpoint_paths: %s\n", strconv.Quote(p))
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, CheckpointStateFile), []byte(b.String()))
+}
+
+func ResolveCheckpoint(path string) (string, error) {
+	prefix := path
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		st, err := ReadCheckpointState(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s: no %q file in this folder: not a model folder (give a checkpoint prefix or the folder tfcat train wrote)", path, CheckpointStateFile)
+		}
+		if err != nil {
+			return "", err
+		}
+		prefix = st.ModelCheckpointPath
+		if !filepath.IsAbs(prefix) {
+			prefix = filepath.Join(path, prefix)
+		}
+		if _, err := os.Stat(prefix + IndexSuffix); err != nil {
+			return "", fmt.Errorf("%s: the checkpoint file names %q, but %s is missing", filepath.Join(path, CheckpointStateFile), st.ModelCheckpointPath, prefix+IndexSuffix)
+		}
+	}
+	for _, suffix := range []string{IndexSuffix, MetaSuffix, DataSuffix} {
+		prefix = strings.TrimSuffix(prefix, suffix)
+	}
+	for _, f := range []string{prefix + IndexSuffix, prefix + DataSuffix} {
+		if _, err := os.Stat(f); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return "", fmt.Errorf("%s: no checkpoint here (%s is missing)", path, filepath.Base(f))
+			}
+			return "", err
+		}
+	}
+	return prefix, nil
+}

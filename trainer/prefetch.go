@@ -1,0 +1,63 @@
+package trainer
+
+import "github.com/tfcat/tfcat/dataset"
+
+// prefetcher serves a split's batches to the training loop: a goroutine fills
+// the next batch (decoding it, when streaming) while the session runs the
+// current one. Two batches take turns, so nothing is allocated per step once
+// both have grown to the batch size.
+type prefetcher struct {
+	ready chan filled
+	free  chan *dataset.Batch
+	stop  chan struct{}
+	held  *dataset.Batch // the batch the loop is using
+}
+
+type filled struct {
+	b   *dataset.Batch
+	err error
+}
+
+func newPrefetcher(split *dataset.Split, n int) *prefetcher {
+	p := &prefetcher{ready: make(chan filled, 1), free: make(chan *dataset.Batch, 2), stop: make(chan struct{})}
+	p.free <- new(dataset.Batch)
+	p.free <- new(dataset.Batch)
+	go func() {
+		for {
+			var b *dataset.Batch
+			select {
+			case b = <-p.free:
+			case <-p.stop:
+				return
+			}
+			err := split.NextBatch(n, b)
+			select {
+			case p.ready <- filled{b, err}:
+			case <-p.stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// next returns the next batch, valid until the following call; the batch
+// returned before goes back to be refilled.
+func (p *prefetcher) next() (*dataset.Batch, error) {
+	if p.held != nil {
+		p.free <- p.held
+		p.held = nil
+	}
+	r := <-p.ready
+	if r.err != nil {
+		return nil, r.err
+	}
+	p.held = r.b
+	return r.b, nil
+}
+
+// close stops the goroutine.
+func (p *prefetcher) close() { close(p.stop) }

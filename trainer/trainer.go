@@ -1,0 +1,336 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/tensorboard"
+	"github.com/tfcat/tfcat/tfgraph"
+)
+
+// Result is what a run reached.
+type Result struct {
+	// Step is the step count reached, counting a resumed checkpoint's.
+	Step int
+	// StartStep is where the run began (0, or the resumed checkpoint's).
+	StartStep int
+	// Checkpoint is the prefix of the last checkpoint written, "" if none,
+	// and CheckpointStep the step it holds.
+	Checkpoint     string
+	CheckpointStep int
+	// Reason says why the run ended: Completed, Interrupted (saved),
+	// EarlyStop (saved) or Failed (saved when a step had completed).
+	Reason Reason
+	// Classes are the class names in label order.
+	Classes []string
+}
+
+// Train trains a classifier on the class folders in opt.Data and saves it in
+// the tutorial's checkpoint format in opt.ModelDir: after the first step of
+// every epoch and at the end. Cancelling ctx stops it after the current step;
+// the last completed step is then saved and Train returns a nil error with
+// Reason Interrupted. On any other error it saves what it learned (when a
+// step completed) and returns the error with the Result.
+func Train(ctx context.Context, opt Options) (*Result, error) {
+	if err := opt.normalize(); err != nil {
+		return nil, err
+	}
+	r := &run{opt: opt, res: &Result{}}
+	defer r.close()
+	if opt.LogDir != "" {
+		var err error
+		if r.tb, err = tensorboard.NewWriter(opt.LogDir); err != nil {
+			return nil, err
+		}
+	}
+	if opt.Resume {
+		if err := r.resume(); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	if r.sess == nil {
+		if err := r.build(); err != nil {
+			return nil, err
+		}
+	}
+	err := r.train(ctx)
+	return r.res, err
+}
+
+// run is one call of Train.
+type run struct {
+	opt   Options
+	res   *Result
+	sess  *tfgraph.Session
+	set   *dataset.Set
+	steps int // the step count to reach
+	perEp int // the tutorial's int(num_train/batch_size)
+
+	trainSrc, validSrc *prefetcher
+	validN             int // validation batch size
+	validBatches       int
+
+	tb *tensorboard.Writer // nil without LogDir
+
+	bestLoss  float64
+	sinceBest int
+	start     time.Time
+}
+
+func (r *run) close() {
+	if r.trainSrc != nil {
+		r.trainSrc.close()
+	}
+	if r.validSrc != nil {
+		r.validSrc.close()
+	}
+	r.sess.Close()
+	if r.tb != nil {
+		r.tb.Close()
+	}
+}
+
+func (r *run) emit(e Event) error {
+	e.Steps, e.StartStep = r.steps, r.res.StartStep
+	if r.opt.OnEvent != nil {
+		if err := r.opt.OnEvent(e); err != nil {
+			return err
+		}
+	}
+	if r.tb == nil {
+		return nil
+	}
+	switch e.Kind {
+	case Step:
+		return r.tb.Scalar(int64(e.Step), "loss", e.Loss)
+	case Epoch:
+		if err := r.tb.Scalars(int64(e.Step), map[string]float32{"accuracy": e.TrainAccuracy, "val_loss": e.ValLoss, "val_accuracy": e.ValAccuracy}); err != nil {
+			return err
+		}
+		return r.tb.Flush()
+	}
+	return nil
+}
+
+// resume opens the latest checkpoint in ModelDir; its input size and classes
+// decide the data's.
+func (r *run) resume() error {
+	o := &r.opt
+	prefix, err := tfgraph.ResolveCheckpoint(o.ModelDir)
+	if err != nil {
+		return &ResumeError{err}
+	}
+	sess, mi, err := tfgraph.Resume(prefix, o.Session, o.LearningRate)
+	if err != nil {
+		return &ResumeError{err}
+	}
+	r.sess = sess
+	h, w, ch := sess.InputSize()
+	if h != w || (o.Size != 0 && h != o.Size) || (o.Channels != 0 && ch != o.Channels) {
+		return &ResumeError{fmt.Errorf("%s takes %dx%dx%d images; Size and Channels ask for %dx%dx%d: %w", prefix, h, w, ch, o.Size, o.Size, o.Channels, ErrResumeMismatch)}
+	}
+	o.Size, o.Channels = h, ch
+	if len(mi.Classes) > 0 {
+		if len(o.Classes) > 0 && !slices.Equal(o.Classes, mi.Classes) {
+			return &ResumeError{fmt.Errorf("%s was trained on classes %v, Classes gives %v: %w", prefix, mi.Classes, o.Classes, ErrResumeMismatch)}
+		}
+		o.Classes = mi.Classes
+	}
+	r.res.StartStep, r.res.Step = mi.Step, mi.Step
+	return r.emit(Event{Kind: Resumed, Checkpoint: prefix, Step: mi.Step})
+}
+
+// load reads the data and works out the step count.
+func (r *run) load() error {
+	o := &r.opt
+	if o.Size == 0 {
+		o.Size = DefaultSize
+	}
+	if o.Channels == 0 {
+		o.Channels = DefaultChannels
+	}
+	load := dataset.Load
+	if o.Stream {
+		load = dataset.Open
+	}
+	t0 := time.Now()
+	set, err := load(o.Data, dataset.Options{Size: o.Size, Channels: o.Channels, Classes: o.Classes,
+		ValidationSize: o.Validation, Seed: o.Seed, Reshuffle: o.Reshuffle, Strict: o.Strict})
+	if err != nil {
+		return err
+	}
+	loadTime := time.Since(t0)
+	r.set = set
+	r.res.Classes = set.Classes
+	if r.sess != nil && r.sess.NumClasses() != len(set.Classes) {
+		return &ResumeError{fmt.Errorf("the checkpoint has %d classes, %s has %d (%s): %w", r.sess.NumClasses(), o.Data, len(set.Classes), strings.Join(set.Classes, ", "), ErrResumeMismatch)}
+	}
+	nTrain, nValid := set.Train.Len(), set.Validation.Len()
+	if o.BatchSize > nTrain {
+		return fmt.Errorf("%s: %d training images, fewer than one batch of %d", o.Data, nTrain, o.BatchSize)
+	}
+	r.perEp = nTrain / o.BatchSize
+	r.steps = o.Steps
+	if o.Epochs > 0 {
+		r.steps = o.Epochs * r.perEp
+	}
+	return r.emit(Event{Kind: Start, Step: r.res.StartStep, Data: o.Data, Classes: set.Classes, Train: nTrain, Validation: nValid,
+		Skipped: set.Report().Skipped, LoadTime: loadTime})
+}
+
+// build makes the tutorial's network for the data and initialises it.
+func (r *run) build() error {
+	o := r.opt
+	net := tfgraph.Tutorial(len(r.set.Classes)).WithInput(o.Size, o.Size, o.Channels)
+	net.LearningRate = o.LearningRate
+	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed})
+	if err != nil {
+		return err
+	}
+	if r.sess, err = tfgraph.NewSession(m, o.Session); err != nil {
+		return err
+	}
+	return r.sess.Init()
+}
+
+func (r *run) save(step int) error {
+	o := r.opt
+	prefix, err := r.sess.Save(tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name, StepSuffix: o.StepSuffix, MaxToKeep: o.MaxToKeep},
+		tfgraph.Info{Classes: r.set.Classes, Step: step})
+	if err != nil {
+		return err
+	}
+	r.res.Checkpoint, r.res.CheckpointStep = prefix, step
+	return r.emit(Event{Kind: Checkpoint, Step: step, Checkpoint: prefix})
+}
+
+var errEarlyStop = errors.New("early stop")
+
+// train runs the steps and the final save.
+func (r *run) train(ctx context.Context) error {
+	o := r.opt
+	r.trainSrc = newPrefetcher(r.set.Train, o.BatchSize)
+	if n := r.set.Validation.Len(); n > 0 {
+		r.validN = min(o.BatchSize, n)
+		r.validBatches = n / r.validN
+		r.validSrc = newPrefetcher(r.set.Validation, r.validN)
+	}
+	r.bestLoss = math.Inf(1)
+	r.start = time.Now()
+	err := r.loop(ctx)
+	res := r.res
+	switch {
+	case err == nil:
+		res.Reason = Completed
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		res.Reason = Interrupted
+		err = r.emit(Event{Kind: Stopping, Step: res.Step, Reason: Interrupted})
+	case errors.Is(err, errEarlyStop):
+		res.Reason = EarlyStop
+		err = r.emit(Event{Kind: Stopping, Step: res.Step, Reason: EarlyStop, BestLoss: float32(r.bestLoss), Patience: o.EarlyStop})
+	default:
+		res.Reason = Failed
+		// Keep what was learned: the variables hold the last completed step.
+		if res.Step > res.StartStep {
+			r.save(res.Step)
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if res.Step > res.StartStep || res.Checkpoint == "" {
+		if err := r.save(res.Step); err != nil {
+			return err
+		}
+	}
+	return r.emit(Event{Kind: Done, Step: res.Step, Checkpoint: res.Checkpoint})
+}
+
+// loop runs the loop until the step count, an error or ctx's end.
+func (r *run) loop(ctx context.Context) error {
+	for r.res.Step < r.steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// step runs one training step and, at an epoch's first step, the epoch's
+// report and checkpoint. At steady state it allocates nothing.
+func (r *run) step() error {
+	step := r.res.Step
+	b, err := r.trainSrc.next()
+	if err != nil {
+		return fmt.Errorf("step %d: training batch: %w", step+1, err)
+	}
+	loss, err := r.sess.Step(b)
+	if err != nil {
+		return fmt.Errorf("step %d: %w", step+1, err)
+	}
+	i := step // the tutorial's loop index: the step just run, 0-based
+	step++
+	r.res.Step = step
+	if err := r.emit(Event{Kind: Step, Step: step, Loss: loss, Elapsed: time.Since(r.start)}); err != nil {
+		return err
+	}
+	if i%r.perEp != 0 {
+		return nil
+	}
+	return r.epoch(i/r.perEp+1, b)
+}
+
+// epoch evaluates the epoch's training batch and the whole validation split,
+// reports, saves, and applies early stopping.
+func (r *run) epoch(n int, b *dataset.Batch) error {
+	e := Event{Kind: Epoch, Epoch: n, Step: r.res.Step}
+	var err error
+	if e.Loss, e.TrainAccuracy, err = r.sess.Evaluate(b); err != nil {
+		return err
+	}
+	if r.validSrc != nil {
+		var sumLoss, sumAcc float64
+		var seen int
+		for range r.validBatches {
+			vb, err := r.validSrc.next()
+			if err != nil {
+				return fmt.Errorf("validation batch: %w", err)
+			}
+			l, a, err := r.sess.Evaluate(vb)
+			if err != nil {
+				return err
+			}
+			sumLoss += float64(l) * float64(vb.N)
+			sumAcc += float64(a) * float64(vb.N)
+			seen += vb.N
+		}
+		e.ValLoss, e.ValAccuracy = float32(sumLoss/float64(seen)), float32(sumAcc/float64(seen))
+	}
+	if err := r.emit(e); err != nil {
+		return err
+	}
+	if err := r.save(r.res.Step); err != nil {
+		return err
+	}
+	if r.opt.EarlyStop > 0 && r.validSrc != nil {
+		if float64(e.ValLoss) < r.bestLoss {
+			r.bestLoss, r.sinceBest = float64(e.ValLoss), 0
+		} else if r.sinceBest++; r.sinceBest >= r.opt.EarlyStop {
+			return errEarlyStop
+		}
+	}
+	return nil
+}
