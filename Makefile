@@ -5,7 +5,6 @@
 SHELL := /bin/bash
 ROOT := $(CURDIR)
 TF_PREFIX ?= $(or $(TFCAT_LIBTENSORFLOW),$(ROOT)/.libtensorflow)
-TF_VERSION := $(shell tr -d ' \n' < TENSORFLOW_VERSION)
 TFCAT_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 export CGO_ENABLED := 1

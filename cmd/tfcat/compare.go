@@ -46,8 +46,9 @@ func compareCommand() *cli.Command {
 			if len(inputs) == 0 {
 				return usagef("compare needs --data DIR or IMAGE arguments")
 			}
-			if c.Int("batch") <= 0 {
-				return usagef("--batch %d must be positive", c.Int("batch"))
+			cfg, err := sessionConfig(c, false)
+			if err != nil {
+				return err
 			}
 			files, err := dataset.ImageFiles(inputs)
 			if err != nil {
@@ -55,7 +56,7 @@ func compareCommand() *cli.Command {
 			}
 			var models [2]*model.Model
 			for i, p := range paths {
-				if models[i], err = openModel(c, p); err != nil {
+				if models[i], err = openModel(c, p, cfg); err != nil {
 					return fmt.Errorf("model %s: %w", p, err)
 				}
 				defer models[i].Close()

@@ -33,7 +33,11 @@ func evalCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			m, err := openModel(c, c.String("model"))
+			cfg, err := sessionConfig(c, false)
+			if err != nil {
+				return err
+			}
+			m, err := openModel(c, c.String("model"), cfg)
 			if err != nil {
 				return err
 			}

@@ -19,7 +19,7 @@ var (
 	classesFlag = &cli.StringFlag{Name: "classes", Usage: "comma-separated class names in label order (for checkpoints that store none, such as the Python tutorial's)"}
 	deviceFlag  = &cli.StringFlag{Name: "device", Value: "auto", Usage: "where to run: auto, /cpu:0 or /gpu:N"}
 	threadsFlag = &cli.IntFlag{Name: "threads", Usage: "TensorFlow intra-op threads (0: one per core)"}
-	batchFlag   = &cli.IntFlag{Name: "batch", Value: 32, Usage: "images per Session.Run"}
+	batchFlag   = &cli.IntFlag{Name: "batch", Value: 32, Usage: "images per Session.Run", Action: positive("--batch")}
 	quietFlag   = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no notes on stderr"}
 )
 
@@ -72,15 +72,11 @@ func sessionConfig(c *cli.Context, note bool) (tfgraph.SessionConfig, error) {
 	return tfgraph.SessionConfig{Device: dev, IntraOpThreads: threads}, nil
 }
 
-// openModel loads path (or --model) with --device, --threads, --trust-graph
-// and --classes.
-func openModel(c *cli.Context, path string) (*model.Model, error) {
+// openModel loads path with cfg (from sessionConfig), --trust-graph and
+// --classes.
+func openModel(c *cli.Context, path string, cfg tfgraph.SessionConfig) (*model.Model, error) {
 	if path == "" {
 		return nil, usagef("--model is required")
-	}
-	cfg, err := sessionConfig(c, false)
-	if err != nil {
-		return nil, err
 	}
 	m, err := model.Open(path, model.Options{Session: cfg, Trust: c.Bool("trust-graph"), Classes: splitList(c.String("classes"))})
 	var cc *model.ClassCountError
@@ -100,13 +96,20 @@ func splitList(s string) []string {
 	return out
 }
 
-// checkImageFlags checks --size and --channels.
-func checkImageFlags(size, channels int) error {
-	if size <= 0 {
-		return usagef("--size %d must be positive", size)
-	}
+// checkChannels checks --channels (--size has the positive action).
+func checkChannels(channels int) error {
 	if channels != 1 && channels != 3 {
 		return usagef("--channels %d: use 1 or 3", channels)
 	}
 	return nil
+}
+
+// positive is a flag action refusing values below 1.
+func positive(name string) func(*cli.Context, int) error {
+	return func(_ *cli.Context, v int) error {
+		if v <= 0 {
+			return usagef("%s %d must be positive", name, v)
+		}
+		return nil
+	}
 }

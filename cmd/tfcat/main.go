@@ -97,10 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // oneLine keeps an error to one line: TensorFlow's messages can carry newlines
 // and stack traces that help nobody at the terminal.
 func oneLine(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, "\n"); i >= 0 {
-		msg = msg[:i]
-	}
+	msg, _, _ := strings.Cut(err.Error(), "\n")
 	return strings.TrimSpace(msg)
 }
 
@@ -108,7 +105,7 @@ func main() {
 	onednn.Reexec(os.Args)
 	tflog.Quiet()
 	code := run(os.Args, os.Stdout, os.Stderr)
-	tflog.Flush()
+	tflog.Flush() // before exiting: what C++ wrote to stderr must not be lost
 	os.Exit(code)
 }
 

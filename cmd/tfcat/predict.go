@@ -26,14 +26,15 @@ func predictCommand() *cli.Command {
 			if c.NArg() == 0 {
 				return usagef("predict needs at least one IMAGE or DIR")
 			}
-			if c.Int("batch") <= 0 {
-				return usagef("--batch %d must be positive", c.Int("batch"))
+			cfg, err := sessionConfig(c, false)
+			if err != nil {
+				return err
 			}
 			files, err := dataset.ImageFiles(c.Args().Slice())
 			if err != nil {
 				return err
 			}
-			m, err := openModel(c, c.String("model"))
+			m, err := openModel(c, c.String("model"), cfg)
 			if err != nil {
 				return err
 			}

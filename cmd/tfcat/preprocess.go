@@ -16,13 +16,13 @@ func preprocessCommand() *cli.Command {
 		ArgsUsage:   "IMAGE...",
 		Description: help("preprocess"),
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "size", Value: 128, Usage: "output height and width"},
+			&cli.IntFlag{Name: "size", Value: 128, Usage: "output height and width", Action: positive("--size")},
 			&cli.IntFlag{Name: "channels", Value: 3, Usage: "3 (BGR) or 1 (grayscale)"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "the .npy file to write"},
 		},
 		Action: func(c *cli.Context) error {
 			size, ch := c.Int("size"), c.Int("channels")
-			if err := checkImageFlags(size, ch); err != nil {
+			if err := checkChannels(ch); err != nil {
 				return err
 			}
 			if c.NArg() == 0 {

@@ -35,14 +35,18 @@ func serveCommand() *cli.Command {
 			if c.Int("max-batch") <= 0 || c.Int64("max-body") <= 0 || c.Int("max-instances") <= 0 || c.Int64("version") <= 0 {
 				return usagef("--max-batch, --max-body, --max-instances and --version must be positive")
 			}
-			if c.Duration("batch-wait") < 0 {
-				return usagef("--batch-wait %v must not be negative", c.Duration("batch-wait"))
+			if wait := c.Duration("batch-wait"); wait < 0 {
+				return usagef("--batch-wait %v must not be negative", wait)
 			}
 			wait := c.Duration("batch-wait")
 			if wait == 0 {
 				wait = -1 // serving.Config: negative is no wait, zero the default
 			}
-			m, err := openModel(c, c.String("model"))
+			cfg, err := sessionConfig(c, false)
+			if err != nil {
+				return err
+			}
+			m, err := openModel(c, c.String("model"), cfg)
 			if err != nil {
 				return err
 			}

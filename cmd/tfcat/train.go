@@ -28,9 +28,9 @@ func trainCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Required: true, Usage: "folder with one sub-folder of images per class"},
 			&cli.StringFlag{Name: "classes", Usage: "comma-separated class folders, in label order (default: all, sorted)"},
-			&cli.IntFlag{Name: "size", Value: 128, Usage: "image height and width"},
+			&cli.IntFlag{Name: "size", Value: trainer.DefaultSize, Usage: "image height and width", Action: positive("--size")},
 			&cli.IntFlag{Name: "channels", Value: 3, Usage: "3 (BGR, as the tutorial) or 1 (grayscale)"},
-			&cli.IntFlag{Name: "batch", Value: 32, Usage: "batch size"},
+			&cli.IntFlag{Name: "batch", Value: trainer.DefaultBatchSize, Usage: "batch size", Action: positive("--batch")},
 			&cli.IntFlag{Name: "iterations", Value: 3000, Usage: "training steps in all"},
 			&cli.IntFlag{Name: "epochs", Usage: "train this many epochs in all instead of --iterations"},
 			&cli.Float64Flag{Name: "lr", Value: 1e-4, Usage: "Adam learning rate"},
@@ -167,12 +167,10 @@ func trainAction(c *cli.Context) error {
 		out.bar = term.IsTerminal(int(f.Fd())) // where a progress bar belongs
 	}
 	size, channels, batch := c.Int("size"), c.Int("channels"), c.Int("batch")
-	if err := checkImageFlags(size, channels); err != nil {
+	if err := checkChannels(channels); err != nil {
 		return err
 	}
 	switch {
-	case batch <= 0:
-		return usagef("--batch %d must be positive", batch)
 	case c.Int("iterations") < 0 || c.Int("epochs") < 0:
 		return usagef("--iterations and --epochs must not be negative")
 	case c.Float64("lr") <= 0:

@@ -35,10 +35,10 @@ func versionCommand() *cli.Command {
 					fmt.Fprintln(w, "GPUs: none visible")
 				}
 			}
-			if derr != nil {
-				return derr
+			if derr == nil {
+				derr = tfgraph.CheckRuntime()
 			}
-			return tfgraph.CheckRuntime()
+			return derr
 		},
 	}
 }

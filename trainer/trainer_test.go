@@ -1,0 +1,215 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/tfcat/tfcat/tfgraph"
+)
+
+func folder(t testing.TB, perClass int) string {
+	dir := t.TempDir()
+	for c, class := range []string{"a", "b"} {
+		os.MkdirAll(filepath.Join(dir, class), 0o755)
+		for i := range perClass {
+			img := image.NewGray(image.Rect(0, 0, 12, 12))
+			for p := range img.Pix {
+				img.Pix[p] = uint8(30 + 150*c + (p*5+i*11)%60)
+			}
+			f, err := os.Create(filepath.Join(dir, class, fmt.Sprintf("%03d.png", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			png.Encode(f, img)
+			f.Close()
+		}
+	}
+	return dir
+}
+
+func small(t testing.TB, data string) Options {
+	return Options{Data: data, Size: 12, Channels: 1, Validation: 0.25, Seed: 3, BatchSize: 4,
+		LearningRate: 1e-3, ModelDir: filepath.Join(t.TempDir(), "m"), Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}}
+}
+
+// TestEventsInOrder checks the order and content of a run's events.
+func TestEventsInOrder(t *testing.T) {
+	opt := small(t, folder(t, 8)) // 12 training images: 3 steps per epoch
+	opt.Epochs = 2
+	var kinds []Kind
+	var last Event
+	opt.OnEvent = func(e Event) error {
+		kinds = append(kinds, e.Kind)
+		if e.Kind == Step && e.Step != last.Step+1 {
+			t.Errorf("step event %d after step %d", e.Step, last.Step)
+		}
+		if e.Kind == Step || e.Kind == Start {
+			last = e
+		}
+		return nil
+	}
+	res, err := Train(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Kind{Start, Step, Epoch, Checkpoint, Step, Step, Step, Epoch, Checkpoint, Step, Step, Checkpoint, Done}
+	if !slices.Equal(kinds, want) {
+		t.Errorf("events %v, want %v", kinds, want)
+	}
+	if res.Step != 6 || res.Reason != Completed || res.CheckpointStep != 6 {
+		t.Errorf("result %+v", res)
+	}
+}
+
+// TestCancelSavesLoadable cancels mid-run: the last completed step is saved,
+// the checkpoint loads, and a resumed run continues the step count.
+func TestCancelSavesLoadable(t *testing.T) {
+	data := folder(t, 8)
+	opt := small(t, data)
+	opt.Steps = 50
+	ctx, cancel := context.WithCancel(context.Background())
+	opt.OnEvent = func(e Event) error {
+		if e.Kind == Step && e.Step == 4 {
+			cancel()
+		}
+		return nil
+	}
+	res, err := Train(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reason != Interrupted || res.Step != 4 || res.CheckpointStep != 4 {
+		t.Fatalf("result %+v, want interrupted and saved at step 4", res)
+	}
+	im, err := tfgraph.ImportCheckpoint(res.Checkpoint, tfgraph.ImportOptions{})
+	if err != nil {
+		t.Fatalf("the checkpoint saved on cancel does not load: %v", err)
+	}
+	if im.Meta.Step != 4 {
+		t.Errorf("checkpoint records step %d, want 4", im.Meta.Step)
+	}
+	im.Close()
+
+	opt.Resume, opt.Steps, opt.OnEvent = true, 7, nil
+	var first int
+	opt.OnEvent = func(e Event) error {
+		if e.Kind == Step && first == 0 {
+			first = e.Step
+		}
+		return nil
+	}
+	res, err = Train(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StartStep != 4 || first != 5 || res.Step != 7 {
+		t.Errorf("resumed run: start %d, first step %d, end %d; want 4, 5, 7", res.StartStep, first, res.Step)
+	}
+}
+
+// TestEventErrorStopsAndSaves: an error from OnEvent ends the run with that
+// error, and what was learned is saved.
+func TestEventErrorStopsAndSaves(t *testing.T) {
+	opt := small(t, folder(t, 8))
+	opt.Steps = 20
+	boom := errors.New("boom")
+	opt.OnEvent = func(e Event) error {
+		if e.Kind == Step && e.Step == 2 {
+			return boom
+		}
+		return nil
+	}
+	res, err := Train(context.Background(), opt)
+	if !errors.Is(err, boom) || res.Reason != Failed || res.CheckpointStep != 2 {
+		t.Fatalf("err %v, result %+v; want boom and a checkpoint at step 2", err, res)
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	data := folder(t, 2)
+	for _, tc := range []struct {
+		name   string
+		change func(*Options)
+		field  string
+	}{
+		{"channels", func(o *Options) { o.Channels = 2 }, "Channels"},
+		{"lr", func(o *Options) { o.LearningRate = -1 }, "LearningRate"},
+		{"early stop", func(o *Options) { o.EarlyStop = -1 }, "EarlyStop"},
+		{"no data", func(o *Options) { o.Data = "" }, "Data"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opt := small(t, data)
+			tc.change(&opt)
+			_, err := Train(context.Background(), opt)
+			var oe *OptionError
+			if !errors.As(err, &oe) || oe.Option != tc.field {
+				t.Errorf("err %v, want an OptionError for %s", err, tc.field)
+			}
+		})
+	}
+	opt := small(t, data)
+	opt.Resume = true
+	var re *ResumeError
+	if _, err := Train(context.Background(), opt); !errors.As(err, &re) {
+		t.Errorf("resume without a checkpoint: %v, want a ResumeError", err)
+	}
+}
+
+// newRun prepares a run whose step method the allocation checks call.
+func newRun(t testing.TB) *run {
+	opt := small(t, folder(t, 16))
+	opt.Steps = 1 << 30
+	if err := opt.normalize(); err != nil {
+		t.Fatal(err)
+	}
+	r := &run{opt: opt, res: &Result{}}
+	t.Cleanup(r.close)
+	if err := r.load(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.build(); err != nil {
+		t.Fatal(err)
+	}
+	r.trainSrc = newPrefetcher(r.set.Train, opt.BatchSize)
+	// Epoch reports come at step 0 only: every later step is a plain one.
+	r.perEp = 1 << 30
+	for range 3 { // warm up: the batch buffers and input tensors grow once
+		if err := r.step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// TestStepAllocatesNothing: at steady state a training step (prefetched
+// batch, session run, event) allocates nothing on the Go heap.
+func TestStepAllocatesNothing(t *testing.T) {
+	r := newRun(t)
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := r.step(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a training step allocates %v times; want 0", allocs)
+	}
+}
+
+// BenchmarkStep measures one steady-state training step of a small network.
+func BenchmarkStep(b *testing.B) {
+	r := newRun(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := r.step(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
