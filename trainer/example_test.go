@@ -56,7 +56,7 @@ func Example() {
 	}
 	fmt.Println("prediction:", m.Classes[preds[0].Class])
 	// Output:
-	// trained 20 steps on [dark light]
+	// trained 40 steps on [dark light]
 	// prediction: light
 }
 
