@@ -58,29 +58,13 @@ func ImportCheckpoint(prefix string, opt ImportOptions) (*Imported, error) {
 		return nil, fmt.Errorf("%s: importing the graph: %w", prefix+MetaSuffix, err)
 	}
 	im := &Imported{Prefix: prefix, Meta: InfoFromMeta(meta), graph: g}
-	op := func(name string) (*tf.Operation, error) {
-		o := g.Operation(name)
-		if o == nil {
+	ops := make([]*tf.Operation, 4)
+	for i, name := range []string{InputName, PredictionName, restoreOp, fileOp} {
+		if ops[i] = g.Operation(name); ops[i] == nil {
 			return nil, fmt.Errorf("%s: the graph has no %q", prefix+MetaSuffix, name)
 		}
-		return o, nil
 	}
-	xo, err := op(InputName)
-	if err != nil {
-		return nil, err
-	}
-	po, err := op(PredictionName)
-	if err != nil {
-		return nil, err
-	}
-	ro, err := op(restoreOp)
-	if err != nil {
-		return nil, err
-	}
-	fo, err := op(fileOp)
-	if err != nil {
-		return nil, err
-	}
+	xo, po, ro, fo := ops[0], ops[1], ops[2], ops[3]
 	p := &im.Predictor
 	p.X, p.Pred = xo.Output(0), po.Output(0)
 	if lo := g.Operation(LabelsName); lo != nil {
