@@ -185,3 +185,28 @@ func Check(t TB, what string, f func()) {
 		t.Fatalf("%s %s", what, msg)
 	}
 }
+
+// ResetPeak resets the process's peak resident set (VmHWM) to its current
+// size, so that PeakRSS measures from now; false when the kernel refuses.
+func ResetPeak() bool {
+	if openProc() != nil {
+		return false
+	}
+	return resetPeak()
+}
+
+// PeakRSS is the process's peak resident set (VmHWM), in bytes.
+func PeakRSS() (int64, error) {
+	if err := openProc(); err != nil {
+		return 0, err
+	}
+	return peak()
+}
+
+// RSS is the process's resident set now, in bytes.
+func RSS() (int64, error) {
+	if err := openProc(); err != nil {
+		return 0, err
+	}
+	return rss()
+}
