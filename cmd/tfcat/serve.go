@@ -52,6 +52,11 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "batch-wait", Value: serving.DefaultBatchWait, Usage: "how long a batch's first request waits for others (0: no wait)"},
 			&cli.Int64Flag{Name: "max-body", Value: serving.DefaultMaxBodyBytes, Usage: "largest request body in bytes (larger: 413)"},
 			&cli.IntFlag{Name: "max-instances", Value: serving.DefaultMaxInstances, Usage: "most images in one request"},
+			&cli.IntFlag{Name: "max-image-pixels", Value: serving.DefaultMaxImagePixels, Usage: "largest image (width×height, from its header; larger: 400)"},
+			&cli.Int64Flag{Name: "decode-memory", Value: serving.DefaultDecodeMemory, Usage: "bytes all requests in flight may hold for bodies, tensors and decodes (waiting past the deadline: 503)"},
+			&cli.DurationFlag{Name: "request-timeout", Value: serving.DefaultRequestTimeout, Usage: "each request's deadline"},
+			&cli.IntFlag{Name: "max-requests", Value: serving.DefaultMaxConcurrentRequests, Usage: "requests parsed, decoded or predicted at once"},
+			&cli.IntFlag{Name: "max-connections", Value: serving.DefaultMaxConnections, Usage: "open connections at once"},
 			classesFlag, deviceFlag, threadsFlag, trustFlag,
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no notes on stderr"},
 		},
@@ -59,8 +64,10 @@ func serveCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return usagef("serve takes no arguments (got %q); use --model", c.Args().First())
 			}
-			if c.Int("max-batch") <= 0 || c.Int64("max-body") <= 0 || c.Int("max-instances") <= 0 || c.Int64("version") <= 0 {
-				return usagef("--max-batch, --max-body, --max-instances and --version must be positive")
+			if c.Int("max-batch") <= 0 || c.Int64("max-body") <= 0 || c.Int("max-instances") <= 0 || c.Int64("version") <= 0 ||
+				c.Int("max-image-pixels") <= 0 || c.Int64("decode-memory") <= 0 || c.Duration("request-timeout") <= 0 ||
+				c.Int("max-requests") <= 0 || c.Int("max-connections") <= 0 {
+				return usagef("--max-batch, --max-body, --max-instances, --version, --max-image-pixels, --decode-memory, --request-timeout, --max-requests and --max-connections must be positive")
 			}
 			if c.Duration("batch-wait") < 0 {
 				return usagef("--batch-wait %v must not be negative", c.Duration("batch-wait"))
@@ -78,6 +85,9 @@ func serveCommand() *cli.Command {
 				Name: c.String("name"), Version: c.Int64("version"), Classes: m.Classes,
 				MaxBatch: c.Int("max-batch"), BatchWait: wait,
 				MaxBodyBytes: c.Int64("max-body"), MaxInstances: c.Int("max-instances"),
+				MaxImagePixels: c.Int("max-image-pixels"), DecodeMemory: c.Int64("decode-memory"),
+				RequestTimeout: c.Duration("request-timeout"), MaxConcurrentRequests: c.Int("max-requests"),
+				MaxConnections: c.Int("max-connections"),
 			})
 			if err != nil {
 				return usagef("%v", err)
@@ -98,14 +108,8 @@ func listenAndServe(c *cli.Context, srv *serving.Server) error {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	quiet := c.Bool("quiet")
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.New(c.App.ErrWriter, "tfcat: http: ", 0),
-	}
+	hs := srv.HTTPServer()
+	hs.ErrorLog = log.New(c.App.ErrWriter, "tfcat: http: ", 0)
 	if !quiet {
 		if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
 			fmt.Fprintf(c.App.ErrWriter, "tfcat: listening on %s, which is not loopback: anyone who reaches it can use the model\n", ln.Addr())
@@ -114,7 +118,7 @@ func listenAndServe(c *cli.Context, srv *serving.Server) error {
 			c.String("model"), c.String("name"), ln.Addr(), c.String("name"))
 	}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- hs.Serve(srv.Listener(ln)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serving: %w", err)
