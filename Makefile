@@ -38,12 +38,20 @@ vet: libtensorflow
 unit: libtensorflow python
 	$(GO) test -count=1 ./...
 
-# The decoders and the request parser take bytes from anywhere: fuzz them for a
-# fixed short time on every test run (longer: make fuzz FUZZTIME=10m).
+# The decoders, the request parser and the readers of model files take bytes
+# from anywhere: fuzz them for a fixed short time on every test run (longer:
+# make fuzz FUZZTIME=10m FUZZTIME_SHORT=10m). Each input must stay within 1 s
+# and 256 MB (internal/fuzzlimit). Minimizing a new input is capped at 500
+# runs: uncapped, it took up to a minute, with no progress reported.
 FUZZTIME ?= 20s
+FUZZTIME_SHORT ?= 5s
+FUZZFLAGS = -run='^$$' -fuzzminimizetime=500x
 fuzz: libtensorflow
-	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./dataset/
-	$(GO) test -run='^$$' -fuzz=FuzzParseRequest -fuzztime=$(FUZZTIME) ./serving/
+	$(GO) test $(FUZZFLAGS) -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./dataset/
+	$(GO) test $(FUZZFLAGS) -fuzz='^FuzzParseRequest$$' -fuzztime=$(FUZZTIME) ./serving/
+	$(GO) test $(FUZZFLAGS) -fuzz='^FuzzCheckpointState$$' -fuzztime=$(FUZZTIME_SHORT) ./tfgraph/
+	$(GO) test $(FUZZFLAGS) -fuzz='^FuzzMetaGraph$$' -fuzztime=$(FUZZTIME_SHORT) ./tfgraph/
+	$(GO) test $(FUZZFLAGS) -fuzz='^FuzzSavedModel$$' -fuzztime=$(FUZZTIME_SHORT) ./savedmodel/
 
 test: build python vet unit fuzz
 

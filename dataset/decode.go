@@ -234,6 +234,10 @@ func (s *scratch) decode(data []byte, channels, maxPixels int) (img *Image, err 
 	return img, nil
 }
 
+// jpegSlack bounds libjpeg's allocations besides the whole-image
+// coefficient buffers: tables, and row buffers of up to 512 bytes a column.
+func jpegSlack(width int) int64 { return 16<<20 + 512*int64(width) }
+
 func (s *scratch) decodeJPEG(data []byte, channels, maxPixels int) (*Image, error) {
 	info, err := s.jpeg.DecodeInfo(data)
 	if err != nil {
@@ -242,7 +246,6 @@ func (s *scratch) decodeJPEG(data []byte, channels, maxPixels int) (*Image, erro
 	if err := checkSize(info.Width, info.Height, maxPixels); err != nil {
 		return nil, fmt.Errorf("jpeg: %w", err)
 	}
-	s.a = grow(s.a, info.Width*info.Height*channels)
 	appended := !bytes.HasSuffix(data, []byte{0xFF, 0xD9})
 	if appended {
 		// Without its EOI marker, libjpeg reports the end of the file as
@@ -254,21 +257,26 @@ func (s *scratch) decodeJPEG(data []byte, channels, maxPixels int) (*Image, erro
 		s.eoi = append(append(s.eoi[:0], data...), 0xFF, 0xD9)
 		data = s.eoi
 	}
-	dinfo, warn, err := s.jpeg.Decode(data, channels, maxScans, s.a)
+	// The output buffer grows with the rows decoded (see libjpeg.Decode),
+	// and libjpeg may use the coefficient buffers a multi-scan file needs
+	// and no more: both stay within what DecodeMemory promises.
+	opt := libjpeg.Options{Channels: channels, MaxScans: maxScans, MaxMemory: info.CoefBytes + jpegSlack(info.Width)}
+	dinfo, pix, warn, err := s.jpeg.Decode(data, opt, s.a)
 	if err != nil {
+		if warn.Damaged && appended {
+			return nil, fmt.Errorf("%w: jpeg: truncated file (%s)", ErrCorrupt, warn.Message)
+		}
 		return nil, fmt.Errorf("%w: jpeg: %v", ErrCorrupt, err)
 	}
+	s.a = pix
 	if appended && dinfo.Incomplete {
 		// A progressive file cut between scans decodes without a damaging
 		// warning once it has an EOI, but it is truncated all the same
 		// (and libjpeg-turbo 2.1 and 3.0 smooth such images differently).
 		return nil, fmt.Errorf("%w: jpeg: truncated progressive file (some scans missing)", ErrCorrupt)
 	}
-	if warn.Damaged {
-		if appended {
-			return nil, fmt.Errorf("%w: jpeg: truncated file (%s)", ErrCorrupt, warn.Message)
-		}
+	if warn.Damaged { // libjpeg.Decode fails on these; kept as a safeguard
 		return nil, fmt.Errorf("%w: jpeg: %s", ErrCorrupt, warn.Message)
 	}
-	return &Image{Width: info.Width, Height: info.Height, Channels: channels, Pix: s.a}, nil
+	return &Image{Width: info.Width, Height: info.Height, Channels: channels, Pix: pix}, nil
 }

@@ -1,16 +1,24 @@
 package dataset
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tfcat/tfcat/internal/fuzzlimit"
 )
+
+// fuzzMaxPixels is FuzzDecode's pixel limit: the 16 MP the server allows by
+// default, so that the time and memory limits are checked at that size.
+const fuzzMaxPixels = 1 << 24
 
 // FuzzDecode feeds arbitrary bytes to the decoders (JPEG through libjpeg,
 // PNG, BMP, GIF, EXIF) and the resize: they must return an image or an
-// error, never panic, crash or hang. Run in CI as
+// error, never panic, crash or hang, and each decode must stay within
+// fuzzlimit's time and memory limits. Run in CI as
 //
 //	go test -run='^$' -fuzz=FuzzDecode -fuzztime=20s ./dataset/
 func FuzzDecode(f *testing.F) {
@@ -48,15 +56,21 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s scratch
 		for _, ch := range []int{3, 1} {
-			img, err := s.decode(data, ch, 1<<20)
+			var img *Image
+			var err error
+			fuzzlimit.Check(t, fmt.Sprintf("decoding %d bytes to %d channels", len(data), ch), func() {
+				img, err = s.decode(data, ch, fuzzMaxPixels)
+				if err == nil {
+					small := NewImage(7, 5, ch)
+					s.resizeInto(img, small.Pix, 7, 5)
+				}
+			})
 			if err != nil {
 				continue
 			}
 			if img.Channels != ch || img.Width <= 0 || img.Height <= 0 || len(img.Pix) != img.Width*img.Height*ch {
 				t.Fatalf("inconsistent image %dx%dx%d with %d bytes", img.Width, img.Height, img.Channels, len(img.Pix))
 			}
-			small := NewImage(7, 5, ch)
-			s.resizeInto(img, small.Pix, 7, 5)
 		}
 	})
 }

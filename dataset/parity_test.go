@@ -158,21 +158,10 @@ func TestParityOpenCV(t *testing.T) {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Errorf("%s: error %v, want ErrCorrupt", f.File, err)
 			}
-			if !f.None {
-				// For the record: what decoding it anyway would give.
-				want := ref(f.File + ".dec3.npy")
-				pix := make([]uint8, len(want.Uint8))
-				s.jpeg.Decode(append(slices.Clip(data), 0xFF, 0xD9), 3, maxScans, pix)
-				n, worst := 0, 0
-				for i := range pix {
-					if d := int(pix[i]) - int(want.Uint8[i]); d != 0 {
-						n++
-						worst = max(worst, d, -d)
-					}
-				}
-				t.Logf("%s: refused (%v); cv2.imread returns an image, from which decoding it anyway differs in %d of %d values (max %d)",
-					f.File, err, n, len(pix), worst)
-			}
+			// Decoding stops at libjpeg's first warning of damaged data, so
+			// there is no "decoded anyway" image to compare with what
+			// cv2.imread returns.
+			t.Logf("%s: refused (%v)", f.File, err)
 			continue
 		}
 		for _, c := range []struct {

@@ -29,6 +29,8 @@ type pngInfo struct {
 	colorType     int // 0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA
 	gamma         int // libpng's colorspace.gamma (file gamma ×100000), 0 if none
 	sigBit        int // sBIT value libpng uses for 16-bit gamma tables, 0 if none
+	interlaced    bool
+	idat          int64 // bytes of IDAT data (of a truncated last chunk, those present)
 	exif          []byte
 	// drop lists ancillary chunks with a bad CRC ([start, end) offsets):
 	// libpng warns and discards them, image/png would fail on them.
@@ -49,6 +51,9 @@ func scanPNG(data []byte) (pngInfo, error) {
 		typ := string(data[pos+4 : pos+8])
 		start := pos + 8
 		if n < 0 || n > len(data)-start {
+			if typ == "IDAT" {
+				info.idat += int64(len(data) - start)
+			}
 			break // truncated: image/png reports it
 		}
 		body := data[start : start+n]
@@ -71,6 +76,7 @@ func scanPNG(data []byte) (pngInfo, error) {
 			}
 			info.width, info.height = int(w), int(h)
 			info.depth, info.colorType = int(body[8]), int(body[9])
+			info.interlaced = body[12] == 1
 			continue
 		}
 		before := !seenPLTE && !seenIDAT // where libpng accepts gAMA, sRGB, sBIT
@@ -79,6 +85,7 @@ func scanPNG(data []byte) (pngInfo, error) {
 			seenPLTE = true
 		case "IDAT":
 			seenIDAT = true
+			info.idat += int64(n)
 		case "IEND":
 			pos = len(data)
 		case "IHDR":
@@ -165,6 +172,45 @@ func scanPNG(data []byte) (pngInfo, error) {
 	return info, nil
 }
 
+// deflateMaxRatio is the most a deflate stream expands: a 258-byte match
+// coded in two bits.
+const deflateMaxRatio = 1032
+
+// channelsOf is the samples per pixel of a PNG colour type.
+func pngChannelsOf(colorType int) int {
+	switch colorType {
+	case 2:
+		return 3
+	case 4:
+		return 2
+	case 6:
+		return 4
+	}
+	return 1
+}
+
+// rawSize is the size of the inflated image data: each row of each
+// interlace pass is a filter byte and its packed samples.
+func (info pngInfo) rawSize() int64 {
+	bits := int64(info.depth * pngChannelsOf(info.colorType))
+	rows := func(w, h int64) int64 {
+		if w <= 0 || h <= 0 {
+			return 0
+		}
+		return h * (1 + (w*bits+7)/8)
+	}
+	w, h := int64(info.width), int64(info.height)
+	if !info.interlaced {
+		return rows(w, h)
+	}
+	// Adam7 passes: x0, y0, dx, dy.
+	var n int64
+	for _, p := range [7][4]int64{{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}} {
+		n += rows((w-p[0]+p[2]-1)/p[2], (h-p[1]+p[3]-1)/p[3])
+	}
+	return n
+}
+
 // decodePNG decodes into s.a and returns the eXIf payload, if any.
 func (s *scratch) decodePNG(data []byte, channels, maxPixels int) (*Image, []byte, error) {
 	info, err := scanPNG(data)
@@ -173,6 +219,13 @@ func (s *scratch) decodePNG(data []byte, channels, maxPixels int) (*Image, []byt
 	}
 	if err := checkSize(info.width, info.height, maxPixels); err != nil {
 		return nil, nil, fmt.Errorf("png: %w", err)
+	}
+	if raw := info.rawSize(); info.idat*deflateMaxRatio+deflateMaxRatio*64 < raw {
+		// Deflate expands a byte to at most 1032: the data cannot hold the
+		// image, so it is truncated. Refusing it here costs nothing, where
+		// image/png would allocate the whole image first.
+		return nil, nil, fmt.Errorf("%w: png: %d bytes of image data cannot hold %dx%d pixels (%d bytes once inflated): truncated",
+			ErrCorrupt, info.idat, info.width, info.height, raw)
 	}
 	if len(info.drop) > 0 {
 		clean := make([]byte, 0, len(data))

@@ -57,3 +57,15 @@ func (s *scratch) preprocess(data []byte, size, channels, maxPixels int, dst []u
 	s.resizeInto(img, dst[:n], size, size)
 	return &Image{Width: size, Height: size, Channels: channels, Pix: dst[:n]}, nil
 }
+
+// PreprocessLimit is Preprocess with a pixel limit: larger images are refused
+// from their header with an error wrapping ErrTooLarge (0 means
+// DefaultMaxPixels, negative no limit).
+func PreprocessLimit(data []byte, size, channels, maxPixels int) ([]float32, error) {
+	var s scratch
+	img, err := s.preprocess(data, size, channels, maxPixels, nil)
+	if err != nil {
+		return nil, err
+	}
+	return img.Float32(nil), nil
+}

@@ -2,7 +2,6 @@ package savedmodel
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -89,7 +88,7 @@ func assetClasses(dir string, meta *corepb.MetaGraphDef) ([]string, error) {
 			continue
 		}
 		path := filepath.Join(dir, AssetsDir, ClassNamesAsset)
-		data, err := os.ReadFile(path)
+		data, err := tfgraph.ReadFileLimit(path, tfgraph.MaxStateFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("%s: the SavedModel registers the asset %s, but: %w", dir, ClassNamesAsset, err)
 		}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/tfcat/tfcat/internal/fuzzlimit"
 )
 
 // FuzzParseRequest feeds arbitrary bodies to the predict request parser: it
-// must never panic, a request it accepts must hold 1..maxN instances and
+// must never panic nor break fuzzlimit's time and memory limits, a request it accepts must hold 1..maxN instances and
 // exactly their values, and, NaN and Infinity aside, it accepts only valid
 // JSON. CI runs it for a fixed time:
 //
@@ -34,7 +36,9 @@ func FuzzParseRequest(f *testing.F) {
 	}
 	const h, w, c, maxN = 2, 2, 1, 8
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := parseRequest(data, h, w, c, maxN)
+		var r *request
+		var err error
+		fuzzlimit.Check(t, "parsing a request", func() { r, err = parseRequest(data, h, w, c, maxN) })
 		if err != nil {
 			if _, ok := err.(*requestError); !ok {
 				t.Fatalf("error of type %T: %v", err, err)

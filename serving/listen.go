@@ -28,8 +28,8 @@ type ServeOptions struct {
 
 // Serve answers HTTP on ln with srv until ctx is done, then shuts down
 // gracefully: it stops accepting, answers the requests in flight (for up to
-// ShutdownGrace) and returns nil. The HTTP server bounds slow clients with
-// read and idle timeouts and headers to 64 KiB.
+// ShutdownGrace) and returns nil. The HTTP server and the connection bound
+// are srv's (Server.HTTPServer, Server.Listener).
 func Serve(ctx context.Context, ln net.Listener, srv *Server, opt ServeOptions) error {
 	logw := opt.ErrorLog
 	if logw == nil {
@@ -42,16 +42,10 @@ func Serve(ctx context.Context, ln net.Listener, srv *Server, opt ServeOptions) 
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
 		logf("listening on %s, which is not loopback: anyone who reaches it can use the model", ln.Addr())
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.New(logw, "tfcat: http: ", 0),
-	}
+	hs := srv.HTTPServer()
+	hs.ErrorLog = log.New(logw, "tfcat: http: ", 0)
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- hs.Serve(srv.Listener(ln)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serving: %w", err)

@@ -21,11 +21,22 @@
 // signatures. NaN and Infinity are accepted and written as such.
 //
 // Errors are {"error": "<message>"} with TensorFlow Serving's status codes:
-// 400 for malformed JSON, wrong shapes, undecodable images and malformed
-// paths, 404 for an unknown model or version, 500 when the model fails, 503
-// after Close. Where TensorFlow Serving has no rule tfcat answers as HTTP
-// does: 405 (with Allow) for a wrong method, 413 for a body over
-// Config.MaxBodyBytes. Every reply is Content-Type: application/json.
+// 400 for malformed JSON, wrong shapes, undecodable images, images over
+// Config.MaxImagePixels and malformed paths, 404 for an unknown model or
+// version, 500 when the model fails, 503 after Close and when a request's
+// deadline (Config.RequestTimeout) passes while it waits for memory
+// (Config.DecodeMemory) or a request slot (RESOURCE_EXHAUSTED), 504 when it
+// passes while predicting. Where TensorFlow Serving has no rule tfcat answers
+// as HTTP does: 405 (with Allow) for a wrong method, 413 for a body over
+// Config.MaxBodyBytes or a request needing more than the whole memory
+// budget. Every reply is Content-Type: application/json.
+//
+// Untrusted clients: every image's header is read before its pixels, images
+// over the pixel limit are refused from it, and each decode holds its share
+// of the memory budget (dataset.Header.DecodeMemory) while it runs; bodies
+// take the budget as they arrive. Server.HTTPServer and Server.Listener add
+// the timeouts (slow clients are dropped), the header limit and the bound on
+// connections.
 //
 // Concurrent requests are batched: their images are run together in one
 // Session.Run of at most Config.MaxBatch images, the first waiting up to
@@ -37,12 +48,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
@@ -61,6 +72,35 @@ const (
 	DefaultBatchWait    = 2 * time.Millisecond
 	DefaultMaxBodyBytes = 32 << 20
 	DefaultMaxInstances = 256
+	// DefaultMaxImagePixels refuses images over 16.7 MP (4096×4096) from
+	// their header: with at most 25 bytes a pixel held while one decodes
+	// (dataset.Header.DecodeMemory: a 16-bit interlaced PNG with EXIF
+	// orientation is the worst case), one image takes at most 420 MB, and
+	// a 12 MP photo about 110 MB.
+	DefaultMaxImagePixels = 1 << 24
+	// DefaultDecodeMemory bounds the memory held by all requests in flight
+	// together: request bodies as they arrive, parsed tensors and image
+	// decodes. It holds one image of DefaultMaxImagePixels at its worst.
+	DefaultDecodeMemory = 512 << 20
+	// DefaultRequestTimeout is each request's deadline, from its headers
+	// to its reply.
+	DefaultRequestTimeout = 30 * time.Second
+	// DefaultMaxConcurrentRequests bounds the requests parsed, decoded or
+	// predicted at once (others wait, within their deadline).
+	DefaultMaxConcurrentRequests = 64
+	// DefaultMaxConnections bounds open connections (more wait in the
+	// listen backlog).
+	DefaultMaxConnections = 512
+	// DefaultReadHeaderTimeout drops a client that takes longer to send its
+	// request line and headers (one sending a byte a second).
+	DefaultReadHeaderTimeout = 5 * time.Second
+	// DefaultReadTimeout drops a client that takes longer to send a whole
+	// request, body included.
+	DefaultReadTimeout = 20 * time.Second
+	// DefaultIdleTimeout closes a kept-alive connection idle this long.
+	DefaultIdleTimeout = 60 * time.Second
+	// DefaultMaxHeaderBytes limits the request line and headers.
+	DefaultMaxHeaderBytes = 64 << 10
 )
 
 // The signature's names, as the export writes them.
@@ -93,6 +133,32 @@ type Config struct {
 	// Signature is what the metadata endpoint reports; by default the
 	// serving_default signature an export of the model carries.
 	Signature *corepb.SignatureDef
+
+	// MaxImagePixels refuses larger images (width×height from the header,
+	// before decoding: 400); DefaultMaxImagePixels when zero.
+	MaxImagePixels int
+	// DecodeMemory is the memory budget of all requests in flight, in
+	// bytes: bodies take it as they arrive, parsed tensors and each image
+	// decode (dataset.Header.DecodeMemory) while they are held. A request
+	// waits for its share; one whose deadline comes first gets 503
+	// (TensorFlow Serving's RESOURCE_EXHAUSTED), one needing more than the
+	// whole budget 413. DefaultDecodeMemory when zero.
+	DecodeMemory int64
+	// RequestTimeout is each request's deadline; DefaultRequestTimeout
+	// when zero.
+	RequestTimeout time.Duration
+	// MaxConcurrentRequests bounds the requests being parsed, decoded or
+	// predicted at once (bodies are read before); others wait within their
+	// deadline, then get 503. DefaultMaxConcurrentRequests when zero.
+	MaxConcurrentRequests int
+	// The http.Server that HTTPServer returns: MaxConnections bounds open
+	// connections (through Listener), the rest are http.Server's fields.
+	// Each takes its Default when zero.
+	MaxConnections    int
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
 }
 
 // Server is an http.Handler serving one model. It is safe for concurrent use.
@@ -105,6 +171,11 @@ type Server struct {
 	meta    []byte // the metadata reply
 	closed  chan struct{}
 	once    sync.Once
+
+	mem, slots *budget     // DecodeMemory and MaxConcurrentRequests
+	freeing    atomic.Bool // a FreeOSMemory is pending
+	lastFree   atomic.Int64
+	rejected   [3]atomic.Int64 // by reason: see Stats
 }
 
 // New serves m. The server owns neither m nor its lifetime: Close the server,
@@ -140,7 +211,11 @@ func New(m tfgraph.Classifier, cfg Config) (*Server, error) {
 	if cfg.MaxBatch < 0 || cfg.MaxBodyBytes < 0 || cfg.MaxInstances < 0 {
 		return nil, fmt.Errorf("serving: max batch %d, max body %d and max instances %d must be positive", cfg.MaxBatch, cfg.MaxBodyBytes, cfg.MaxInstances)
 	}
-	s := &Server{m: m, cfg: cfg, k: m.NumClasses(), closed: make(chan struct{})}
+	if err := cfg.limitDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{m: m, cfg: cfg, k: m.NumClasses(), closed: make(chan struct{}),
+		mem: newBudget(cfg.DecodeMemory, "bytes of decode memory"), slots: newBudget(int64(cfg.MaxConcurrentRequests), "request slots")}
 	s.h, s.w, s.c = m.InputSize()
 	if s.h <= 0 || s.w <= 0 || s.c <= 0 || s.k <= 0 {
 		return nil, fmt.Errorf("serving: the model takes %dx%dx%d images into %d classes", s.h, s.w, s.c, s.k)
@@ -176,16 +251,26 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Stats counts the batches run so far.
+// Stats counts the batches run so far, and the requests turned away by the
+// limits.
 type Stats struct {
 	Batches int64 // Session.Run calls
 	Images  int64 // images predicted
 	Largest int64 // the largest batch
+	// OverLimit counts requests over a size limit (body, pixels, budget):
+	// 400 or 413. Busy counts those that found no memory or request slot
+	// before their deadline: 503. TimedOut counts those whose deadline
+	// passed while predicting: 504.
+	OverLimit, Busy, TimedOut int64
+	// DecodeMemory is the budget's bytes held now.
+	DecodeMemory int64
 }
 
 // Stats reports the batches run so far.
 func (s *Server) Stats() Stats {
-	return Stats{Batches: s.batch.batches.Load(), Images: s.batch.images.Load(), Largest: s.batch.largest.Load()}
+	return Stats{Batches: s.batch.batches.Load(), Images: s.batch.images.Load(), Largest: s.batch.largest.Load(),
+		OverLimit: s.rejected[rejectedLimit].Load(), Busy: s.rejected[rejectedBusy].Load(), TimedOut: s.rejected[rejectedTimeout].Load(),
+		DecodeMemory: s.mem.held()}
 }
 
 var (
@@ -281,34 +366,26 @@ func metadataJSON(name string, version int64, sig *corepb.SignatureDef) ([]byte,
 	return json.Marshal(resp)
 }
 
-// readBody reads the request body within the size limit. It writes the
-// error reply itself and returns nil when it fails.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) []byte {
-	if r.ContentLength > s.cfg.MaxBodyBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body of %d bytes exceeds the limit of %d", r.ContentLength, s.cfg.MaxBodyBytes))
-		return nil
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes))
-		return nil
-	case err != nil:
-		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
-		return nil
-	}
-	return body
-}
-
 func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
-	body := s.readBody(w, r)
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	h := &held{s: s}
+	defer h.release()
+	body := s.readBody(ctx, w, r, h)
 	if body == nil {
+		return
+	}
+	if err := s.slot(ctx, h); err != nil {
+		s.budgetError(w, err)
 		return
 	}
 	req, err := parseRequest(body, s.h, s.w, s.c, s.cfg.MaxInstances)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := h.take(ctx, int64(len(req.x))*4); err != nil {
+		s.budgetError(w, err)
 		return
 	}
 	if req.signature != "" && req.signature != savedmodel.SignatureKey {
@@ -322,16 +399,39 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := s.decodeImages(req); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	if err := s.decodeImages(ctx, req, h); err != nil {
+		s.decodeError(w, err)
 		return
 	}
-	probs, err := s.batch.predict(r.Context(), req.x, req.n)
+	probs, err := s.batch.predict(ctx, req.x, req.n)
 	if err != nil {
-		s.predictError(w, err)
+		s.predictError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, encodePredictions(req.columnar, outputs, probs, req.n, s.k))
+}
+
+// slot takes one of MaxConcurrentRequests for the rest of the request.
+func (s *Server) slot(ctx context.Context, h *held) error {
+	if err := s.slots.acquire(ctx, 1); err != nil {
+		return err
+	}
+	h.slot = true
+	return nil
+}
+
+// decodeError answers a failed decode: 503 for a wait for memory that the
+// deadline ended, 413 for an image needing more than the whole budget, 400
+// for the rest (undecodable, over the pixel limit).
+func (s *Server) decodeError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, errExhausted), errors.Is(err, errTooBig):
+		s.budgetError(w, err)
+	case errors.Is(err, dataset.ErrTooLarge):
+		s.reject(w, http.StatusBadRequest, err.Error())
+	default:
+		writeError(w, http.StatusBadRequest, err.Error())
+	}
 }
 
 func checkOutputs(names []string) ([]string, error) {
@@ -352,8 +452,9 @@ func checkOutputs(names []string) ([]string, error) {
 }
 
 // decodeImages preprocesses the request's encoded images into its tensor, in
-// parallel when there are several.
-func (s *Server) decodeImages(req *request) error {
+// parallel when there are several, each within the pixel limit and holding
+// its decode memory while it decodes. The first failure stops the rest.
+func (s *Server) decodeImages(ctx context.Context, req *request, h *held) error {
 	var idx []int
 	for i, img := range req.images {
 		if img != nil {
@@ -366,31 +467,54 @@ func (s *Server) decodeImages(req *request) error {
 	if s.h != s.w {
 		return fmt.Errorf("the model takes %dx%d images; tfcat's preprocessing of b64 images makes square ones: send float tensors", s.h, s.w)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	size := s.h * s.w * s.c
-	errs := make([]error, len(idx))
-	var wg sync.WaitGroup
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for k, i := range idx {
+	for _, i := range idx {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			x, err := dataset.Preprocess(req.images[i], s.h, s.c)
+			x, err := s.decodeImage(ctx, req.images[i], h, &mu)
 			if err != nil {
-				errs[k] = fmt.Errorf("instance %d: decoding the b64 image: %w", i, err)
+				mu.Lock()
+				if first == nil {
+					first = fmt.Errorf("instance %d: decoding the b64 image: %w", i, err)
+					cancel()
+				}
+				mu.Unlock()
 				return
 			}
 			copy(req.x[i*size:(i+1)*size], x)
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if first == nil && ctx.Err() != nil {
+		first = fmt.Errorf("%w: decoding the images: %w", errExhausted, ctx.Err())
+	}
+	return first
 }
 
-func (s *Server) predictError(w http.ResponseWriter, err error) {
+func (s *Server) predictError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, errClosed):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
+		// The server's deadline: TensorFlow Serving's DEADLINE_EXCEEDED.
+		s.rejected[rejectedTimeout].Add(1)
+		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("the request's deadline of %v passed: %v", s.cfg.RequestTimeout, err))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The client is gone or gave up; 499 is TensorFlow Serving's CANCELLED.
 		writeError(w, 499, "the request was cancelled: "+err.Error())
@@ -407,7 +531,11 @@ type imageResult struct {
 }
 
 func (s *Server) classifyImage(w http.ResponseWriter, r *http.Request) {
-	body := s.readBody(w, r)
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	h := &held{s: s}
+	defer h.release()
+	body := s.readBody(ctx, w, r, h)
 	if body == nil {
 		return
 	}
@@ -415,14 +543,18 @@ func (s *Server) classifyImage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the request body is empty: send the bytes of a JPEG, PNG or BMP image")
 		return
 	}
-	req := &request{n: 1, x: make([]float32, s.h*s.w*s.c), images: [][]byte{body}}
-	if err := s.decodeImages(req); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	if err := s.slot(ctx, h); err != nil {
+		s.budgetError(w, err)
 		return
 	}
-	probs, err := s.batch.predict(r.Context(), req.x, 1)
+	req := &request{n: 1, x: make([]float32, s.h*s.w*s.c), images: [][]byte{body}}
+	if err := s.decodeImages(ctx, req, h); err != nil {
+		s.decodeError(w, err)
+		return
+	}
+	probs, err := s.batch.predict(ctx, req.x, 1)
 	if err != nil {
-		s.predictError(w, err)
+		s.predictError(w, r, err)
 		return
 	}
 	res := imageResult{Index: metrics.ArgMax(probs), Probabilities: make(map[string]float32, s.k)}

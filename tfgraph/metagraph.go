@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -136,7 +135,7 @@ func (m *Model) MetaGraphDef(info Info) (*corepb.MetaGraphDef, error) {
 
 // ReadMetaGraph reads and parses prefix.meta.
 func ReadMetaGraph(prefix string) (*corepb.MetaGraphDef, error) {
-	data, err := os.ReadFile(prefix + MetaSuffix)
+	data, err := ReadFileLimit(prefix+MetaSuffix, MaxGraphFileBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ type CheckpointState struct {
 // ReadCheckpointState parses dir/checkpoint (text CheckpointState).
 func ReadCheckpointState(dir string) (*CheckpointState, error) {
 	path := filepath.Join(dir, CheckpointStateFile)
-	data, err := os.ReadFile(path)
+	data, err := ReadFileLimit(path, MaxStateFileBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +55,9 @@ func ReadCheckpointState(dir string) (*CheckpointState, error) {
 		default:
 			return nil, fmt.Errorf("%s:%d: unknown field %q", path, line, key)
 		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if st.ModelCheckpointPath == "" {
 		return nil, fmt.Errorf("%s: no model_checkpoint_path", path)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,7 +20,7 @@ var (
 	classesFlag = &cli.StringFlag{Name: "classes", Usage: "comma-separated class names in label order (for checkpoints that store none, such as the Python tutorial's)"}
 	deviceFlag  = &cli.StringFlag{Name: "device", Value: "auto", Usage: "where to run: auto, /cpu:0 or /gpu:N"}
 	threadsFlag = &cli.IntFlag{Name: "threads", Usage: "TensorFlow intra-op threads (0: one per core)"}
-	batchFlag   = &cli.IntFlag{Name: "batch", Value: 32, Usage: "images per Session.Run", Action: positive("--batch")}
+	batchFlag   = &cli.IntFlag{Name: "batch", Value: 32, Usage: "images per Session.Run", Action: positive[int]("--batch")}
 	quietFlag   = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no notes on stderr"}
 )
 
@@ -104,11 +105,11 @@ func checkChannels(channels int) error {
 	return nil
 }
 
-// positive is a flag action refusing values below 1.
-func positive(name string) func(*cli.Context, int) error {
-	return func(_ *cli.Context, v int) error {
+// positive is a flag action refusing values of zero or less.
+func positive[T int | int64 | time.Duration](name string) func(*cli.Context, T) error {
+	return func(_ *cli.Context, v T) error {
 		if v <= 0 {
-			return usagef("%s %d must be positive", name, v)
+			return usagef("%s %v must be positive", name, v)
 		}
 		return nil
 	}

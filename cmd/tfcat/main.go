@@ -1,11 +1,7 @@
 // Command tfcat trains, checks, ships and serves the TensorFlow tutorial's image
-// classifier from Go, with no Python at run time.
-//
-//	tfcat data fashion-mnist --out data/train --classes tshirt-top,trouser
-//	tfcat train --data data/train --epochs 3
-//	tfcat predict --model . image.png
-//
-// Exit status: 0 success, 1 failure, 2 usage error.
+// classifier from Go, with no Python at run time: `tfcat train --data DIR`,
+// `tfcat predict --model DIR IMAGE`, `tfcat --help`. It maps flags to the
+// library's options and prints. Exit status: 0 success, 1 failure, 2 usage error.
 package main
 
 import (

@@ -16,7 +16,7 @@ func preprocessCommand() *cli.Command {
 		ArgsUsage:   "IMAGE...",
 		Description: help("preprocess"),
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "size", Value: 128, Usage: "output height and width", Action: positive("--size")},
+			&cli.IntFlag{Name: "size", Value: 128, Usage: "output height and width", Action: positive[int]("--size")},
 			&cli.IntFlag{Name: "channels", Value: 3, Usage: "3 (BGR) or 1 (grayscale)"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "the .npy file to write"},
 		},

@@ -28,9 +28,9 @@ func trainCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Required: true, Usage: "folder with one sub-folder of images per class"},
 			&cli.StringFlag{Name: "classes", Usage: "comma-separated class folders, in label order (default: all, sorted)"},
-			&cli.IntFlag{Name: "size", Value: trainer.DefaultSize, Usage: "image height and width", Action: positive("--size")},
+			&cli.IntFlag{Name: "size", Value: trainer.DefaultSize, Usage: "image height and width", Action: positive[int]("--size")},
 			&cli.IntFlag{Name: "channels", Value: 3, Usage: "3 (BGR, as the tutorial) or 1 (grayscale)"},
-			&cli.IntFlag{Name: "batch", Value: trainer.DefaultBatchSize, Usage: "batch size", Action: positive("--batch")},
+			&cli.IntFlag{Name: "batch", Value: trainer.DefaultBatchSize, Usage: "batch size", Action: positive[int]("--batch")},
 			&cli.IntFlag{Name: "iterations", Value: 3000, Usage: "training steps in all"},
 			&cli.IntFlag{Name: "epochs", Usage: "train this many epochs in all instead of --iterations"},
 			&cli.Float64Flag{Name: "lr", Value: 1e-4, Usage: "Adam learning rate"},
@@ -74,10 +74,7 @@ func (o *trainOutput) printJSON(v any) {
 func (o *trainOutput) note(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if o.json {
-		o.printJSON(struct {
-			Event   string `json:"event"`
-			Message string `json:"message"`
-		}{"note", msg})
+		o.printJSON(map[string]string{"event": "note", "message": msg}) // keys sorted: event first
 		return
 	}
 	if !o.quiet {
@@ -144,7 +141,6 @@ func (o *trainOutput) event(e trainer.Event) error {
 	case trainer.Checkpoint:
 		o.printJSON(e)
 	case trainer.Stopping:
-		o.clearBar()
 		switch e.Reason {
 		case trainer.Interrupted:
 			o.note("interrupted at step %d; saving", e.Step)

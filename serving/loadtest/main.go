@@ -6,6 +6,19 @@
 //	go run ./serving/loadtest                      # the tutorial's network, 32 clients, 30 s per run
 //	go run ./serving/loadtest -duration 5s -clients 8 -model export/1
 //	TFCAT_LOADTEST_DURATION=3s go run ./serving/loadtest -json
+//	go run ./serving/loadtest -hostile          # clean run, then a hostile one
+//
+// -hostile runs the batched configuration twice on the server's own
+// http.Server and connection limit (as tfcat serve runs it): first with
+// every client sending good requests, then with a mix in which a third of
+// the requests are hostile: JPEGs claiming 10000×10000 whose data ends at
+// once, valid 10000×10000 PNGs (~100 KB each), truncated and corrupt images,
+// tensors of the wrong shape, bodies over the size limit, and clients that
+// send their request a byte every 100 ms. It reports the good requests'
+// p50/p99 in both runs, the replies by status, and the peak RSS of this
+// process (server and clients: an upper bound on the server's) in each run,
+// and fails when a good request failed, the good p99 exceeds twice the
+// clean one, or the peak RSS reaches 1.5 GB.
 //
 // Without -model it serves the tutorial's 128×128×3 network with seeded
 // random weights (speed does not depend on the weights). Requests carry a
@@ -73,6 +86,7 @@ func mainErr() error {
 	threads := flag.Int("threads", 0, "TensorFlow intra-op threads (0: one per core)")
 	only := flag.Bool("batched-only", false, "skip the run with a largest batch of 1")
 	asJSON := flag.Bool("json", false, "print the results as one JSON object")
+	hostileRun := flag.Bool("hostile", false, "compare a clean run with one where a third of the requests are hostile")
 	flag.Parse()
 	if env := os.Getenv("TFCAT_LOADTEST_DURATION"); env != "" {
 		d, err := time.ParseDuration(env)
@@ -94,6 +108,9 @@ func mainErr() error {
 	body, err := requestBody(*payload, h, w, c)
 	if err != nil {
 		return err
+	}
+	if *hostileRun {
+		return runHostile(m, serving.Config{MaxBatch: *maxBatch, BatchWait: *wait}, *clients, *duration, body, *asJSON)
 	}
 	configs := []serving.Config{{MaxBatch: *maxBatch, BatchWait: *wait}}
 	if !*only {

@@ -32,6 +32,9 @@ type Info struct {
 	Components    int  // colour components in the file (1, 3 or 4)
 	ColorSpace    int  // one of the Color constants
 	Progressive   bool // progressive (multi-scan) coding
+	// CoefBytes is the size of the whole-image coefficient buffers libjpeg
+	// allocates for a multi-scan (progressive or non-interleaved) file.
+	CoefBytes int64
 	// Incomplete is set by Decode for a progressive image whose scans do
 	// not refine every coefficient: a file cut between two scans. libjpeg
 	// returns it with block smoothing.
@@ -60,8 +63,8 @@ func bytePtr(b []byte) *C.uchar {
 	return (*C.uchar)(unsafe.Pointer(&b[0]))
 }
 
-// Decoder decodes JPEG images. Its zero value is ready to use; reusing one
-// avoids an allocation per image. A Decoder is not safe for concurrent use.
+// Decoder decodes JPEG images. Its zero value is ready to use. A Decoder is
+// not safe for concurrent use.
 type Decoder struct {
 	res C.tfj_result
 }
@@ -92,36 +95,87 @@ func info(res *C.tfj_result) Info {
 		ColorSpace:  int(res.color_space),
 		Progressive: res.progressive != 0,
 		Incomplete:  res.incomplete != 0,
+		CoefBytes:   int64(res.coef_bytes),
 	}
 }
 
-// Decode decodes data into dst, which must hold Width*Height*channels bytes
-// (see DecodeInfo), as BGR rows (channels 3) or grey rows (channels 1), the
-// pixels cv2.imread returns before EXIF orientation. maxScans bounds the
-// number of progressive scans (0: 1000). Warnings are returned along with
-// the pixels; the caller decides whether they are acceptable.
-func Decode(data []byte, channels, maxScans int, dst []byte) (Info, Warning, error) {
-	var d Decoder
-	return d.Decode(data, channels, maxScans, dst)
+// Options set up one decode.
+type Options struct {
+	// Channels is 3 (BGR rows) or 1 (grey rows).
+	Channels int
+	// MaxScans bounds the scans of a progressive file (0: 1000).
+	MaxScans int
+	// MaxMemory bounds, in bytes, the whole-image buffers libjpeg allocates
+	// (the coefficients of a progressive file); 0 means no bound.
+	MaxMemory int64
 }
 
-// Decode decodes data into dst; see the function Decode.
-func (d *Decoder) Decode(data []byte, channels, maxScans int, dst []byte) (Info, Warning, error) {
-	if channels != 1 && channels != 3 {
-		return Info{}, Warning{}, errors.New("libjpeg: channels must be 1 or 3")
+// growStep is the first size of an output buffer grown while decoding.
+const growStep = 4 << 20
+
+// Decode decodes data into dst's storage as BGR rows (channels 3) or grey
+// rows (channels 1), the pixels cv2.imread returns before EXIF orientation,
+// and returns them. When dst's capacity is short of Width*Height*Channels
+// bytes the buffer grows as rows are decoded, so that a file whose data
+// ends early costs memory for the rows it holds, not for the size its
+// header claims. Warnings that leave the pixels intact are returned along
+// with them; one that means damaged pixels (truncation, bad entropy data)
+// ends the decode at once with an error, and Warning.Damaged set.
+func (d *Decoder) Decode(data []byte, opt Options, dst []byte) (Info, []byte, Warning, error) {
+	if opt.Channels != 1 && opt.Channels != 3 {
+		return Info{}, nil, Warning{}, errors.New("libjpeg: channels must be 1 or 3")
 	}
 	if len(data) == 0 {
-		return Info{}, Warning{}, &Error{"empty input"}
+		return Info{}, nil, Warning{}, &Error{"empty input"}
 	}
+	st := C.tfj_new()
+	if st == nil {
+		return Info{}, nil, Warning{}, &Error{"out of memory"}
+	}
+	defer C.tfj_free(st)
 	res := &d.res
-	rc := C.tfj_decode(bytePtr(data), C.size_t(len(data)), C.int(channels), C.int(maxScans),
-		bytePtr(dst), C.size_t(len(dst)), res)
-	w := Warning{Count: int(res.warn_count), Damaged: res.warn_fatal != 0}
-	if w.Count > 0 {
-		w.Message = C.GoString(&res.warn[0])
+	warning := func() Warning {
+		w := Warning{Count: int(res.warn_count), Damaged: res.warn_fatal != 0}
+		if w.Count > 0 {
+			w.Message = C.GoString(&res.warn[0])
+		}
+		return w
 	}
-	if rc != 0 {
-		return info(res), w, &Error{C.GoString(&res.err[0])}
+	fail := func() (Info, []byte, Warning, error) {
+		return info(res), nil, warning(), &Error{C.GoString(&res.err[0])}
 	}
-	return info(res), w, nil
+	if C.tfj_start(st, bytePtr(data), C.size_t(len(data)), C.int(opt.Channels), C.int(opt.MaxScans),
+		C.long(opt.MaxMemory), res) != 0 {
+		return fail()
+	}
+	in := info(res)
+	stride := in.Width * opt.Channels
+	total := stride * in.Height
+	if in.Width <= 0 || in.Height <= 0 || total/in.Height != stride {
+		return in, nil, warning(), &Error{"invalid dimensions"}
+	}
+	if cap(dst) >= total {
+		dst = dst[:total]
+	} else {
+		dst = dst[:0]
+	}
+	chunk := max(1, (256<<10)/stride) // rows per call
+	for row := 0; row < in.Height; {
+		n := min(chunk, in.Height-row)
+		if need := (row + n) * stride; need > len(dst) {
+			size := min(total, max(need, 2*len(dst), growStep))
+			grown := make([]byte, size)
+			copy(grown, dst)
+			dst = grown
+		}
+		if C.tfj_read(st, bytePtr(dst[row*stride:]), C.int(n), res) != 0 {
+			return fail()
+		}
+		row += n
+	}
+	if C.tfj_finish(st, res) != 0 {
+		return fail()
+	}
+	in = info(res)
+	return in, dst[:total], warning(), nil
 }

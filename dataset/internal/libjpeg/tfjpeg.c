@@ -2,6 +2,7 @@
 
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jpeglib.h>
@@ -52,8 +53,15 @@ static void tfj_emit_message(j_common_ptr c, int level) {
 		(*c->err->format_message)(c, buf);
 		snprintf(e->res->warn, TFJ_MSG_LEN, "%s", buf);
 	}
-	if (fatal)
+	if (fatal) {
+		// The pixels are damaged from here on: stop now rather than decode
+		// the rest of the declared image from nothing (a few hundred bytes
+		// claiming 10000x10000 would otherwise cost seconds). Images that
+		// decode never see such a warning, so their pixels are unchanged.
 		e->res->warn_fatal = 1;
+		snprintf(e->res->err, TFJ_MSG_LEN, "%s", e->res->warn);
+		longjmp(e->jb, 1);
+	}
 }
 
 static void tfj_output_message(j_common_ptr c) { (void)c; }
@@ -86,6 +94,19 @@ static void tfj_fill_info(j_decompress_ptr d, tfj_result *res) {
 	res->components = d->num_components;
 	res->color_space = (int)d->jpeg_color_space;
 	res->progressive = d->progressive_mode ? 1 : 0;
+	// jdcoefct.c's whole-image virtual arrays: blocks rounded up to the
+	// sampling factors, 64 coefficients of 2 bytes each.
+	long long coef = 0;
+	for (int ci = 0; ci < d->num_components; ci++) {
+		jpeg_component_info *c = &d->comp_info[ci];
+		long long w = c->width_in_blocks, h = c->height_in_blocks;
+		if (c->h_samp_factor > 0)
+			w = (w + c->h_samp_factor - 1) / c->h_samp_factor * c->h_samp_factor;
+		if (c->v_samp_factor > 0)
+			h = (h + c->v_samp_factor - 1) / c->v_samp_factor * c->v_samp_factor;
+		coef += w * h * (long long)sizeof(JBLOCK);
+	}
+	res->coef_bytes = coef;
 }
 
 int tfj_info(const unsigned char *data, size_t len, tfj_result *res) {
@@ -127,80 +148,130 @@ static void tfj_cmyk_row(const unsigned char *cmyk, unsigned char *out, int widt
 	}
 }
 
-int tfj_decode(const unsigned char *data, size_t len, int channels, int max_scans,
-               unsigned char *out, size_t cap, tfj_result *res) {
+struct tfj_state {
 	struct jpeg_decompress_struct d;
 	tfj_err e;
 	tfj_progress prog;
-	tfj_setup(&d, &e, res);
-	if (setjmp(e.jb)) {
-		jpeg_destroy_decompress(&d);
-		return 1;
-	}
-	jpeg_create_decompress(&d);
-	memset(&prog, 0, sizeof prog);
-	prog.pub.progress_monitor = tfj_progress_monitor;
-	prog.max_scans = max_scans > 0 ? max_scans : 1000;
-	prog.err = &e;
-	d.progress = &prog.pub;
-	jpeg_mem_src(&d, data, (unsigned long)len);
-	jpeg_read_header(&d, TRUE);
-	tfj_fill_info(&d, res);
+	int channels, cmyk, created;
+	JSAMPARRAY tmp;
+};
 
-	int cmyk = d.num_components == 4;
-	if (cmyk) {
-		d.out_color_space = JCS_CMYK;
+static int tfj_fail(tfj_state *st) {
+	if (st->created) {
+		jpeg_destroy_decompress(&st->d);
+		st->created = 0;
+	}
+	return 1;
+}
+
+tfj_state *tfj_new(void) { return (tfj_state *)calloc(1, sizeof(tfj_state)); }
+
+void tfj_free(tfj_state *st) {
+	if (st == NULL)
+		return;
+	if (st->created)
+		jpeg_destroy_decompress(&st->d);
+	free(st);
+}
+
+int tfj_start(tfj_state *st, const unsigned char *data, size_t len, int channels, int max_scans,
+              long max_memory, tfj_result *res) {
+	if (st->created) {
+		jpeg_destroy_decompress(&st->d);
+		st->created = 0;
+	}
+	tfj_setup(&st->d, &st->e, res);
+	st->channels = channels;
+	st->tmp = NULL;
+	if (setjmp(st->e.jb))
+		return tfj_fail(st);
+	jpeg_create_decompress(&st->d);
+	st->created = 1;
+	// With libjpeg-turbo's jmemnobs, whole-image buffers (the coefficients
+	// of a progressive file) that would exceed this fail before they are
+	// allocated ("Backing store not supported").
+	if (max_memory > 0)
+		st->d.mem->max_memory_to_use = max_memory;
+	memset(&st->prog, 0, sizeof st->prog);
+	st->prog.pub.progress_monitor = tfj_progress_monitor;
+	st->prog.max_scans = max_scans > 0 ? max_scans : 1000;
+	st->prog.err = &st->e;
+	st->d.progress = &st->prog.pub;
+	jpeg_mem_src(&st->d, data, (unsigned long)len);
+	jpeg_read_header(&st->d, TRUE);
+	tfj_fill_info(&st->d, res);
+
+	st->cmyk = st->d.num_components == 4;
+	if (st->cmyk) {
+		st->d.out_color_space = JCS_CMYK;
 	} else if (channels == 3) {
-		d.out_color_space = JCS_EXT_BGR;
+		st->d.out_color_space = JCS_EXT_BGR;
 	} else {
-		d.out_color_space = JCS_GRAYSCALE;
+		st->d.out_color_space = JCS_GRAYSCALE;
 	}
-	if ((size_t)d.image_width * (size_t)d.image_height * (size_t)channels > cap) {
-		snprintf(res->err, TFJ_MSG_LEN, "output buffer too small");
-		jpeg_destroy_decompress(&d);
-		return 1;
-	}
-	jpeg_start_decompress(&d);
+	jpeg_start_decompress(&st->d);
 	// A multi-scan image is read whole by jpeg_start_decompress. If some
 	// coefficients never got their last refinement scan, the file was cut
 	// short (or written so): libjpeg then applies block smoothing.
-	if (d.progressive_mode && d.coef_bits != NULL) {
-		for (int ci = 0; ci < d.num_components && !res->incomplete; ci++)
+	if (st->d.progressive_mode && st->d.coef_bits != NULL) {
+		for (int ci = 0; ci < st->d.num_components && !res->incomplete; ci++)
 			for (int k = 0; k < DCTSIZE2; k++)
-				if (d.coef_bits[ci][k] != 0) {
+				if (st->d.coef_bits[ci][k] != 0) {
 					res->incomplete = 1;
 					break;
 				}
 	}
-	if ((int)d.output_width != res->width || (int)d.output_height != res->height ||
-	    d.output_components != (cmyk ? 4 : channels)) {
+	if ((int)st->d.output_width != res->width || (int)st->d.output_height != res->height ||
+	    st->d.output_components != (st->cmyk ? 4 : channels)) {
 		snprintf(res->err, TFJ_MSG_LEN, "unexpected output geometry");
-		jpeg_destroy_decompress(&d);
+		return tfj_fail(st);
+	}
+	if (st->cmyk)
+		st->tmp = (*st->d.mem->alloc_sarray)((j_common_ptr)&st->d, JPOOL_IMAGE, st->d.output_width * 4, 1);
+	return 0;
+}
+
+int tfj_read(tfj_state *st, unsigned char *out, int rows, tfj_result *res) {
+	if (!st->created) {
+		snprintf(res->err, TFJ_MSG_LEN, "decoder not started");
 		return 1;
 	}
-	size_t stride = (size_t)d.output_width * (size_t)channels;
-	JSAMPARRAY tmp = NULL;
-	if (cmyk)
-		tmp = (*d.mem->alloc_sarray)((j_common_ptr)&d, JPOOL_IMAGE, d.output_width * 4, 1);
-	while (d.output_scanline < d.output_height) {
-		unsigned char *row = out + (size_t)d.output_scanline * stride;
-		if (cmyk) {
-			if (jpeg_read_scanlines(&d, tmp, 1) != 1)
-				break;
-			tfj_cmyk_row(tmp[0], row, (int)d.output_width, channels);
-		} else {
-			JSAMPROW rows[1] = {row};
-			if (jpeg_read_scanlines(&d, rows, 1) != 1)
-				break;
+	if (setjmp(st->e.jb))
+		return tfj_fail(st);
+	size_t stride = (size_t)st->d.output_width * (size_t)st->channels;
+	for (int i = 0; i < rows; i++) {
+		if (st->d.output_scanline >= st->d.output_height) {
+			snprintf(res->err, TFJ_MSG_LEN, "read past the last row");
+			return tfj_fail(st);
 		}
+		unsigned char *row = out + (size_t)i * stride;
+		unsigned int at = st->d.output_scanline;
+		if (st->cmyk) {
+			if (jpeg_read_scanlines(&st->d, st->tmp, 1) != 1)
+				goto stopped;
+			tfj_cmyk_row(st->tmp[0], row, (int)st->d.output_width, st->channels);
+		} else {
+			JSAMPROW rows1[1] = {row};
+			if (jpeg_read_scanlines(&st->d, rows1, 1) != 1)
+				goto stopped;
+		}
+		continue;
+	stopped:
+		snprintf(res->err, TFJ_MSG_LEN, "decoder stopped at row %u of %u", at, st->d.output_height);
+		return tfj_fail(st);
 	}
-	if (d.output_scanline < d.output_height) {
-		snprintf(res->err, TFJ_MSG_LEN, "decoder stopped at row %u of %u",
-		         d.output_scanline, d.output_height);
-		jpeg_destroy_decompress(&d);
+	return 0;
+}
+
+int tfj_finish(tfj_state *st, tfj_result *res) {
+	if (!st->created) {
+		snprintf(res->err, TFJ_MSG_LEN, "decoder not started");
 		return 1;
 	}
-	jpeg_finish_decompress(&d);
-	jpeg_destroy_decompress(&d);
+	if (setjmp(st->e.jb))
+		return tfj_fail(st);
+	jpeg_finish_decompress(&st->d);
+	jpeg_destroy_decompress(&st->d);
+	st->created = 0;
 	return 0;
 }
