@@ -43,6 +43,9 @@ type Model struct {
 	// and biases, then (when training) beta1_power, beta2_power and the Adam slots.
 	Vars []*Variable
 
+	// Sync holds the replication nodes when built with a Replication.
+	Sync *SyncOps
+
 	saver *saverNodes
 }
 
@@ -74,6 +77,9 @@ type BuildOptions struct {
 	Seed int64
 	// InferenceOnly leaves out the optimizer (Adam, its slots and gradients).
 	InferenceOnly bool
+	// Replication, when set, builds the graph for synchronous training on a
+	// cluster (see Replication); nil builds it for one process.
+	Replication *Replication
 }
 
 // builder keeps the scope and the root-level names already used, so explicit
@@ -83,6 +89,8 @@ type builder struct {
 	s     *op.Scope
 	names map[string]int
 	opt   BuildOptions
+	// devices places variables by name (Replication); empty: no device.
+	devices map[string]string
 }
 
 func (b *builder) unique(name string) string {
@@ -115,17 +123,18 @@ func (b *builder) constant(name string, value any) tf.Output {
 // variable adds a VariableV2 with its read Identity and its initialising Assign.
 func (b *builder) variable(name string, shape []int64, trainable bool, initial tf.Output) *Variable {
 	v := &Variable{Name: name, Shape: shape, Trainable: trainable, Initial: initial}
-	ref := b.add(tf.OpSpec{Type: opVariableV2, Name: name, Attrs: map[string]any{
+	s := b.s.WithDevice(b.devices[name]) // the variable and what touches its reference
+	ref := s.AddOperation(tf.OpSpec{Type: opVariableV2, Name: name, Attrs: map[string]any{
 		"shape": tf.MakeShape(shape...), "dtype": tf.Float, "container": "", "shared_name": "",
 	}})
 	if ref == nil {
 		return v
 	}
 	v.Ref = ref.Output(0)
-	v.Assign = b.add(tf.OpSpec{Type: opAssign, Name: name + assignSuffix,
+	v.Assign = s.AddOperation(tf.OpSpec{Type: opAssign, Name: name + assignSuffix,
 		Input: []tf.Input{v.Ref, initial},
 		Attrs: map[string]any{"validate_shape": true, "use_locking": true}})
-	if read := b.add(tf.OpSpec{Type: "Identity", Name: name + readSuffix, Input: []tf.Input{v.Ref}}); read != nil {
+	if read := s.AddOperation(tf.OpSpec{Type: "Identity", Name: name + readSuffix, Input: []tf.Input{v.Ref}}); read != nil {
 		v.Read = read.Output(0)
 	}
 	return v
@@ -169,7 +178,7 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 		return nil, err
 	}
 	g := tf.NewGraph()
-	b := &builder{g: g, s: op.NewScopeWithGraph(g), names: map[string]int{}, opt: opt}
+	b := &builder{g: g, s: op.NewScopeWithGraph(g), names: map[string]int{}, opt: opt, devices: opt.Replication.devices(net)}
 	m = &Model{Net: net}
 	defer func() {
 		if err == nil {
@@ -294,6 +303,12 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 	// while another variable's gradient was still being computed would change
 	// that gradient. Python gates each op's gradients (GATE_OP); gating on all
 	// of them gives the same values and is simpler.
+	if b.opt.Replication != nil {
+		// On a cluster Adam applies the replicas' average instead.
+		if grads, err = b.syncGradients(m, vars, grads); err != nil {
+			return err
+		}
+	}
 	gradOps := make([]*tf.Operation, len(grads))
 	for i, g := range grads {
 		gradOps[i] = g.Op
@@ -306,7 +321,7 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 	eps := b.constant(TrainOpName+"/epsilon", float32(net.Epsilon))
 	updates := make([]*tf.Operation, 0, len(vars)+2)
 	for i, v := range vars {
-		u := b.add(tf.OpSpec{Type: opApplyAdam, Name: TrainOpName + "/update_" + v.Name + "/ApplyAdam",
+		u := b.s.WithDevice(b.devices[v.Name]).AddOperation(tf.OpSpec{Type: opApplyAdam, Name: TrainOpName + "/update_" + v.Name + "/ApplyAdam",
 			Input: []tf.Input{v.Ref, slots[i][0].Ref, slots[i][1].Ref, beta1Power.Read, beta2Power.Read,
 				lr, beta1, beta2, eps, grads[i]},
 			Attrs:               map[string]any{"use_locking": false, "use_nesterov": false},
@@ -326,12 +341,13 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 		if i > 0 {
 			suffix = fmt.Sprintf("_%d", i)
 		}
-		mul := b.add(tf.OpSpec{Type: "Mul", Name: TrainOpName + "/mul" + suffix,
+		ps := b.s.WithDevice(b.devices[p.v.Name])
+		mul := ps.AddOperation(tf.OpSpec{Type: "Mul", Name: TrainOpName + "/mul" + suffix,
 			Input: []tf.Input{p.v.Read, p.beta}, ControlDependencies: applied})
 		if mul == nil {
 			return b.s.Err()
 		}
-		updates = append(updates, b.add(tf.OpSpec{Type: opAssign, Name: TrainOpName + "/Assign" + suffix,
+		updates = append(updates, ps.AddOperation(tf.OpSpec{Type: opAssign, Name: TrainOpName + "/Assign" + suffix,
 			Input: []tf.Input{p.v.Ref, mul.Output(0)},
 			Attrs: map[string]any{"validate_shape": true, "use_locking": false}}))
 	}

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	configpb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tfcat/tfcat"
+	"github.com/tfcat/tfcat/internal/tfc"
 )
 
 // Device names accepted by SessionConfig.Device.
@@ -32,6 +34,16 @@ type SessionConfig struct {
 	// NoGPUMemoryGrowth makes TensorFlow reserve all GPU memory up front instead
 	// of growing its allocation as needed (growth is the default).
 	NoGPUMemoryGrowth bool
+
+	// Target is the server a session runs on, "grpc://host:port" (a cluster
+	// task's, see package cluster); empty runs in process.
+	Target string
+	// DeviceFilters limits the cluster's devices a session waits for and
+	// uses, such as "/job:ps" and "/job:worker/task:1".
+	DeviceFilters []string
+	// OperationTimeout bounds every blocking run (a queue, a peer); zero
+	// waits for ever.
+	OperationTimeout time.Duration
 }
 
 // gpuIndex parses "/gpu:N" (also "/device:GPU:N"); ok is false for other names.
@@ -55,7 +67,9 @@ func (c SessionConfig) Options() (*tf.SessionOptions, error) {
 		GpuOptions:                &configpb.GPUOptions{AllowGrowth: !c.NoGPUMemoryGrowth},
 		// Ops without a kernel for the chosen device (string ops, say) may run
 		// on the CPU instead of failing.
-		AllowSoftPlacement: true,
+		AllowSoftPlacement:   true,
+		DeviceFilters:        c.DeviceFilters,
+		OperationTimeoutInMs: c.OperationTimeout.Milliseconds(),
 	}
 	switch d := strings.ToLower(c.Device); {
 	case d == "" || d == DeviceAuto:
@@ -72,7 +86,7 @@ func (c SessionConfig) Options() (*tf.SessionOptions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding the session config: %w", err)
 	}
-	return &tf.SessionOptions{Config: b}, nil
+	return &tf.SessionOptions{Target: c.Target, Config: b}, nil
 }
 
 // RuntimeVersion is the version the linked TensorFlow library reports (TF_Version).
@@ -229,3 +243,30 @@ func DescribeRuntime() (Runtime, error) {
 	}
 	return r, nil
 }
+
+// GraphSession runs a graph that is not a Model, such as a parameter
+// server's PSWait.
+type GraphSession struct{ s *tf.Session }
+
+// NewGraphSession opens a session on g. Close it when done.
+func NewGraphSession(g *tf.Graph, c SessionConfig) (*GraphSession, error) {
+	opts, err := c.Options()
+	if err != nil {
+		return nil, err
+	}
+	s, err := tf.NewSession(g, opts)
+	if err != nil {
+		return nil, fmt.Errorf("opening a session: %w", err)
+	}
+	return &GraphSession{s: s}, nil
+}
+
+// Run computes fetch and discards its value.
+func (s *GraphSession) Run(fetch tf.Output) error {
+	out, err := s.s.Run(nil, []tf.Output{fetch}, nil)
+	tfc.FreeAll(out)
+	return err
+}
+
+// Close releases the session.
+func (s *GraphSession) Close() error { return s.s.Close() }

@@ -73,6 +73,8 @@ type Event struct {
 	Train, Validation int // images in each split
 	Skipped           []dataset.Problem
 	LoadTime          time.Duration
+	// Replicas is the number of processes training together (1 alone).
+	Replicas int
 
 	// Stopping: why, and for EarlyStop the best validation loss and the
 	// patience that ran out.
@@ -116,6 +118,7 @@ type jsonEvent struct {
 	Train         int      `json:"train_images,omitempty"`
 	Validation    int      `json:"validation_images,omitempty"`
 	LoadSeconds   float64  `json:"load_seconds,omitempty"` // decoding and resizing the data
+	Replicas      int      `json:"replicas,omitempty"`
 	Reason        string   `json:"reason,omitempty"`
 }
 
@@ -129,6 +132,9 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	switch e.Kind {
 	case Start:
 		j.Steps, j.Classes, j.Train, j.Validation, j.LoadSeconds = e.Steps, e.Classes, e.Train, e.Validation, e.LoadTime.Seconds()
+		if e.Replicas > 1 {
+			j.Replicas = e.Replicas
+		}
 	case Step:
 		j.Loss, j.StepsPerSec, j.Elapsed = f32(e.Loss), e.StepsPerSecond(), e.Elapsed.Seconds()
 	case Epoch:

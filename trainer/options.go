@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
+	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -15,6 +17,8 @@ const (
 	DefaultBatchSize    = 32
 	DefaultSteps        = 3000
 	DefaultLearningRate = 1e-4
+	// DefaultClusterTimeout bounds waits for other tasks of a cluster.
+	DefaultClusterTimeout = 60 * time.Second
 )
 
 // Options configure Train. The zero value trains as the tutorial's train.py
@@ -61,6 +65,23 @@ type Options struct {
 	// Resume continues from the latest checkpoint in ModelDir, tfcat's or the
 	// Python tutorial's, Adam's state and the step count included.
 	Resume bool
+
+	// SaveEvery, when positive, also saves every SaveEvery steps, so that a
+	// long run loses at most that many.
+	SaveEvery int
+
+	// Cluster, when set, trains on a TensorFlow cluster (see package
+	// cluster): every task runs Train with the same options and its task
+	// type decides its part. BatchSize is then per replica: at step s
+	// replica i takes the i-th slice of the global batch one process with
+	// BatchSize × replicas would take, and Adam applies the replicas' mean
+	// gradient once per step.
+	Cluster *cluster.Config
+	// ClusterTimeout bounds every wait for another task (default 60 s): a
+	// task unreachable for longer ends the run with an error naming it.
+	ClusterTimeout time.Duration
+	// AllowPublicCluster lets cluster addresses resolve to public IPs.
+	AllowPublicCluster bool
 
 	// LogDir, when set, receives TensorBoard event files: the loss every
 	// step; accuracy, val_loss and val_accuracy every epoch.
@@ -119,6 +140,9 @@ func (o *Options) normalize() error {
 	if o.Name == "" {
 		o.Name = tfgraph.DefaultCheckpointName
 	}
+	if o.ClusterTimeout == 0 {
+		o.ClusterTimeout = DefaultClusterTimeout
+	}
 	switch {
 	case o.Data == "":
 		return &OptionError{"Data", `""`, "must name a folder"}
@@ -134,6 +158,12 @@ func (o *Options) normalize() error {
 		return &OptionError{"LearningRate", o.LearningRate, "must be positive"}
 	case o.EarlyStop < 0:
 		return &OptionError{"EarlyStop", o.EarlyStop, "must not be negative"}
+	case o.SaveEvery < 0:
+		return &OptionError{"SaveEvery", o.SaveEvery, "must not be negative"}
+	case o.ClusterTimeout < 0:
+		return &OptionError{"ClusterTimeout", o.ClusterTimeout, "must be positive"}
+	case o.Cluster != nil && o.Stream:
+		return &OptionError{"Stream", o.Stream, "cannot be used on a cluster: every replica must see the same images"}
 	}
 	return nil
 }

@@ -49,6 +49,10 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	if opt.Cluster != nil {
+		err := r.onCluster(ctx)
+		return r.res, err
+	}
 	if opt.Resume {
 		if err := r.resume(); err != nil {
 			return nil, err
@@ -81,6 +85,14 @@ type run struct {
 
 	tb *tensorboard.Writer // nil without LogDir
 
+	// On a cluster (distributed.go): the step function, the local copy that
+	// initialises and saves, the number of replicas, and the chief's hook
+	// after the final save.
+	stepFn   func(*dataset.Batch) (float32, error)
+	shadow   *tfgraph.Session
+	replicas int
+	finish   func() error
+
 	bestLoss  float64
 	sinceBest int
 	start     time.Time
@@ -93,7 +105,14 @@ func (r *run) close() {
 	if r.validSrc != nil {
 		r.validSrc.close()
 	}
-	r.sess.Close()
+	if r.opt.Cluster != nil {
+		// Closing a cluster session waits for every task it used, for ever
+		// when one is gone: give it a moment, then leave it to the exit.
+		closeWithin(r.sess, 5*time.Second)
+	} else {
+		r.sess.Close()
+	}
+	r.shadow.Close()
 	if r.tb != nil {
 		r.tb.Close()
 	}
@@ -175,16 +194,16 @@ func (r *run) load() error {
 		return &ResumeError{fmt.Errorf("the checkpoint has %d classes, %s has %d (%s): %w", r.sess.NumClasses(), o.Data, len(set.Classes), strings.Join(set.Classes, ", "), ErrResumeMismatch)}
 	}
 	nTrain, nValid := set.Train.Len(), set.Validation.Len()
-	if o.BatchSize > nTrain {
-		return fmt.Errorf("%s: %d training images, fewer than one batch of %d", o.Data, nTrain, o.BatchSize)
+	if gb := r.globalBatch(); gb > nTrain {
+		return fmt.Errorf("%s: %d training images, fewer than one batch of %d", o.Data, nTrain, gb)
 	}
-	r.perEp = nTrain / o.BatchSize
+	r.perEp = nTrain / r.globalBatch()
 	r.steps = o.Steps
 	if o.Epochs > 0 {
 		r.steps = o.Epochs * r.perEp
 	}
 	return r.emit(Event{Kind: Start, Step: r.res.StartStep, Data: o.Data, Classes: set.Classes, Train: nTrain, Validation: nValid,
-		Skipped: set.Report().Skipped, LoadTime: loadTime})
+		Skipped: set.Report().Skipped, LoadTime: loadTime, Replicas: max(r.replicas, 1)})
 }
 
 // build makes the tutorial's network for the data and initialises it.
@@ -204,7 +223,19 @@ func (r *run) build() error {
 
 func (r *run) save(step int) error {
 	o := r.opt
-	prefix, err := r.sess.Save(tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name, StepSuffix: o.StepSuffix, MaxToKeep: o.MaxToKeep},
+	sess := r.sess
+	if r.shadow != nil {
+		// The variables live on the parameter servers: save the local copy.
+		vals, err := r.sess.VariableValues()
+		if err == nil {
+			err = r.shadow.SetVariables(vals)
+		}
+		if err != nil {
+			return fmt.Errorf("saving: reading the variables: %w", err)
+		}
+		sess = r.shadow
+	}
+	prefix, err := sess.Save(tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name, StepSuffix: o.StepSuffix, MaxToKeep: o.MaxToKeep},
 		tfgraph.Info{Classes: r.set.Classes, Step: step})
 	if err != nil {
 		return err
@@ -218,7 +249,10 @@ var errEarlyStop = errors.New("early stop")
 // train runs the steps and the final save.
 func (r *run) train(ctx context.Context) error {
 	o := r.opt
-	r.trainSrc = newPrefetcher(r.set.Train, o.BatchSize)
+	r.trainSrc = newPrefetcher(r.set.Train, r.globalBatch())
+	if r.stepFn == nil {
+		r.stepFn = r.sess.Step
+	}
 	if n := r.set.Validation.Len(); n > 0 {
 		r.validN = min(o.BatchSize, n)
 		r.validBatches = n / r.validN
@@ -240,8 +274,12 @@ func (r *run) train(ctx context.Context) error {
 	default:
 		res.Reason = Failed
 		// Keep what was learned: the variables hold the last completed step.
-		if res.Step > res.StartStep {
-			r.save(res.Step)
+		// (On a cluster a peer is gone and the last checkpoint is the one to
+		// resume from: see SaveEvery.)
+		if res.Step > res.StartStep && r.opt.Cluster == nil {
+			if serr := r.save(res.Step); serr != nil {
+				err = fmt.Errorf("%w (and saving step %d failed: %v)", err, res.Step, serr)
+			}
 		}
 		return err
 	}
@@ -250,6 +288,11 @@ func (r *run) train(ctx context.Context) error {
 	}
 	if res.Step > res.StartStep || res.Checkpoint == "" {
 		if err := r.save(res.Step); err != nil {
+			return err
+		}
+	}
+	if r.finish != nil {
+		if err := r.finish(); err != nil {
 			return err
 		}
 	}
@@ -277,7 +320,7 @@ func (r *run) step() error {
 	if err != nil {
 		return fmt.Errorf("step %d: training batch: %w", step+1, err)
 	}
-	loss, err := r.sess.Step(b)
+	loss, err := r.stepFn(b)
 	if err != nil {
 		return fmt.Errorf("step %d: %w", step+1, err)
 	}
@@ -286,6 +329,11 @@ func (r *run) step() error {
 	r.res.Step = step
 	if err := r.emit(Event{Kind: Step, Step: step, Loss: loss, Elapsed: time.Since(r.start)}); err != nil {
 		return err
+	}
+	if n := r.opt.SaveEvery; n > 0 && step%n == 0 && i%r.perEp != 0 {
+		if err := r.save(step); err != nil {
+			return err
+		}
 	}
 	if i%r.perEp != 0 {
 		return nil

@@ -178,6 +178,7 @@ func newRun(t testing.TB) *run {
 		t.Fatal(err)
 	}
 	r.trainSrc = newPrefetcher(r.set.Train, opt.BatchSize)
+	r.stepFn = r.sess.Step
 	// Epoch reports come at step 0 only: every later step is a plain one.
 	r.perEp = 1 << 30
 	for range 3 { // warm up: the batch buffers and input tensors grow once

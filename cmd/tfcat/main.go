@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/internal/onednn"
 	"github.com/tfcat/tfcat/internal/tflog"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -73,8 +74,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	if errors.Is(err, tfgraph.ErrUntrustedGraph) {
+	switch {
+	case errors.Is(err, tfgraph.ErrUntrustedGraph):
 		err = fmt.Errorf("%w (pass --trust-graph if you trust the file)", err)
+	case errors.Is(err, cluster.ErrPublicAddress):
+		err = fmt.Errorf("%w, or pass --allow-public-cluster", err)
 	}
 	fmt.Fprintln(stderr, "tfcat: "+oneLine(err))
 	var u usageError

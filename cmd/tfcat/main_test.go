@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,11 +40,33 @@ func TestScripts(t *testing.T) {
 			// The folder testscript put the tfcat command in, for scripts
 			// that set a PATH holding nothing else.
 			env.Setenv("TFCATBIN", filepath.SplitList(env.Getenv("PATH"))[0])
+			// The Python tutorial's reference script (predict.py's loading).
+			tutorial, err := filepath.Abs("../../tfgraph/testdata/tutorial.py")
+			if err != nil {
+				return err
+			}
+			env.Setenv("TUTORIAL_PY", tutorial)
+			// Free loopback ports for cluster scripts: PORT0, PORT1, ...
+			for i := range 10 {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					return err
+				}
+				defer ln.Close() // held until all are picked, so they differ
+				env.Setenv(fmt.Sprintf("PORT%d", i), fmt.Sprint(ln.Addr().(*net.TCPAddr).Port))
+			}
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"json":    cmdJSON,
 			"waitfor": cmdWaitFor,
+			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
+				d, err := time.ParseDuration(strings.Join(args, ""))
+				if neg || err != nil {
+					ts.Fatalf("usage: sleep DURATION")
+				}
+				time.Sleep(d)
+			},
 		},
 	})
 }

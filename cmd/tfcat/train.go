@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/tfgraph"
 	"github.com/tfcat/tfcat/trainer"
 )
@@ -46,6 +47,9 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "strict", Usage: "stop at the first unreadable image instead of skipping it"},
 			&cli.IntFlag{Name: "early-stop", Usage: "stop when the validation loss has not improved for this many epochs (0: never)"},
 			&cli.StringFlag{Name: "logdir", Usage: "write TensorBoard event files here"},
+			&cli.IntFlag{Name: "save-every", Usage: "also save every this many steps (0: only each epoch and at the end)"},
+			&cli.DurationFlag{Name: "cluster-timeout", Value: trainer.DefaultClusterTimeout, Usage: "with TF_CONFIG: how long a task may be unreachable before the others stop", Action: positive[time.Duration]("--cluster-timeout")},
+			&cli.BoolFlag{Name: "allow-public-cluster", Usage: "with TF_CONFIG: accept cluster addresses that resolve to public IPs (the runtime has no authentication)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only errors"},
 			deviceFlag, threadsFlag,
@@ -149,7 +153,9 @@ func (o *trainOutput) event(e trainer.Event) error {
 		}
 	case trainer.Done:
 		o.printJSON(e)
-		if !o.json && !o.quiet {
+		if e.Checkpoint == "" { // a cluster's worker or parameter server
+			o.note("tfcat: done at step %d", e.Step)
+		} else if !o.json && !o.quiet {
 			abs, _ := filepath.Abs(e.Checkpoint)
 			fmt.Fprintf(o.stdout, "model saved: %s (step %d)\n", abs, e.Step)
 		}
@@ -189,7 +195,11 @@ func trainAction(c *cli.Context) error {
 		Reshuffle: c.Bool("reshuffle"), Stream: c.Bool("stream"), Strict: c.Bool("strict"),
 		BatchSize: batch, Steps: c.Int("iterations"), Epochs: c.Int("epochs"), LearningRate: c.Float64("lr"), EarlyStop: c.Int("early-stop"),
 		ModelDir: c.String("model-dir"), Name: c.String("name"), StepSuffix: c.Bool("step-suffix"), MaxToKeep: c.Int("max-to-keep"),
-		Resume: c.Bool("resume"), LogDir: c.String("logdir"), Session: cfg, OnEvent: out.event,
+		Resume: c.Bool("resume"), LogDir: c.String("logdir"), Session: cfg, OnEvent: out.event, SaveEvery: c.Int("save-every"),
+		ClusterTimeout: c.Duration("cluster-timeout"), AllowPublicCluster: c.Bool("allow-public-cluster"),
+	}
+	if opt.Cluster, _, err = cluster.FromEnv(); err != nil {
+		return err
 	}
 	// Resuming takes the checkpoint's input size unless the flags say otherwise.
 	if !opt.Resume || c.IsSet("size") {

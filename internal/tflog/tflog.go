@@ -17,6 +17,11 @@ func Quiet() {
 		level = "2"
 		os.Setenv("TF_CPP_MIN_LOG_LEVEL", level)
 	}
+	// gRPC (the distributed runtime's) logs its own errors unless told not
+	// to; tfcat reports what failed in one line.
+	if _, ok := os.LookupEnv("GRPC_VERBOSITY"); !ok {
+		os.Setenv("GRPC_VERBOSITY", "NONE")
+	}
 	n, _ := strconv.Atoi(level)
 	start(n)
 }

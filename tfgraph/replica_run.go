@@ -1,0 +1,128 @@
+package tfgraph
+
+import (
+	"errors"
+	"fmt"
+
+	tf "github.com/wamuir/graft/tensorflow"
+
+	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/internal/tfc"
+)
+
+var errNotReplicated = errors.New("the model was not built with a Replication")
+
+func (s *Session) syncOps() (*SyncOps, error) {
+	if s.Model.Sync == nil {
+		return nil, errNotReplicated
+	}
+	if s.s == nil {
+		return nil, ErrClosed
+	}
+	return s.Model.Sync, nil
+}
+
+// SyncApply computes this replica's gradients and loss on b, its slice of
+// the global batch of step, and adds them to the accumulators.
+func (s *Session) SyncApply(b *dataset.Batch, step int) error {
+	sync, err := s.syncOps()
+	if err != nil {
+		return err
+	}
+	net := s.Model.Net
+	x, err := tfc.NewFloat32(int64(b.N), int64(net.Height), int64(net.Width), int64(net.Channels))
+	if err != nil {
+		return err
+	}
+	defer tfc.Free(x)
+	y, err := tfc.NewFloat32(int64(b.N), int64(net.Classes))
+	if err != nil {
+		return err
+	}
+	defer tfc.Free(y)
+	xs, _ := tfc.Float32s(x)
+	ys, _ := tfc.Float32s(y)
+	if len(b.X) < len(xs) || len(b.Y) < len(ys) {
+		return fmt.Errorf("batch of %d images holds %d values and %d labels, needs %d and %d", b.N, len(b.X), len(b.Y), len(xs), len(ys))
+	}
+	copy(xs, b.X)
+	copy(ys, b.Y)
+	st, err := tf.NewTensor(int64(step))
+	if err != nil {
+		return err
+	}
+	defer tfc.Free(st)
+	if _, err := s.s.Run(map[tf.Output]*tf.Tensor{s.Model.X: x, s.Model.Labels: y, sync.LocalStep: st}, nil, []*tf.Operation{sync.Apply}); err != nil {
+		return fmt.Errorf("step %d: applying gradients: %w", step+1, err)
+	}
+	return nil
+}
+
+// SyncUpdate (the chief's) waits for every replica's gradients, applies
+// their mean with Adam once, and returns the step's mean loss.
+func (s *Session) SyncUpdate() (float32, error) {
+	sync, err := s.syncOps()
+	if err != nil {
+		return 0, err
+	}
+	out, err := s.s.Run(nil, []tf.Output{sync.MeanLoss}, []*tf.Operation{s.Model.Train})
+	if err != nil {
+		return 0, fmt.Errorf("updating the variables: %w", err)
+	}
+	return scalar(out[0]), nil
+}
+
+// scalar reads a float32 scalar tensor and frees it.
+func scalar(t *tf.Tensor) float32 {
+	defer tfc.Free(t)
+	v, _ := t.Value().(float32)
+	return v
+}
+
+// SyncRelease (the chief's) puts token in every other replica's queue: the
+// next step's number, or -1 to stop.
+func (s *Session) SyncRelease(token int64) error {
+	sync, err := s.syncOps()
+	if err != nil {
+		return err
+	}
+	t, err := tf.NewTensor(token)
+	if err != nil {
+		return err
+	}
+	defer tfc.Free(t)
+	if _, err := s.s.Run(map[tf.Output]*tf.Tensor{sync.Token: t}, nil, []*tf.Operation{sync.Release}); err != nil {
+		return fmt.Errorf("releasing the replicas: %w", err)
+	}
+	return nil
+}
+
+// SyncNext (replica r's, r ≥ 1) waits for its next token.
+func (s *Session) SyncNext(r int) (int64, error) {
+	sync, err := s.syncOps()
+	if err != nil {
+		return 0, err
+	}
+	if r < 1 || r >= len(sync.Next) {
+		return 0, fmt.Errorf("replica %d has no token queue", r)
+	}
+	out, err := s.s.Run(nil, []tf.Output{sync.Next[r]}, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tfc.FreeAll(out)
+	v, _ := out[0].Value().(int64)
+	return v, nil
+}
+
+// SyncDone (the chief's, last) tells every parameter server to exit.
+func (s *Session) SyncDone() error {
+	sync, err := s.syncOps()
+	if err != nil {
+		return err
+	}
+	if _, err := s.s.Run(nil, nil, []*tf.Operation{sync.Done}); err != nil {
+		return fmt.Errorf("telling the parameter servers to stop: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,319 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/tfcat/tfcat/cluster"
+	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/tfgraph"
+)
+
+// globalBatch is the images one step takes in all replicas.
+func (r *run) globalBatch() int { return r.opt.BatchSize * max(r.replicas, 1) }
+
+// pollEvery is how often a waiting parameter server looks at its peers.
+const pollEvery = 2 * time.Second
+
+// onCluster runs this process's part of a distributed run: the parameter
+// server serves the variables until the chief is done; the chief trains,
+// reports and saves as Train does alone; the other replicas train.
+func (r *run) onCluster(ctx context.Context) error {
+	o := &r.opt
+	c := o.Cluster
+	if err := c.Check(o.AllowPublicCluster); err != nil {
+		return err
+	}
+	target, err := c.Start(o.Session.IntraOpThreads)
+	if err != nil {
+		return err
+	}
+	cfg := o.Session
+	cfg.Target, cfg.DeviceFilters = target, c.DeviceFilters()
+	if c.Task.Type == cluster.PS {
+		return r.serveVariables(ctx, cfg)
+	}
+	replicas := c.Replicas()
+	r.replicas = len(replicas)
+	rank := 0
+	for i, t := range replicas {
+		if t == c.Task {
+			rank = i
+		}
+	}
+	watch := c.NewWatch(c.Others())
+	// Sessions on a cluster wait for the tasks they use: wait here, bounded,
+	// for the parameter servers, so that a missing one is named.
+	if err := waitFor(ctx, c, c.NewWatch(psTasks(c)), o.ClusterTimeout); err != nil {
+		return err
+	}
+	cfg.OperationTimeout = o.ClusterTimeout
+	o.Session = cfg
+	if rank == 0 && o.Resume {
+		if err := r.resume(); err != nil {
+			return err
+		}
+		// The checkpoint's session becomes the local copy; the cluster's
+		// is built below.
+		r.shadow, r.sess = r.sess, nil
+	}
+	if err := r.load(); err != nil {
+		return err
+	}
+	net := tfgraph.Tutorial(len(r.set.Classes)).WithInput(o.Size, o.Size, o.Channels)
+	net.LearningRate = o.LearningRate
+	if r.shadow != nil {
+		net = r.shadow.Model.Net
+	}
+	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed,
+		Replication: &tfgraph.Replication{PSTasks: len(c.Jobs[cluster.PS]), Replicas: r.replicas, PSJob: cluster.PS}})
+	if err != nil {
+		return err
+	}
+	if r.sess, err = tfgraph.NewSession(m, cfg); err != nil {
+		return err
+	}
+	blame := func(err error) error { return blameGone(err, watch) }
+	if rank > 0 {
+		return blame(r.replicate(ctx, rank, watch))
+	}
+	if err := r.initCluster(net); err != nil {
+		return blame(err)
+	}
+	own := &dataset.Batch{}
+	r.stepFn = func(b *dataset.Batch) (float32, error) {
+		step := r.res.Step
+		if err := r.sess.SyncApply(slice(b, own, 0, r.replicas), step); err != nil {
+			return 0, blame(err)
+		}
+		loss, err := r.sess.SyncUpdate()
+		if err != nil {
+			return 0, blame(err)
+		}
+		if step+1 < r.steps {
+			err = r.sess.SyncRelease(int64(step + 1))
+		}
+		return loss, blame(err)
+	}
+	r.finish = func() error {
+		if err := r.sess.SyncRelease(-1); err != nil {
+			return blame(err)
+		}
+		return blame(r.sess.SyncDone())
+	}
+	if r.res.Step < r.steps {
+		if err := r.sess.SyncRelease(int64(r.res.Step)); err != nil {
+			return blame(err)
+		}
+	}
+	return r.train(ctx)
+}
+
+// initCluster sets the cluster's variables from the local copy: the
+// checkpoint resumed, or a model initialised as one process would be.
+func (r *run) initCluster(net tfgraph.Network) error {
+	if r.shadow == nil {
+		m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: r.opt.Seed})
+		if err != nil {
+			return err
+		}
+		local := r.opt.Session
+		local.Target, local.DeviceFilters, local.OperationTimeout = "", nil, 0
+		if r.shadow, err = tfgraph.NewSession(m, local); err != nil {
+			return err
+		}
+		if err := r.shadow.Init(); err != nil {
+			return err
+		}
+	}
+	vals, err := r.shadow.VariableValues()
+	if err != nil {
+		return err
+	}
+	if err := r.sess.SetVariables(vals); err != nil {
+		return fmt.Errorf("initialising the cluster's variables: %w", err)
+	}
+	return nil
+}
+
+// replicate is a replica other than the chief: it waits for the chief's
+// token, computes its slice of that step's global batch, adds its gradients,
+// and again, until the chief says stop.
+func (r *run) replicate(ctx context.Context, rank int, watch *cluster.Watch) error {
+	r.trainSrc = newPrefetcher(r.set.Train, r.globalBatch())
+	own := &dataset.Batch{}
+	r.start = time.Now()
+	for {
+		token, err := r.next(ctx, rank, watch)
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			r.res.Reason = Interrupted
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if token < 0 {
+			r.res.Reason = Completed
+			return r.emit(Event{Kind: Done, Step: r.res.Step})
+		}
+		if r.res.Step == 0 && r.res.StartStep == 0 {
+			r.res.StartStep = int(token)
+		}
+		b, err := r.trainSrc.next()
+		if err != nil {
+			return fmt.Errorf("step %d: training batch: %w", token+1, err)
+		}
+		if err := r.sess.SyncApply(slice(b, own, rank, r.replicas), int(token)); err != nil {
+			return err
+		}
+		r.res.Step = int(token) + 1
+		if err := r.emit(Event{Kind: Step, Step: r.res.Step, Elapsed: time.Since(r.start)}); err != nil {
+			return err
+		}
+	}
+}
+
+// next waits for replica rank's next token, looking at the peers whenever
+// the wait times out: a peer gone for longer than the cluster timeout ends
+// the wait with its name.
+func (r *run) next(ctx context.Context, rank int, watch *cluster.Watch) (int64, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		token, err := r.sess.SyncNext(rank)
+		if err == nil {
+			return token, nil
+		}
+		if gone := watch.Check(r.opt.ClusterTimeout); gone != nil {
+			return 0, gone
+		}
+		if !isTimeout(err) {
+			return 0, fmt.Errorf("waiting for the chief: %w", err)
+		}
+	}
+}
+
+// serveVariables is a parameter server's whole run: it hosts the variables
+// and waits on its done queue until the chief has finished, or until a peer
+// has been gone for longer than the cluster timeout.
+func (r *run) serveVariables(ctx context.Context, cfg tfgraph.SessionConfig) error {
+	c := r.opt.Cluster
+	w, err := tfgraph.NewPSWait(cluster.PS, c.Task.Index)
+	if err != nil {
+		return err
+	}
+	cfg.OperationTimeout = pollEvery
+	sess, err := tfgraph.NewGraphSession(w.Graph, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeWithin(sess, 5*time.Second)
+	watch := c.NewWatch(c.Replicas())
+	for {
+		if err := ctx.Err(); err != nil {
+			r.res.Reason = Interrupted
+			return nil
+		}
+		err := sess.Run(w.Wait)
+		if err == nil {
+			// Stay until the replicas have closed their sessions, which
+			// talk to this server one last time (bounded by the timeout).
+			for end := time.Now().Add(r.opt.ClusterTimeout); time.Now().Before(end) && len(watch.Unreachable()) < len(c.Replicas()); {
+				time.Sleep(100 * time.Millisecond)
+			}
+			r.res.Reason = Completed
+			return r.emit(Event{Kind: Done})
+		}
+		if !isTimeout(err) {
+			return fmt.Errorf("%s: waiting for the chief: %w", c.Task, err)
+		}
+		if gone := watch.Check(r.opt.ClusterTimeout); gone != nil {
+			return gone
+		}
+	}
+}
+
+func psTasks(c *cluster.Config) []cluster.Task {
+	var ts []cluster.Task
+	for i := range c.Jobs[cluster.PS] {
+		ts = append(ts, cluster.Task{Type: cluster.PS, Index: i})
+	}
+	return ts
+}
+
+// waitFor waits until every watched task answers, or one has not for limit.
+func waitFor(ctx context.Context, c *cluster.Config, w *cluster.Watch, limit time.Duration) error {
+	for {
+		if len(w.Unreachable()) == 0 {
+			return nil
+		}
+		if err := w.Check(limit); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// blameGone turns a failed run into the name of the peer that is gone, when
+// one is: TensorFlow's own message then says little.
+func blameGone(err error, watch *cluster.Watch) error {
+	if err == nil {
+		return nil
+	}
+	var gone *cluster.GoneError
+	if errors.As(err, &gone) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	if gone := watch.Unreachable(); len(gone) > 0 {
+		return gone[0] // TensorFlow's own message says less
+	}
+	return err
+}
+
+// isTimeout reports whether a run ended at the session's operation timeout.
+func isTimeout(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "timed out") || strings.Contains(msg, "deadline")
+}
+
+// slice points part at replica i's share of the global batch b.
+func slice(b, part *dataset.Batch, i, n int) *dataset.Batch {
+	per := b.N / n
+	img, k := len(b.X)/max(b.N, 1), len(b.Y)/max(b.N, 1)
+	part.N = per
+	part.X = b.X[i*per*img : (i+1)*per*img]
+	part.Y = b.Y[i*per*k : (i+1)*per*k]
+	if len(b.Labels) >= b.N {
+		part.Labels = b.Labels[i*per : (i+1)*per]
+	}
+	if len(b.Paths) >= b.N {
+		part.Paths = b.Paths[i*per : (i+1)*per]
+	}
+	return part
+}
+
+// closeWithin closes s, waiting at most d: TensorFlow's close of a cluster
+// session blocks while a task it used is unreachable.
+func closeWithin(s interface{ Close() error }, d time.Duration) {
+	if s == nil || reflect.ValueOf(s).IsNil() {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		s.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
