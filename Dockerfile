@@ -71,7 +71,10 @@ RUN groupadd --system --gid 10001 tfcat \
 COPY --from=build /opt/tfcat/lib/libtensorflow/lib /opt/tfcat/lib/libtensorflow/lib
 COPY --from=build /opt/tfcat/lib/extra /opt/tfcat/lib/extra
 COPY --from=build /opt/tfcat/bin/tfcat /opt/tfcat/bin/tfcat-healthcheck /usr/local/bin/
+# TF_CPP_MIN_LOG_LEVEL=2 is tfcat's own default, set here too so that it is in
+# place before libtensorflow loads and logs (oneDNN, CPU features) at load time.
 ENV LD_LIBRARY_PATH=/opt/tfcat/lib/extra \
+    TF_CPP_MIN_LOG_LEVEL=2 \
     TF_FORCE_GPU_ALLOW_GROWTH=true
 # For `tfcat serve`: asks the server for its model's status; other commands
 # (train, predict, ...) report healthy. See scripts/container-healthcheck.sh.
