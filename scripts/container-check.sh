@@ -2,7 +2,8 @@
 # Builds the CPU image from the repository's Dockerfile with podman and runs it:
 # `tfcat version` as the image's non-root user, the demo's data, a short training
 # run and predictions on a mounted folder, and `tfcat serve` answering the host on
-# loopback, its HEALTHCHECK, and SIGTERM stopping it with exit status 0. Prints
+# loopback, its HEALTHCHECK, SIGTERM stopping it with exit status 0, and
+# scripts/gpu-check.sh as the README runs it on a GPU host (here on /cpu:0). Prints
 # the image's size and each step's time; fails at the first step that does not
 # hold. Needs root, podman, debootstrap, go and Debian's dataset-fashion-mnist
 # (scripts/setup-debian.sh installs them).
@@ -20,8 +21,9 @@
 # The build installs libtensorflow with scripts/install-libtensorflow.sh, as any
 # build of the Dockerfile does; the wheel cache (~/.cache/tfcat/wheels) is mounted
 # into the build, so a cached wheel is not downloaded again, and an empty one is
-# filled. Everything the check starts (containers, its working folder, the image
-# it built) is removed when it ends; the stand-ins and the layer cache stay.
+# filled; Go's build cache is kept in ~/.cache/tfcat/podman/go-build. Everything
+# the check starts (containers, its working folder, the image it built and the
+# build's layers) is removed when it ends; the stand-ins stay.
 #
 # Workarounds for hosts with a hybrid cgroup layout (both harmless elsewhere):
 # builds use --isolation=chroot; containers run with --cgroups=disabled, ulimits
@@ -40,7 +42,7 @@ fresh=false
 for arg in "$@"; do
 	case "$arg" in
 	--fresh) fresh=true ;;
-	-h | --help) sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument '$arg' (use --fresh or --help)" ;;
 	esac
 done
@@ -390,6 +392,13 @@ serve() {
 		die "tfcat serve took 15s or more to stop after SIGTERM"
 }
 
+# The README's GPU-host command for scripts/gpu-check.sh, here in the CPU image
+# with /cpu:0 as the second device: the script and the image work together.
+gpu_check_script() {
+	in_image --volume "$root/scripts:/scripts:ro" --volume "$fmnist:$fmnist:ro" \
+		--env TFCAT=tfcat --env TFCAT_GPU_DEVICE=/cpu:0 --entrypoint bash "$image" /scripts/gpu-check.sh 20
+}
+
 t_all=$EPOCHREALTIME
 step "debian stand-in" debian_standin
 step "golang stand-in" golang_standin
@@ -400,6 +409,7 @@ step "data (mounted folder)" demo_data
 step "train" train
 step "predict" predict
 step "serve + SIGTERM" serve
+step "gpu-check.sh on /cpu:0" gpu_check_script
 total=$(awk -v a="$t_all" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 
 echo
