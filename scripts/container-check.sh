@@ -68,7 +68,7 @@ store=$cache/podman
 wheels=$cache/wheels
 debian_image=localhost/tfcat-standin/debian:bookworm-slim
 golang_image=localhost/tfcat-standin/golang:${go_toolchain#go}-bookworm
-image=localhost/tfcat:check
+image=localhost/tfcat:check-$$
 mirror=${TFCAT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security_mirror=${TFCAT_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 
@@ -89,9 +89,17 @@ hard_nproc=$(ulimit -Hu)
 [[ $hard_nproc == unlimited || $hard_nproc -gt 32768 ]] && hard_nproc=32768
 run_flags=(--pull=never --cgroups=disabled --ulimit "nofile=$hard_nofile:$hard_nofile" --ulimit "nproc=$hard_nproc:$hard_nproc")
 
+# One check at a time per cache: the end of one prunes layers another may be using.
+mkdir -p "$cache"
+exec 9>"$cache/podman.lock"
+if ! flock -n 9; then
+	echo "waiting for another container-check using $store ..."
+	flock -w 3600 9 || die "another container-check has held $store for an hour"
+fi
 if $fresh && [[ -d $store ]]; then
 	echo "== --fresh: deleting $store"
-	pm system reset --force >/dev/null 2>&1 || true
+	pm_ns rm --all --force >/dev/null 2>&1 || true
+	pm rmi --all --force >/dev/null 2>&1 || true
 	rm -rf "$store"
 fi
 mkdir -p "$store/storage" "$store/run" "$store/tmp" "$store/go-build" "$wheels"
