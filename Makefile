@@ -2,6 +2,7 @@
 #   make build   -> bin/tfcat, linked with an rpath into the libtensorflow prefix
 #   make test    -> go vet + go test ./... (Python reference checks included)
 #   make demo    -> the README's first command
+#   make container-check -> build the Docker image with podman and run it (root)
 SHELL := /bin/bash
 ROOT := $(CURDIR)
 TF_PREFIX ?= $(or $(TFCAT_LIBTENSORFLOW),$(ROOT)/.libtensorflow)
@@ -18,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 GO ?= go
 LDFLAGS := -X main.version=$(TFCAT_VERSION)
 
-.PHONY: all build libtensorflow python test vet unit fuzz demo bench clean
+.PHONY: all build libtensorflow python test vet unit fuzz demo bench container-check clean
 all: build
 
 libtensorflow: $(TF_PREFIX)/lib/libtensorflow.so
@@ -57,6 +58,9 @@ test: build python vet unit fuzz
 
 demo: build
 	bash scripts/demo.sh
+
+container-check:
+	bash scripts/container-check.sh
 
 bench: build python
 	bash scripts/bench.sh

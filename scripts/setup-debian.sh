@@ -3,8 +3,10 @@
 #   dataset-fashion-mnist  real images for the demo, tests and benchmarks
 #   libjpeg62-turbo-dev    libjpeg-turbo, which tfcat's JPEG decoder links (OpenCV's decoder)
 #   gcc, unzip             cgo and the wheel tools
+#   podman buildah crun fuse-overlayfs debootstrap curl binutils
+#                          scripts/container-check.sh: builds and runs the image
 set -euo pipefail
-pkgs=(dataset-fashion-mnist libjpeg62-turbo-dev gcc)
+pkgs=(dataset-fashion-mnist libjpeg62-turbo-dev gcc podman buildah crun fuse-overlayfs debootstrap curl binutils)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
