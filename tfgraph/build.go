@@ -179,6 +179,9 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 	}
 	g := tf.NewGraph()
 	b := &builder{g: g, s: op.NewScopeWithGraph(g), names: map[string]int{}, opt: opt, devices: opt.Replication.devices(net)}
+	if r := opt.Replication; r != nil && r.Compute != "" {
+		b.s = b.s.WithDevice(r.Compute) // the variables name their own device
+	}
 	m = &Model{Net: net}
 	defer func() {
 		if err == nil {

@@ -23,6 +23,10 @@ type Replication struct {
 	PSTasks, Replicas int
 	// PSJob names the parameter servers' job ("ps").
 	PSJob string
+	// Compute, when set, is the device of everything but the variables and
+	// their updates, such as "/job:worker/task:1/device:GPU:0"; empty leaves
+	// it to TensorFlow's placement on the task that runs the session.
+	Compute string
 }
 
 // SyncOps are the nodes of a replicated graph that the replicas run. Node

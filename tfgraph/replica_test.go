@@ -21,6 +21,8 @@ func TestReplicationPlacement(t *testing.T) {
 	}{
 		{nil, func(string, int) string { return "" }},
 		{&Replication{PSTasks: 2, Replicas: 3, PSJob: "ps"}, func(_ string, i int) string { return fmt.Sprintf("/job:ps/task:%d", i%2) }},
+		// A replica with a GPU: its compute there, the variables on the ps.
+		{&Replication{PSTasks: 3, Replicas: 2, PSJob: "ps", Compute: "/job:worker/task:1/device:GPU:0"}, func(_ string, i int) string { return fmt.Sprintf("/job:ps/task:%d", i%3) }},
 	} {
 		m, err := Build(net, BuildOptions{Seed: 1, Replication: tc.rep})
 		if err != nil {
@@ -50,6 +52,13 @@ func TestReplicationPlacement(t *testing.T) {
 		for _, name := range []string{Beta1PowerName, Beta2PowerName} {
 			if got, want := device[name], tc.want(VariableName(0), 0); got != want {
 				t.Errorf("replication %v: %s on %q, want %q", tc.rep, name, got, want)
+			}
+		}
+		if tc.rep != nil && tc.rep.Compute != "" {
+			for _, name := range []string{PredictionName, CostName, "conv1/Conv2D"} {
+				if device[name] != tc.rep.Compute {
+					t.Errorf("%s on %q, want the compute device %q", name, device[name], tc.rep.Compute)
+				}
 			}
 		}
 		if (m.Sync != nil) != (tc.rep != nil) {

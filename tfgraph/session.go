@@ -46,8 +46,8 @@ type SessionConfig struct {
 	OperationTimeout time.Duration
 }
 
-// gpuIndex parses "/gpu:N" (also "/device:GPU:N"); ok is false for other names.
-func gpuIndex(device string) (n int, ok bool) {
+// GPUIndex parses "/gpu:N" (also "/device:GPU:N"); ok is false for other names.
+func GPUIndex(device string) (n int, ok bool) {
 	d := strings.ToLower(device)
 	for _, p := range []string{"/gpu:", "/device:gpu:", "gpu:"} {
 		if rest, found := strings.CutPrefix(d, p); found {
@@ -76,7 +76,7 @@ func (c SessionConfig) Options() (*tf.SessionOptions, error) {
 	case d == DeviceCPU || d == "/device:cpu:0" || d == "cpu":
 		cfg.DeviceCount = map[string]int32{"GPU": 0}
 	default:
-		n, ok := gpuIndex(d)
+		n, ok := GPUIndex(d)
 		if !ok {
 			return nil, fmt.Errorf("unknown device %q: use auto, /cpu:0 or /gpu:N", c.Device)
 		}
@@ -146,7 +146,7 @@ func ResolveDevice(device string) (string, error) {
 	if d == DeviceCPU || d == "cpu" || d == "/device:cpu:0" {
 		return DeviceCPU, nil
 	}
-	n, isGPU := gpuIndex(d)
+	n, isGPU := GPUIndex(d)
 	if d != DeviceAuto && !isGPU {
 		return "", fmt.Errorf("unknown device %q: use auto, /cpu:0 or /gpu:N", device)
 	}

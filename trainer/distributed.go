@@ -69,8 +69,12 @@ func (r *run) onCluster(ctx context.Context) error {
 	if r.shadow != nil {
 		net = r.shadow.Model.Net
 	}
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed,
-		Replication: &tfgraph.Replication{PSTasks: len(c.Jobs[cluster.PS]), Replicas: r.replicas, PSJob: cluster.PS}})
+	rep := &tfgraph.Replication{PSTasks: len(c.Jobs[cluster.PS]), Replicas: r.replicas, PSJob: cluster.PS}
+	if n, isGPU := tfgraph.GPUIndex(o.Session.Device); isGPU {
+		// A replica's compute on its GPU; the variables stay on the ps.
+		rep.Compute = fmt.Sprintf("%s/device:GPU:%d", c.Task.Device(), n)
+	}
+	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, Replication: rep})
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,9 @@ type Options struct {
 	MaxToKeep  int
 	// Resume continues from the latest checkpoint in ModelDir, tfcat's or the
 	// Python tutorial's, Adam's state and the step count included.
-	Resume bool
+	// ResumeIfPresent does when there is one and starts afresh otherwise:
+	// for jobs that a scheduler restarts with the same command.
+	Resume, ResumeIfPresent bool
 
 	// SaveEvery, when positive, also saves every SaveEvery steps, so that a
 	// long run loses at most that many.
@@ -139,6 +141,10 @@ func (o *Options) normalize() error {
 	}
 	if o.Name == "" {
 		o.Name = tfgraph.DefaultCheckpointName
+	}
+	if o.ResumeIfPresent && !o.Resume {
+		_, err := tfgraph.ResolveCheckpoint(o.ModelDir)
+		o.Resume = err == nil
 	}
 	if o.ClusterTimeout == 0 {
 		o.ClusterTimeout = DefaultClusterTimeout

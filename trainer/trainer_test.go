@@ -214,3 +214,20 @@ func BenchmarkStep(b *testing.B) {
 		}
 	}
 }
+
+// TestResumeIfPresent starts afresh without a checkpoint and continues from
+// one when it is there: what a restarted job needs.
+func TestResumeIfPresent(t *testing.T) {
+	opt := small(t, folder(t, 8))
+	opt.ResumeIfPresent, opt.Steps = true, 3
+	for _, want := range []struct{ start, end int }{{0, 3}, {3, 5}} {
+		res, err := Train(context.Background(), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StartStep != want.start || res.Step != want.end {
+			t.Errorf("run from %d to %d, want %d to %d", res.StartStep, res.Step, want.start, want.end)
+		}
+		opt.Steps = 5
+	}
+}

@@ -31,10 +31,7 @@ func compareCommand() *cli.Command {
 			formatFlag("text", "json"), batchFlag, deviceFlag, threadsFlag, trustFlag, quietFlag,
 		},
 		Action: func(c *cli.Context) error {
-			format, err := checkFormat(c, "text", "json")
-			if err != nil {
-				return err
-			}
+			format := format(c)
 			paths := c.StringSlice("model")
 			if len(paths) != 2 {
 				return usagef("compare needs exactly two --model flags, got %d", len(paths))

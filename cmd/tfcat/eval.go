@@ -29,10 +29,7 @@ func evalCommand() *cli.Command {
 			&cli.BoolFlag{Name: "strict", Usage: "stop at the first unreadable image instead of skipping it"},
 		},
 		Action: func(c *cli.Context) error {
-			format, err := checkFormat(c, "text", "json")
-			if err != nil {
-				return err
-			}
+			format := format(c)
 			cfg, err := sessionConfig(c, false)
 			if err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,23 +30,20 @@ func modelFlag(usage string) *cli.StringFlag {
 	return &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Value: ".", Usage: usage}
 }
 
-// formatFlag is --format limited to the given formats, the first the default.
+// formatFlag is --format limited to the given formats, the first the
+// default; commands read it with format(c).
 func formatFlag(formats ...string) *cli.StringFlag {
 	return &cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: formats[0],
-		Usage: "output format: " + strings.Join(formats, ", ")}
+		Usage: "output format: " + strings.Join(formats, ", "),
+		Action: func(_ *cli.Context, v string) error {
+			if !slices.Contains(formats, strings.ToLower(v)) {
+				return usagef("--format %q: use one of %s", v, strings.Join(formats, ", "))
+			}
+			return nil
+		}}
 }
 
-// checkFormat returns --format in lower case, or a usage error when it is
-// not one of allowed.
-func checkFormat(c *cli.Context, allowed ...string) (string, error) {
-	f := strings.ToLower(c.String("format"))
-	for _, a := range allowed {
-		if f == a {
-			return f, nil
-		}
-	}
-	return "", usagef("--format %q: use one of %s", c.String("format"), strings.Join(allowed, ", "))
-}
+func format(c *cli.Context) string { return strings.ToLower(c.String("format")) }
 
 // printJSON writes v as indented JSON, the form of every --format json.
 func printJSON(w io.Writer, v any) error {

@@ -14,10 +14,7 @@ func inspectCommand() *cli.Command {
 			modelFlag("model folder, checkpoint prefix or SavedModel folder"), formatFlag("text", "json"),
 		},
 		Action: func(c *cli.Context) error {
-			format, err := checkFormat(c, "text", "json")
-			if err != nil {
-				return err
-			}
+			format := format(c)
 			d, err := model.Inspect(c.String("model"))
 			if err != nil {
 				return err

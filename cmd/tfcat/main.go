@@ -80,7 +80,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, cluster.ErrPublicAddress):
 		err = fmt.Errorf("%w, or pass --allow-public-cluster", err)
 	}
-	fmt.Fprintln(stderr, "tfcat: "+oneLine(err))
+	// One line: TensorFlow's messages can carry newlines and stack traces
+	// that help nobody at the terminal.
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	fmt.Fprintln(stderr, "tfcat: "+strings.TrimSpace(msg))
 	var u usageError
 	// urfave/cli reports a missing required flag with an unexported type.
 	if errors.As(err, &u) || strings.HasPrefix(err.Error(), "Required flag") {
@@ -92,13 +95,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return ec.ExitCode()
 	}
 	return 1
-}
-
-// oneLine keeps an error to one line: TensorFlow's messages can carry newlines
-// and stack traces that help nobody at the terminal.
-func oneLine(err error) string {
-	msg, _, _ := strings.Cut(err.Error(), "\n")
-	return strings.TrimSpace(msg)
 }
 
 func main() {

@@ -19,10 +19,7 @@ func predictCommand() *cli.Command {
 			classesFlag, formatFlag("text", "json", "csv"), batchFlag, deviceFlag, threadsFlag, trustFlag, quietFlag,
 		},
 		Action: func(c *cli.Context) error {
-			format, err := checkFormat(c, "text", "json", "csv")
-			if err != nil {
-				return err
-			}
+			format := format(c)
 			if c.NArg() == 0 {
 				return usagef("predict needs at least one IMAGE or DIR")
 			}

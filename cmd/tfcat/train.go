@@ -42,6 +42,7 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-to-keep", Value: tfgraph.DefaultMaxToKeep, Usage: "checkpoints kept; older ones are deleted"},
 			&cli.Int64Flag{Name: "seed", Value: 2, Usage: "seed of the initial weights and the shuffle"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from the latest checkpoint in --model-dir"},
+			&cli.BoolFlag{Name: "resume-if-present", Usage: "--resume when --model-dir holds a checkpoint, else start afresh (for restarted jobs)"},
 			&cli.BoolFlag{Name: "reshuffle", Usage: "reshuffle the training images every epoch (the tutorial does not)"},
 			&cli.BoolFlag{Name: "stream", Usage: "decode images per batch instead of holding them all in memory"},
 			&cli.BoolFlag{Name: "strict", Usage: "stop at the first unreadable image instead of skipping it"},
@@ -101,8 +102,7 @@ func (o *trainOutput) progress(e trainer.Event) {
 		return
 	}
 	o.lastBar = time.Now()
-	rate := e.StepsPerSecond()
-	eta := "--"
+	rate, eta := e.StepsPerSecond(), "--"
 	if rate > 0 {
 		eta = (time.Duration(float64(e.Steps-e.Step)/rate) * time.Second).Round(time.Second).String()
 	}
@@ -141,7 +141,7 @@ func (o *trainOutput) event(e trainer.Event) error {
 			o.clearBar()
 			fmt.Fprintln(o.stdout, e.String())
 		}
-		o.printJSON(e)
+		fallthrough
 	case trainer.Checkpoint:
 		o.printJSON(e)
 	case trainer.Stopping:
@@ -177,8 +177,6 @@ func trainAction(c *cli.Context) error {
 		return usagef("--iterations and --epochs must not be negative")
 	case c.Float64("lr") <= 0:
 		return usagef("--lr %g must be positive", c.Float64("lr"))
-	case c.Int("early-stop") < 0:
-		return usagef("--early-stop %d must not be negative", c.Int("early-stop"))
 	}
 	dataDir := c.String("data")
 	if fi, err := os.Stat(dataDir); err != nil {
@@ -195,17 +193,17 @@ func trainAction(c *cli.Context) error {
 		Reshuffle: c.Bool("reshuffle"), Stream: c.Bool("stream"), Strict: c.Bool("strict"),
 		BatchSize: batch, Steps: c.Int("iterations"), Epochs: c.Int("epochs"), LearningRate: c.Float64("lr"), EarlyStop: c.Int("early-stop"),
 		ModelDir: c.String("model-dir"), Name: c.String("name"), StepSuffix: c.Bool("step-suffix"), MaxToKeep: c.Int("max-to-keep"),
-		Resume: c.Bool("resume"), LogDir: c.String("logdir"), Session: cfg, OnEvent: out.event, SaveEvery: c.Int("save-every"),
+		Resume: c.Bool("resume"), ResumeIfPresent: c.Bool("resume-if-present"), LogDir: c.String("logdir"), Session: cfg, OnEvent: out.event, SaveEvery: c.Int("save-every"),
 		ClusterTimeout: c.Duration("cluster-timeout"), AllowPublicCluster: c.Bool("allow-public-cluster"),
 	}
 	if opt.Cluster, _, err = cluster.FromEnv(); err != nil {
 		return err
 	}
 	// Resuming takes the checkpoint's input size unless the flags say otherwise.
-	if !opt.Resume || c.IsSet("size") {
+	if resuming := opt.Resume || opt.ResumeIfPresent; !resuming || c.IsSet("size") {
 		opt.Size = size
 	}
-	if !opt.Resume || c.IsSet("channels") {
+	if resuming := opt.Resume || opt.ResumeIfPresent; !resuming || c.IsSet("channels") {
 		opt.Channels = channels
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
