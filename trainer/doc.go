@@ -8,5 +8,10 @@
 //
 //	res, err := trainer.Train(ctx, trainer.Options{Data: "training_data", Epochs: 5, ModelDir: "model"})
 //
+// With Options.Cluster (from TF_CONFIG, see package cluster) the same call
+// trains on several machines over TensorFlow's gRPC runtime: parameter
+// servers hold the variables, replicas compute slices of each global batch,
+// and the chief applies their mean gradient once per step.
+//
 // At steady state a training step allocates nothing on the Go heap.
 package trainer
