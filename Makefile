@@ -52,6 +52,7 @@ fuzz: libtensorflow
 	$(GO) test $(FUZZFLAGS) -fuzz='^FuzzParseRequest$$' -fuzztime=$(FUZZTIME) ./serving/
 	$(GO) test $(FUZZFLAGS) -fuzz='^FuzzCheckpointState$$' -fuzztime=$(FUZZTIME_SHORT) ./tfgraph/
 	$(GO) test $(FUZZFLAGS) -fuzz='^FuzzMetaGraph$$' -fuzztime=$(FUZZTIME_SHORT) ./tfgraph/
+	$(GO) test $(FUZZFLAGS) -fuzz='^FuzzRestoreIndex$$' -fuzztime=$(FUZZTIME_SHORT) ./tfgraph/
 	$(GO) test $(FUZZFLAGS) -fuzz='^FuzzSavedModel$$' -fuzztime=$(FUZZTIME_SHORT) ./savedmodel/
 
 test: build python vet unit fuzz

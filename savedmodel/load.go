@@ -2,6 +2,7 @@ package savedmodel
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -72,6 +73,12 @@ func LoadWithOptions(dir string, opt LoadOptions) (*Model, error) {
 	info, err := describe(dir, meta)
 	if err != nil {
 		return nil, err
+	}
+	// TensorFlow's loader would read the variables' index unchecked.
+	if vars := filepath.Join(dir, VariablesDir, VariablesName); fileExists(vars + tfgraph.IndexSuffix) {
+		if err := tfgraph.CheckIndex(vars); err != nil {
+			return nil, err
+		}
 	}
 
 	opts, err := opt.Session.Options()
@@ -191,4 +198,9 @@ func (m *Model) Close() error {
 		return nil
 	}
 	return m.Predictor.Close()
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

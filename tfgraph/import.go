@@ -81,6 +81,9 @@ func ImportCheckpoint(prefix string, opt ImportOptions) (*Imported, error) {
 		return nil, fmt.Errorf("%s: y_pred has shape %v; want [batch, classes]", prefix+MetaSuffix, p.Pred.Shape())
 	}
 
+	if err := CheckIndex(prefix); err != nil {
+		return nil, err
+	}
 	opts, err := opt.Session.Options()
 	if err != nil {
 		return nil, err

@@ -104,6 +104,9 @@ func (s *Session) SaveVariables(prefix string) error {
 // RestoreVariables loads every variable from the V2 checkpoint bundle at prefix,
 // written by tfcat or by Python's Saver: keys are the variables' op names.
 func (s *Session) RestoreVariables(prefix string) error {
+	if err := CheckIndex(prefix); err != nil {
+		return err
+	}
 	t, err := tf.NewTensor(prefix)
 	if err != nil {
 		return err
