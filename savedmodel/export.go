@@ -140,10 +140,7 @@ func classNames(given, recorded []string, n int) ([]string, error) {
 	if len(names) == 0 {
 		names = recorded
 		if len(names) != n {
-			names = make([]string, n)
-			for i := range names {
-				names[i] = fmt.Sprint(i)
-			}
+			names = tfgraph.NumberedClasses(n)
 		}
 	}
 	if len(names) != n {

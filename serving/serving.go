@@ -60,6 +60,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/internal/parallel"
 	"github.com/tfcat/tfcat/metrics"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -221,10 +222,7 @@ func New(m tfgraph.Classifier, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("serving: the model takes %dx%dx%d images into %d classes", s.h, s.w, s.c, s.k)
 	}
 	if cfg.Classes == nil {
-		s.cfg.Classes = make([]string, s.k)
-		for i := range s.cfg.Classes {
-			s.cfg.Classes[i] = strconv.Itoa(i)
-		}
+		s.cfg.Classes = tfgraph.NumberedClasses(s.k)
 	} else if len(cfg.Classes) != s.k {
 		return nil, fmt.Errorf("serving: %d class names for %d classes", len(cfg.Classes), s.k)
 	}
@@ -473,34 +471,25 @@ func (s *Server) decodeImages(ctx context.Context, req *request, h *held) error 
 	var (
 		mu    sync.Mutex
 		first error
-		wg    sync.WaitGroup
 	)
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for _, i := range idx {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
+	parallel.For(len(idx), runtime.GOMAXPROCS(0), func(_, k int) bool {
 		if ctx.Err() != nil {
-			break
+			return false
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			x, err := s.decodeImage(ctx, req.images[i], h, &mu)
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = fmt.Errorf("instance %d: decoding the b64 image: %w", i, err)
-					cancel()
-				}
-				mu.Unlock()
-				return
+		i := idx[k]
+		x, err := s.decodeImage(ctx, req.images[i], h, &mu)
+		if err != nil {
+			mu.Lock()
+			if first == nil {
+				first = fmt.Errorf("instance %d: decoding the b64 image: %w", i, err)
+				cancel()
 			}
-			copy(req.x[i*size:(i+1)*size], x)
-		}()
-	}
-	wg.Wait()
+			mu.Unlock()
+			return false
+		}
+		copy(req.x[i*size:(i+1)*size], x)
+		return true
+	})
 	if first == nil && ctx.Err() != nil {
 		first = fmt.Errorf("%w: decoding the images: %w", errExhausted, ctx.Err())
 	}

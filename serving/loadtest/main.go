@@ -47,7 +47,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tfcat/tfcat/savedmodel"
+	"github.com/tfcat/tfcat/model"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -152,8 +152,8 @@ func mainErr() error {
 	return nil
 }
 
-// openModel loads a SavedModel or checkpoint, or builds the tutorial's
-// network with seeded weights.
+// openModel opens any model tfcat reads (model.Open) or, without a path,
+// builds the tutorial's network with seeded weights.
 func openModel(path string, cfg tfgraph.SessionConfig) (tfgraph.Classifier, error) {
 	switch {
 	case path == "":
@@ -170,14 +170,8 @@ func openModel(path string, cfg tfgraph.SessionConfig) (tfgraph.Classifier, erro
 			return nil, err
 		}
 		return s, nil
-	case savedmodel.IsSavedModel(path):
-		return savedmodel.Load(path, cfg)
 	default:
-		prefix, err := tfgraph.ResolveCheckpoint(path)
-		if err != nil {
-			return nil, err
-		}
-		return tfgraph.ImportCheckpoint(prefix, tfgraph.ImportOptions{Session: cfg})
+		return model.Open(path, model.Options{Session: cfg})
 	}
 }
 
