@@ -33,11 +33,7 @@ func evalCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := sessionConfig(c, false)
-			if err != nil {
-				return err
-			}
-			m, err := openModel(c, c.String("model"), cfg)
+			m, err := openModel(c, c.String("model"))
 			if err != nil {
 				return err
 			}

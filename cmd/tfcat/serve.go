@@ -45,11 +45,7 @@ func serveCommand() *cli.Command {
 			if wait == 0 {
 				wait = -1 // serving.Config: negative is no wait, zero the default
 			}
-			cfg, err := sessionConfig(c, false)
-			if err != nil {
-				return err
-			}
-			m, err := openModel(c, c.String("model"), cfg)
+			m, err := openModel(c, c.String("model"))
 			if err != nil {
 				return err
 			}
