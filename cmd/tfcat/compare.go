@@ -46,6 +46,9 @@ func compareCommand() *cli.Command {
 			if len(inputs) == 0 {
 				return usagef("compare needs --data DIR or IMAGE arguments")
 			}
+			if _, err := sessionConfig(c, false); err != nil { // a bad --device before a bad file
+				return err
+			}
 			files, err := dataset.ImageFiles(inputs)
 			if err != nil {
 				return err

@@ -26,6 +26,9 @@ func predictCommand() *cli.Command {
 			if c.NArg() == 0 {
 				return usagef("predict needs at least one IMAGE or DIR")
 			}
+			if _, err := sessionConfig(c, false); err != nil { // a bad --device before a bad file
+				return err
+			}
 			files, err := dataset.ImageFiles(c.Args().Slice())
 			if err != nil {
 				return err
