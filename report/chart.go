@@ -163,6 +163,27 @@ func thin(pts []point) []point {
 	return out
 }
 
+// lossSmoothing is the weight of the exponential moving average drawn over
+// the training loss (TensorBoard's smoothing, debiased as it does).
+const lossSmoothing = 0.9
+
+// smooth returns the debiased exponential moving average of pts; missing
+// values are carried over.
+func smooth(pts []point, weight float64) []point {
+	out := make([]point, 0, len(pts))
+	var avg float64
+	n := 0
+	for _, p := range pts {
+		if math.IsNaN(p.v) || math.IsInf(p.v, 0) {
+			continue
+		}
+		avg = avg*weight + (1-weight)*p.v
+		n++
+		out = append(out, point{p.step, avg / (1 - math.Pow(weight, float64(n)))})
+	}
+	return out
+}
+
 // niceTicks returns about n round values spanning [lo, hi], at least
 // minStep apart.
 func niceTicks(lo, hi float64, n int, minStep float64) []float64 {
@@ -205,7 +226,8 @@ func charts(h *trainer.History) []*chart {
 	}
 	var out []*chart
 	if c := newChart("loss", "Loss", "cross-entropy", nil,
-		lineSpec{"training loss", "loss", "s0", loss, false, num},
+		lineSpec{"training loss", "loss", "s0 faint", loss, false, num},
+		lineSpec{"smoothed", "loss_smoothed", "s0", smooth(loss, lossSmoothing), false, num},
 		lineSpec{"validation loss", "val_loss", "s1", valLoss, true, num}); c != nil {
 		out = append(out, c)
 	}

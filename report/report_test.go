@@ -356,6 +356,9 @@ func TestChart(t *testing.T) {
 	if th := thin(long); len(th) != maxLinePoints || th[0].v != 0.5 || th[len(th)-1].step != 6000 {
 		t.Errorf("thinned to %d points, first %+v last %+v", len(th), th[0], th[len(th)-1])
 	}
+	if sm := smooth([]point{{1, 2}, {2, math.NaN()}, {3, 2}, {4, 0}}, 0.5); len(sm) != 3 || sm[0].v != 2 || sm[1].v != 2 || math.Abs(sm[2].v-2.0/7*3) > 1e-12 {
+		t.Errorf("smoothed %v", sm)
+	}
 	if got := shellJoin([]string{"tfcat", "train", "--data", "my data", "it's"}); got != `tfcat train --data 'my data' 'it'\''s'` {
 		t.Errorf("shellJoin: %s", got)
 	}

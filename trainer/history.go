@@ -86,7 +86,7 @@ func (h *history) record(e Event) error {
 		h.lossSum += float64(e.Loss)
 		h.lossN++
 		h.last = e
-		if every := max(1, e.Steps/maxHistorySteps); e.Step%every == 0 || e.Step == e.Steps {
+		if every := max(1, (e.Steps+maxHistorySteps-1)/maxHistorySteps); e.Step%every == 0 || e.Step == e.Steps {
 			return h.writeStep()
 		}
 		return nil

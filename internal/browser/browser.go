@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -431,7 +432,14 @@ func (p *Page) SetFiles(selector string, files ...string) error {
 	if res.Result.ObjectID == "" {
 		return fmt.Errorf("browser: no element matches %s", selector)
 	}
-	return p.call("DOM.setFileInputFiles", map[string]any{"files": files, "objectId": res.Result.ObjectID}, nil)
+	abs := make([]string, len(files))
+	for i, f := range files {
+		var err error
+		if abs[i], err = filepath.Abs(f); err != nil { // Chromium reads relative paths from nowhere
+			return fmt.Errorf("browser: %w", err)
+		}
+	}
+	return p.call("DOM.setFileInputFiles", map[string]any{"files": abs, "objectId": res.Result.ObjectID}, nil)
 }
 
 // Screenshot returns a PNG of the whole page, beyond the window's height.
