@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"image/color"
 	"image/png"
 	"math"
 	"os"
@@ -144,19 +143,8 @@ func TestReportInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := browser.Launch(browser.Options{Width: 1200, Height: 900})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	p, err := b.NewPage()
-	if err != nil {
-		t.Fatal(err)
-	}
 	url := "file://" + out
-	if err := p.Navigate(url); err != nil {
-		t.Fatal(err)
-	}
+	p := browser.Open(t, url, browser.Options{Width: 1200, Height: 900})
 	var page struct {
 		Charts []struct {
 			ID            string
@@ -182,7 +170,7 @@ func TestReportInBrowser(t *testing.T) {
 			header: [...document.querySelectorAll('#confusion thead th[scope=col]')].map(th => th.textContent),
 			scoreRows: document.querySelectorAll('#scores tbody tr').length,
 			thumbs: [...document.querySelectorAll('#misclassified img')].map(i => ({width: i.getBoundingClientRect().width, natural: i.naturalWidth})),
-			xssText: [...document.querySelectorAll('th, dd, .truth, .pred, .path')].filter(e => e.textContent.includes(`+jsQuote(xssClass)+`)).length,
+			xssText: [...document.querySelectorAll('th, dd, .truth, .pred, .path')].filter(e => e.textContent.includes(`+browser.Quote(xssClass)+`)).length,
 			injectedImg: document.querySelectorAll('img[src="x"]').length,
 			scripts: document.scripts.length,
 			accuracy: document.getElementById('accuracy').textContent,
@@ -224,12 +212,7 @@ func TestReportInBrowser(t *testing.T) {
 	if page.XSSText < 3 || page.InjectedImg != 0 || page.Scripts != 0 {
 		t.Errorf("the class name shows as text %d times; %d injected images; %d scripts", page.XSSText, page.InjectedImg, page.Scripts)
 	}
-	shot, err := p.Screenshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkScreenshot(t, shot, 1200, 1500)
-	saveScreenshot(t, "report.png", shot)
+	p.CheckedScreenshot(t, "report-test.png", 1200, 1500)
 
 	// The same page with its policy off: escaping alone keeps it inert.
 	if err := p.SetBypassCSP(true); err != nil {
@@ -242,8 +225,8 @@ func TestReportInBrowser(t *testing.T) {
 	if err := p.Eval(`document.querySelectorAll('img[src="x"]').length + document.scripts.length`, &injected); err != nil || injected != 0 {
 		t.Errorf("with the policy off: %d injected elements (%v)", injected, err)
 	}
-	for _, u := range p.Requests() {
-		if u != url && !strings.HasPrefix(u, "data:") {
+	for _, u := range p.RequestsOutside(url) {
+		if u != url {
 			t.Errorf("the report requested %s", u)
 		}
 	}
@@ -361,42 +344,5 @@ func TestChart(t *testing.T) {
 	}
 	if got := shellJoin([]string{"tfcat", "train", "--data", "my data", "it's"}); got != `tfcat train --data 'my data' 'it'\''s'` {
 		t.Errorf("shellJoin: %s", got)
-	}
-}
-
-func jsQuote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}
-
-// checkScreenshot checks a PNG screenshot: at least w×h, and not blank.
-func checkScreenshot(t *testing.T, shot []byte, w, h int) {
-	t.Helper()
-	img, err := png.Decode(bytes.NewReader(shot))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	bd := img.Bounds()
-	if bd.Dx() < w || bd.Dy() < h {
-		t.Errorf("screenshot %v, want at least %d×%d", bd, w, h)
-	}
-	colours := map[color.RGBA]bool{}
-	for y := bd.Min.Y; y < bd.Max.Y; y += 3 {
-		for x := bd.Min.X; x < bd.Max.X; x += 3 {
-			r, g, b, _ := img.At(x, y).RGBA()
-			colours[color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 255}] = true
-		}
-	}
-	if len(colours) < 50 {
-		t.Errorf("screenshot has %d colours: blank?", len(colours))
-	}
-}
-
-// saveScreenshot keeps a screenshot in $TFCAT_SCREENSHOTS, when set (how
-// the README's pictures are made).
-func saveScreenshot(t *testing.T, name string, shot []byte) {
-	if dir := os.Getenv("TFCAT_SCREENSHOTS"); dir != "" {
-		if err := os.WriteFile(filepath.Join(dir, name), shot, 0o644); err != nil {
-			t.Error(err)
-		}
 	}
 }

@@ -80,18 +80,7 @@ func TestPageInBrowser(t *testing.T) {
 	data, _ := os.ReadFile(good)
 	os.WriteFile(corrupt, data[:len(data)/2], 0o644)
 
-	b, err := browser.Launch(browser.Options{Width: 1000, Height: 900})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	p, err := b.NewPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Navigate(url + "/"); err != nil {
-		t.Fatal(err)
-	}
+	p := browser.Open(t, url+"/", browser.Options{Width: 1000, Height: 900})
 	if err := p.WaitFor(`document.getElementById('app').dataset.ready === 'true'`, 10*time.Second); err != nil {
 		t.Fatalf("the page's script did not run: %v; console %q", err, p.Console())
 	}
@@ -144,12 +133,7 @@ func TestPageInBrowser(t *testing.T) {
 	if !slices.IsSortedFunc(shown.Widths, func(a, b float64) int { return int(math.Round(b - a)) }) || shown.Widths[0] <= 0 {
 		t.Errorf("probability bars %v: want widths in decreasing order, the first visible", shown.Widths)
 	}
-	shot, err := p.Screenshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkScreenshot(t, shot, 1000, 600)
-	saveScreenshot(t, "serve-page.png", shot)
+	p.CheckedScreenshot(t, "serve-page-test.png", 1000, 600)
 
 	// A corrupt image: the server's error message, as the API gives it.
 	if err := p.SetFiles("#file", corrupt); err != nil {
@@ -178,10 +162,8 @@ func TestPageInBrowser(t *testing.T) {
 		t.Fatalf("a dropped image got no prediction: %v", err)
 	}
 
-	for _, u := range p.Requests() {
-		if !strings.HasPrefix(u, url+"/") && !strings.HasPrefix(u, "blob:"+url+"/") && !strings.HasPrefix(u, "data:") {
-			t.Errorf("the page requested %s, outside the server", u)
-		}
+	if out := p.RequestsOutside(url+"/", "blob:"+url+"/"); len(out) > 0 {
+		t.Errorf("the page requested %q, outside the server", out)
 	}
 	if !slices.Contains(p.Requests(), url+"/v1/models/pets:classify-image") {
 		t.Errorf("requests %q: the page did not call the API", p.Requests())
@@ -201,15 +183,7 @@ func TestPageInBrowser(t *testing.T) {
 // inert — and the page still works.
 func TestPageEscapesWithoutCSP(t *testing.T) {
 	_, url := start(t, testModel(t), Config{Name: "pets", Classes: []string{"cat", xssClass, "dog"}})
-	b, err := browser.Launch(browser.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	p, err := b.NewPage()
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := browser.Open(t, "about:blank", browser.Options{})
 	if err := p.SetBypassCSP(true); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +197,7 @@ func TestPageEscapesWithoutCSP(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := p.Eval(`[...document.querySelectorAll('#classes li, #probabilities .label')].filter(e => e.textContent === `+jsQuote(xssClass)+`).length`, &n); err != nil {
+	if err := p.Eval(`[...document.querySelectorAll('#classes li, #probabilities .label')].filter(e => e.textContent === `+browser.Quote(xssClass)+`).length`, &n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 2 {
@@ -288,43 +262,4 @@ func evalString(t *testing.T, p *browser.Page, expr string) string {
 		t.Fatal(err)
 	}
 	return s
-}
-
-func jsQuote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
-// checkScreenshot checks a PNG screenshot: at least w×h, and not blank —
-// many distinct colours and most rows holding more than the background.
-func checkScreenshot(t *testing.T, shot []byte, w, h int) {
-	t.Helper()
-	img, err := png.Decode(bytes.NewReader(shot))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	bd := img.Bounds()
-	if bd.Dx() < w || bd.Dy() < h {
-		t.Errorf("screenshot %v, want at least %d×%d", bd, w, h)
-	}
-	colours := map[color.RGBA]bool{}
-	for y := bd.Min.Y; y < bd.Max.Y; y += 3 {
-		for x := bd.Min.X; x < bd.Max.X; x += 3 {
-			r, g, b, _ := img.At(x, y).RGBA()
-			colours[color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 255}] = true
-		}
-	}
-	if len(colours) < 50 {
-		t.Errorf("screenshot has %d colours: blank?", len(colours))
-	}
-}
-
-// saveScreenshot keeps a screenshot in $TFCAT_SCREENSHOTS, when set (how
-// the README's pictures are made).
-func saveScreenshot(t *testing.T, name string, shot []byte) {
-	if dir := os.Getenv("TFCAT_SCREENSHOTS"); dir != "" {
-		if err := os.WriteFile(filepath.Join(dir, name), shot, 0o644); err != nil {
-			t.Error(err)
-		}
-	}
 }

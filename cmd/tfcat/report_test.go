@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"image/color"
-	"image/png"
 	"io"
 	"net/http"
 	"os"
@@ -111,24 +109,8 @@ func TestReportAndPageOfDemoModel(t *testing.T) {
 		t.Error("the report does not show the training data and runs")
 	}
 
-	b, err := browser.Launch(browser.Options{Width: 1200, Height: 900})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	p, err := b.NewPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Navigate("file://" + out); err != nil {
-		t.Fatal(err)
-	}
-	shot, err := p.Screenshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkScreenshot(t, shot)
-	saveScreenshot(t, "report.png", shot)
+	p := browser.Open(t, "file://"+out, browser.Options{Width: 1000, Height: 700})
+	p.CheckedScreenshot(t, "report.png", 1000, 1500)
 
 	// The page of tfcat serve, with one of the test images picked.
 	image := filepath.Join(test, "trouser", firstFile(t, filepath.Join(test, "trouser")))
@@ -138,7 +120,8 @@ func TestReportAndPageOfDemoModel(t *testing.T) {
 	}
 	url, _, done := startServe(t, "--model", modelDir, "--name", "fashion")
 	defer stopServe(t, done)
-	if p, err = b.NewPage(); err != nil {
+	p, err = p.Browser().NewPage()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Navigate(url + "/"); err != nil {
@@ -154,16 +137,10 @@ func TestReportAndPageOfDemoModel(t *testing.T) {
 	if err := p.Eval(`document.getElementById('class').textContent`, &class); err != nil || class != preds[0].Class {
 		t.Errorf("the page predicts %q (%v), tfcat predict %q", class, err, preds[0].Class)
 	}
-	for _, u := range p.Requests() {
-		if !strings.HasPrefix(u, url+"/") && !strings.HasPrefix(u, "blob:"+url+"/") && !strings.HasPrefix(u, "data:") {
-			t.Errorf("the page requested %s", u)
-		}
+	if out := p.RequestsOutside(url+"/", "blob:"+url+"/"); len(out) > 0 {
+		t.Errorf("the page requested %q", out)
 	}
-	if shot, err = p.Screenshot(); err != nil {
-		t.Fatal(err)
-	}
-	checkScreenshot(t, shot)
-	saveScreenshot(t, "serve-page.png", shot)
+	p.CheckedScreenshot(t, "serve-page.png", 1000, 600)
 }
 
 // TestReportAndPageOfPythonCheckpoint: a checkpoint the Python tutorial's
@@ -213,34 +190,4 @@ func firstFile(t *testing.T, dir string) string {
 		t.Fatalf("%s: %v", dir, err)
 	}
 	return entries[0].Name()
-}
-
-// checkScreenshot checks that a PNG screenshot is not blank: many colours.
-func checkScreenshot(t *testing.T, shot []byte) {
-	t.Helper()
-	img, err := png.Decode(bytes.NewReader(shot))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	colours := map[color.RGBA]bool{}
-	bd := img.Bounds()
-	for y := bd.Min.Y; y < bd.Max.Y; y += 3 {
-		for x := bd.Min.X; x < bd.Max.X; x += 3 {
-			r, g, b, _ := img.At(x, y).RGBA()
-			colours[color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 255}] = true
-		}
-	}
-	if len(colours) < 50 || bd.Dx() < 800 {
-		t.Errorf("screenshot %v with %d colours: blank?", bd, len(colours))
-	}
-}
-
-// saveScreenshot keeps a screenshot in $TFCAT_SCREENSHOTS, when set: the
-// README's pictures are made so (docs/).
-func saveScreenshot(t *testing.T, name string, shot []byte) {
-	if dir := os.Getenv("TFCAT_SCREENSHOTS"); dir != "" {
-		if err := os.WriteFile(filepath.Join(dir, name), shot, 0o644); err != nil {
-			t.Error(err)
-		}
-	}
 }

@@ -46,7 +46,7 @@ func Binary() (string, error) {
 
 // Options configure Launch.
 type Options struct {
-	// Width and Height are the window's size in CSS pixels (default
+	// Width and Height are each page's viewport in CSS pixels (default
 	// 1200×900).
 	Width, Height int
 }
@@ -58,6 +58,7 @@ type Browser struct {
 	r       *os.File // our end of Chromium's fd 4
 	profile string
 	stderr  bytes.Buffer
+	opt     Options
 
 	mu       sync.Mutex
 	nextID   int
@@ -101,7 +102,7 @@ func Launch(opt Options) (*Browser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("browser: pipe: %w", err)
 	}
-	b := &Browser{w: ours, r: theirs, profile: profile, pending: map[int]chan message{},
+	b := &Browser{w: ours, r: theirs, profile: profile, opt: opt, pending: map[int]chan message{},
 		sessions: map[string]*Page{}, done: make(chan struct{})}
 	b.cmd = exec.Command(bin,
 		"--headless", "--remote-debugging-pipe", "--user-data-dir="+profile,
@@ -241,9 +242,9 @@ type Page struct {
 	loaded   chan struct{}
 }
 
-// NewPage opens a blank tab with the Page, Network, Runtime and Log domains
-// enabled, so that everything the page does is recorded from its first
-// request on.
+// NewPage opens a blank tab of the Options' viewport size with the Page,
+// Network, Runtime and Log domains enabled, so that everything the page does
+// is recorded from its first request on.
 func (b *Browser) NewPage() (*Page, error) {
 	var target struct {
 		TargetID string `json:"targetId"`
@@ -265,6 +266,13 @@ func (b *Browser) NewPage() (*Page, error) {
 		if err := p.call(d, nil, nil); err != nil {
 			return nil, err
 		}
+	}
+	// The window's size includes what headless Chromium keeps for its
+	// (invisible) frame: set the viewport itself.
+	err := p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": b.opt.Width, "height": b.opt.Height,
+		"deviceScaleFactor": 1, "mobile": false}, nil)
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -39,18 +39,7 @@ fetch('/data').then(r => r.text()).then(t => { document.title = t; });
 	}))
 	defer srv.Close()
 
-	b, err := Launch(Options{Width: 800, Height: 600})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	p, err := b.NewPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Navigate(srv.URL + "/"); err != nil {
-		t.Fatal(err)
-	}
+	p := Open(t, srv.URL+"/", Options{Width: 800, Height: 600})
 	if err := p.WaitFor(`document.title === "fetched"`, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -94,17 +83,17 @@ fetch('/data').then(r => r.text()).then(t => { document.title = t; });
 			t.Errorf("requests %q lack %s", reqs, want)
 		}
 	}
-
-	shot, err := p.Screenshot()
-	if err != nil {
-		t.Fatal(err)
+	if out := p.RequestsOutside(srv.URL + "/"); !slices.Equal(out, []string{"http://example.invalid/x"}) {
+		t.Errorf("requests outside the server: %q", out)
 	}
+
+	shot := p.CheckedScreenshot(t, "browser-test.png", 800, 600)
 	img, err := png.Decode(bytes.NewReader(shot))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if img.Bounds().Dx() != 800 {
-		t.Errorf("screenshot is %d wide, want 800", img.Bounds().Dx())
+	if img.Bounds().Dx() != 800 || img.Bounds().Dy() != 600 {
+		t.Errorf("screenshot is %v, want 800×600", img.Bounds())
 	}
 	r, g, bl, _ := img.At(100, 100).RGBA()
 	if r>>8 != 0xcc || g>>8 != 0 || bl>>8 != 0 {
