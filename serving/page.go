@@ -43,7 +43,7 @@ func (s *Server) renderPage() ([]byte, error) {
 	d := pageData{Name: s.cfg.Name, Source: s.cfg.Source, Version: s.cfg.Version,
 		Endpoint: "/v1/models/" + s.cfg.Name + ":classify-image",
 		Height:   s.h, Width: s.w, Channels: s.c, Classes: s.cfg.Classes, Named: s.named,
-		MaxPixels: strconv.Itoa(s.cfg.MaxImagePixels), MaxBody: byteSize(s.cfg.MaxBodyBytes)}
+		MaxPixels: fmt.Sprintf("%.3g megapixels", float64(s.cfg.MaxImagePixels)/1e6), MaxBody: byteSize(s.cfg.MaxBodyBytes)}
 	var b bytes.Buffer
 	if err := pageTmpl.Execute(&b, d); err != nil {
 		return nil, fmt.Errorf("serving: the page: %w", err)
