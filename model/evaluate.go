@@ -22,9 +22,11 @@ type Evaluation struct {
 	*metrics.Evaluation
 	Skipped []dataset.Problem
 	// Labels and Predicted are each image's true and predicted class, in
-	// the folder's listing order; Paths names the files.
+	// the folder's listing order; Paths names the files and Probabilities
+	// holds each image's row.
 	Labels, Predicted []int
 	Paths             []string
+	Probabilities     [][]float32
 }
 
 // Evaluate predicts every image of dir, a folder with one sub-folder per
@@ -69,6 +71,7 @@ func (m *Model) Evaluate(dir string, opt EvalOptions) (*Evaluation, error) {
 			ev.Labels = append(ev.Labels, b.Labels[j])
 			ev.Predicted = append(ev.Predicted, pred)
 			ev.Paths = append(ev.Paths, b.Paths[j])
+			ev.Probabilities = append(ev.Probabilities, p[j*k:(j+1)*k:(j+1)*k])
 		}
 	}
 	if ev.Evaluation, err = metrics.Evaluate(conf, set.Classes); err != nil {

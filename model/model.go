@@ -125,5 +125,14 @@ func Open(path string, opt Options) (*Model, error) {
 	return m, nil
 }
 
+// ClassNames returns Classes when the model (or Options.Classes) names its
+// classes, and nil when they are only numbers.
+func (m *Model) ClassNames() []string {
+	if !m.Named {
+		return nil
+	}
+	return m.Classes
+}
+
 // Variables reads the model's variables by name, flattened in C order.
 func (m *Model) Variables() (map[string][]float32, error) { return m.variables() }

@@ -6,7 +6,7 @@
 # scripts/gpu-check.sh as the README runs it on a GPU host (here on /cpu:0). Prints
 # the image's size and each step's time; fails at the first step that does not
 # hold. Needs root, podman, debootstrap, go and Debian's dataset-fashion-mnist
-# (scripts/setup-debian.sh installs them).
+# (scripts/setup-debian.sh --test installs them).
 #
 #   scripts/container-check.sh           # reuses the cached stand-in base images
 #   scripts/container-check.sh --fresh   # deletes the cache first (podman storage, stand-ins)
@@ -49,7 +49,7 @@ done
 
 [[ $(id -u) -eq 0 ]] || die "needs root (rootful podman and debootstrap)"
 for c in podman debootstrap unshare go tar curl python3 readelf timeout; do
-	command -v "$c" >/dev/null || die "$c not found: run scripts/setup-debian.sh (Debian packages podman buildah crun fuse-overlayfs debootstrap)"
+	command -v "$c" >/dev/null || die "$c not found: run scripts/setup-debian.sh --test (Debian packages podman buildah crun fuse-overlayfs debootstrap)"
 done
 fmnist=/usr/share/datasets/fashion-mnist
 [[ -f $fmnist/t10k-images-idx3-ubyte.gz ]] || die "$fmnist is missing: run scripts/setup-debian.sh (dataset-fashion-mnist)"

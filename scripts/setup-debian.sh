@@ -3,10 +3,15 @@
 #   dataset-fashion-mnist  real images for the demo, tests and benchmarks
 #   libjpeg62-turbo-dev    libjpeg-turbo, which tfcat's JPEG decoder links (OpenCV's decoder)
 #   gcc, unzip             cgo and the wheel tools
+# With --test (scripts/test.sh), also what only the tests use:
+#   chromium               the headless browser that opens tfcat report's page and
+#                          tfcat serve's page in the tests (internal/browser)
+#   fonts-dejavu-core      a font for the browser's screenshots
 #   podman buildah crun fuse-overlayfs debootstrap curl binutils
 #                          scripts/container-check.sh: builds and runs the image
 set -euo pipefail
-pkgs=(dataset-fashion-mnist libjpeg62-turbo-dev gcc podman buildah crun fuse-overlayfs debootstrap curl binutils)
+pkgs=(dataset-fashion-mnist libjpeg62-turbo-dev gcc)
+[[ ${1:-} == --test ]] && pkgs+=(chromium fonts-dejavu-core podman buildah crun fuse-overlayfs debootstrap curl binutils)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,13 @@
 //	POST /v1/models/NAME:classify-image  a raw JPEG, PNG or BMP body (tfcat's own)
 //	GET  /v1/models/NAME                 the version's status
 //	GET  /v1/models/NAME/metadata        the serving_default SignatureDef
+//	GET  /                               a page to try the model in a browser
+//
+// The page shows the model's name, classes and input size, and sends an
+// image a person drops or picks to :classify-image from the browser. It and
+// its script and style sheet (/page.js, /page.css) are the server's own
+// files, served with PageContentSecurityPolicy: the page loads nothing from
+// elsewhere, and the names it shows are escaped.
 //
 // An instance is a float tensor [H][W][C] (already preprocessed), or
 // {"b64": "<base64 of a JPEG, PNG or BMP>"}, which goes through the dataset
@@ -118,8 +125,11 @@ type Config struct {
 	// Version is the one version served; 1 when zero.
 	Version int64
 	// Classes names the classes in label order, for :classify-image; numbered
-	// when nil.
+	// when nil (the page then says the model stores no names).
 	Classes []string
+	// Source, when set, says on the page where the model came from (its
+	// path).
+	Source string
 	// MaxBatch is the most images per Session.Run; DefaultMaxBatch when zero.
 	// 1 turns batching off.
 	MaxBatch int
@@ -170,6 +180,8 @@ type Server struct {
 	k       int
 	batch   *batcher
 	meta    []byte // the metadata reply
+	page    []byte // GET /
+	named   bool   // Config.Classes were given
 	closed  chan struct{}
 	once    sync.Once
 
@@ -221,6 +233,7 @@ func New(m tfgraph.Classifier, cfg Config) (*Server, error) {
 	if s.h <= 0 || s.w <= 0 || s.c <= 0 || s.k <= 0 {
 		return nil, fmt.Errorf("serving: the model takes %dx%dx%d images into %d classes", s.h, s.w, s.c, s.k)
 	}
+	s.named = cfg.Classes != nil
 	if cfg.Classes == nil {
 		s.cfg.Classes = tfgraph.NumberedClasses(s.k)
 	} else if len(cfg.Classes) != s.k {
@@ -232,6 +245,9 @@ func New(m tfgraph.Classifier, cfg Config) (*Server, error) {
 	}
 	var err error
 	if s.meta, err = metadataJSON(cfg.Name, cfg.Version, sig); err != nil {
+		return nil, err
+	}
+	if s.page, err = s.renderPage(); err != nil {
 		return nil, err
 	}
 	s.batch = newBatcher(m, cfg.MaxBatch, cfg.BatchWait)
@@ -280,6 +296,9 @@ var (
 // ServeHTTP routes a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	if s.servePage(w, r) {
+		return
+	}
 	m := pathRe.FindStringSubmatch(path)
 	if m == nil {
 		code := http.StatusNotFound

@@ -95,6 +95,11 @@ type Options struct {
 	// it returns stops training: the last completed step is saved and Train
 	// returns the error.
 	OnEvent func(Event) error
+
+	// NoHistory turns off the training history (HistoryFile in ModelDir).
+	NoHistory bool
+	// Command is the command line the history records (default os.Args).
+	Command []string
 }
 
 // Tutorial returns the tutorial's settings: 128×128 BGR images, 20%

@@ -43,6 +43,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	}
 	r := &run{opt: opt, res: &Result{}}
 	defer r.close()
+	defer keepHistory(&r.opt).close()
 	if opt.LogDir != "" {
 		var err error
 		if r.tb, err = tensorboard.NewWriter(opt.LogDir); err != nil {

@@ -43,8 +43,7 @@ func compareCommand() *cli.Command {
 			if len(inputs) == 0 {
 				return usagef("compare needs --data DIR or IMAGE arguments")
 			}
-			cfg, err := sessionConfig(c, false)
-			if err != nil {
+			if _, err := sessionConfig(c, false); err != nil { // a bad --device before a bad file
 				return err
 			}
 			files, err := dataset.ImageFiles(inputs)
@@ -53,7 +52,7 @@ func compareCommand() *cli.Command {
 			}
 			var models [2]*model.Model
 			for i, p := range paths {
-				if models[i], err = openModel(c, p, cfg); err != nil {
+				if models[i], err = openModel(c, p); err != nil {
 					return fmt.Errorf("model %s: %w", p, err)
 				}
 				defer models[i].Close()

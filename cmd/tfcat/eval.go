@@ -30,11 +30,7 @@ func evalCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			format := format(c)
-			cfg, err := sessionConfig(c, false)
-			if err != nil {
-				return err
-			}
-			m, err := openModel(c, c.String("model"), cfg)
+			m, err := openModel(c, c.String("model"))
 			if err != nil {
 				return err
 			}

@@ -71,11 +71,15 @@ func sessionConfig(c *cli.Context, note bool) (tfgraph.SessionConfig, error) {
 	return tfgraph.SessionConfig{Device: dev, IntraOpThreads: threads}, nil
 }
 
-// openModel loads path with cfg (from sessionConfig), --trust-graph and
-// --classes.
-func openModel(c *cli.Context, path string, cfg tfgraph.SessionConfig) (*model.Model, error) {
+// openModel loads path with --device, --threads (sessionConfig),
+// --trust-graph and --classes.
+func openModel(c *cli.Context, path string) (*model.Model, error) {
 	if path == "" {
 		return nil, usagef("--model is required")
+	}
+	cfg, err := sessionConfig(c, false)
+	if err != nil {
+		return nil, err
 	}
 	m, err := model.Open(path, model.Options{Session: cfg, Trust: c.Bool("trust-graph"), Classes: splitList(c.String("classes"))})
 	var cc *model.ClassCountError

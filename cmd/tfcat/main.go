@@ -108,7 +108,7 @@ func main() {
 // commands lists tfcat's subcommands in the order help shows them.
 func commands() []*cli.Command {
 	return []*cli.Command{trainCommand(), predictCommand(), evalCommand(), inspectCommand(), compareCommand(),
-		exportCommand(), serveCommand(), dataCommand(), preprocessCommand(), versionCommand()}
+		exportCommand(), reportCommand(), serveCommand(), dataCommand(), preprocessCommand(), versionCommand()}
 }
 
 // helpText holds each command's long help, one file per command.

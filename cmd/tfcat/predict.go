@@ -23,15 +23,14 @@ func predictCommand() *cli.Command {
 			if c.NArg() == 0 {
 				return usagef("predict needs at least one IMAGE or DIR")
 			}
-			cfg, err := sessionConfig(c, false)
-			if err != nil {
+			if _, err := sessionConfig(c, false); err != nil { // a bad --device before a bad file
 				return err
 			}
 			files, err := dataset.ImageFiles(c.Args().Slice())
 			if err != nil {
 				return err
 			}
-			m, err := openModel(c, c.String("model"), cfg)
+			m, err := openModel(c, c.String("model"))
 			if err != nil {
 				return err
 			}

@@ -45,17 +45,13 @@ func serveCommand() *cli.Command {
 			if wait == 0 {
 				wait = -1 // serving.Config: negative is no wait, zero the default
 			}
-			cfg, err := sessionConfig(c, false)
-			if err != nil {
-				return err
-			}
-			m, err := openModel(c, c.String("model"), cfg)
+			m, err := openModel(c, c.String("model"))
 			if err != nil {
 				return err
 			}
 			defer m.Close()
 			srv, err := serving.New(m, serving.Config{
-				Name: c.String("name"), Version: c.Int64("version"), Classes: m.Classes,
+				Name: c.String("name"), Version: c.Int64("version"), Classes: m.ClassNames(), Source: m.Path,
 				MaxBatch: c.Int("max-batch"), BatchWait: wait,
 				MaxBodyBytes: c.Int64("max-body"), MaxInstances: c.Int("max-instances"),
 				MaxImagePixels: c.Int("max-image-pixels"), DecodeMemory: c.Int64("decode-memory"),
@@ -85,7 +81,7 @@ func listenAndServe(c *cli.Context, srv *serving.Server) error {
 			fmt.Fprintf(c.App.ErrWriter, "tfcat: "+format+"\n", args...)
 		}
 	}
-	logf("serving %s as %q on http://%s/v1/models/%s (Ctrl-C or SIGTERM stops)", c.String("model"), c.String("name"), ln.Addr(), c.String("name"))
+	logf("serving %s as %q on http://%s/v1/models/%s, a page to try it at http://%[3]s/ (Ctrl-C or SIGTERM stops)", c.String("model"), c.String("name"), ln.Addr(), c.String("name"))
 	// After the first signal, a second kills the process the usual way.
 	return serving.Serve(ctx, ln, srv, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf})
 }

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -59,114 +55,10 @@ func trainCommand() *cli.Command {
 	}
 }
 
-// trainOutput prints the trainer's events as the user asked: JSON events, a
-// progress bar on a terminal, or plain lines.
-type trainOutput struct {
-	stdout, stderr io.Writer
-	json, quiet    bool
-	bar            bool
-	lastBar        time.Time
-}
-
-// printJSON prints v as one line, with --json.
-func (o *trainOutput) printJSON(v any) {
-	if o.json {
-		b, _ := json.Marshal(v)
-		fmt.Fprintln(o.stdout, string(b))
-	}
-}
-
-func (o *trainOutput) note(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if o.json {
-		o.printJSON(map[string]string{"event": "note", "message": msg}) // keys sorted: event first
-		return
-	}
-	if !o.quiet {
-		o.clearBar()
-		fmt.Fprintln(o.stderr, msg)
-	}
-}
-
-func (o *trainOutput) clearBar() {
-	if o.bar {
-		fmt.Fprint(o.stderr, "\r\033[K")
-	}
-}
-
-func (o *trainOutput) progress(e trainer.Event) {
-	if !o.bar || o.quiet || o.json {
-		return
-	}
-	if time.Since(o.lastBar) < 100*time.Millisecond && e.Step < e.Steps {
-		return
-	}
-	o.lastBar = time.Now()
-	rate, eta := e.StepsPerSecond(), "--"
-	if rate > 0 {
-		eta = (time.Duration(float64(e.Steps-e.Step)/rate) * time.Second).Round(time.Second).String()
-	}
-	const width = 30
-	filled := width * e.Step / max(e.Steps, 1)
-	fmt.Fprintf(o.stderr, "\r\033[K[%s%s] %d/%d  %.2f steps/s  ETA %s  loss %.4f",
-		strings.Repeat("=", filled), strings.Repeat(" ", width-filled), e.Step, e.Steps, rate, eta, e.Loss)
-}
-
-// event prints one trainer event.
-func (o *trainOutput) event(e trainer.Event) error {
-	switch e.Kind {
-	case trainer.Resumed:
-		o.note("resuming from %s at step %d", e.Checkpoint, e.Step)
-	case trainer.Start:
-		if n := len(e.Skipped); n > 0 {
-			o.note("skipped %d unreadable image(s):", n)
-			for i, p := range e.Skipped {
-				if i == 10 {
-					o.note("  ... and %d more", n-10)
-					break
-				}
-				o.note("  %s", p)
-			}
-		}
-		o.note("%s: %d classes (%s), %d training and %d validation images, loaded in %s",
-			e.Data, len(e.Classes), strings.Join(e.Classes, ", "), e.Train, e.Validation, e.LoadTime.Round(time.Millisecond))
-		o.printJSON(e)
-	case trainer.Step:
-		o.progress(e)
-		if o.json && (e.Step%10 == 0 || e.Step == e.Steps) {
-			o.printJSON(e)
-		}
-	case trainer.Epoch:
-		if !o.json && !o.quiet {
-			o.clearBar()
-			fmt.Fprintln(o.stdout, e.String())
-		}
-		fallthrough
-	case trainer.Checkpoint:
-		o.printJSON(e)
-	case trainer.Stopping:
-		switch e.Reason {
-		case trainer.Interrupted:
-			o.note("interrupted at step %d; saving", e.Step)
-		case trainer.EarlyStop:
-			o.note("early stop at step %d: validation loss has not improved for %d epochs (best %.4f)", e.Step, e.Patience, e.BestLoss)
-		}
-	case trainer.Done:
-		o.printJSON(e)
-		if e.Checkpoint == "" { // a cluster's worker or parameter server
-			o.note("tfcat: done at step %d", e.Step)
-		} else if !o.json && !o.quiet {
-			abs, _ := filepath.Abs(e.Checkpoint)
-			fmt.Fprintf(o.stdout, "model saved: %s (step %d)\n", abs, e.Step)
-		}
-	}
-	return nil
-}
-
 func trainAction(c *cli.Context) error {
-	out := &trainOutput{stdout: c.App.Writer, stderr: c.App.ErrWriter, json: c.Bool("json"), quiet: c.Bool("quiet")}
+	out := &trainer.Printer{Out: c.App.Writer, Err: c.App.ErrWriter, JSON: c.Bool("json"), Quiet: c.Bool("quiet")}
 	if f, ok := c.App.ErrWriter.(*os.File); ok {
-		out.bar = term.IsTerminal(int(f.Fd())) // where a progress bar belongs
+		out.Bar = term.IsTerminal(int(f.Fd())) // where a progress bar belongs
 	}
 	size, channels, batch := c.Int("size"), c.Int("channels"), c.Int("batch")
 	if err := checkChannels(channels); err != nil {
@@ -193,7 +85,7 @@ func trainAction(c *cli.Context) error {
 		Reshuffle: c.Bool("reshuffle"), Stream: c.Bool("stream"), Strict: c.Bool("strict"),
 		BatchSize: batch, Steps: c.Int("iterations"), Epochs: c.Int("epochs"), LearningRate: c.Float64("lr"), EarlyStop: c.Int("early-stop"),
 		ModelDir: c.String("model-dir"), Name: c.String("name"), StepSuffix: c.Bool("step-suffix"), MaxToKeep: c.Int("max-to-keep"),
-		Resume: c.Bool("resume"), ResumeIfPresent: c.Bool("resume-if-present"), LogDir: c.String("logdir"), Session: cfg, OnEvent: out.event, SaveEvery: c.Int("save-every"),
+		Resume: c.Bool("resume"), ResumeIfPresent: c.Bool("resume-if-present"), LogDir: c.String("logdir"), Session: cfg, OnEvent: out.Event, SaveEvery: c.Int("save-every"),
 		ClusterTimeout: c.Duration("cluster-timeout"), AllowPublicCluster: c.Bool("allow-public-cluster"),
 	}
 	if opt.Cluster, _, err = cluster.FromEnv(); err != nil {
@@ -209,13 +101,13 @@ func trainAction(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := trainer.Train(ctx, opt)
-	out.clearBar()
+	out.ClearBar()
 	var re *trainer.ResumeError
 	if errors.As(err, &re) {
 		return fmt.Errorf("--resume: %w", re.Err)
 	}
 	if err != nil && res != nil && res.Checkpoint != "" && res.CheckpointStep == res.Step && res.Step > res.StartStep {
-		out.note("saved %s at step %d before stopping", res.Checkpoint, res.Step)
+		out.Note("saved %s at step %d before stopping", res.Checkpoint, res.Step)
 	}
 	return err
 }

@@ -1,0 +1,348 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/internal/browser"
+	"github.com/tfcat/tfcat/model"
+	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/trainer"
+)
+
+// xssClass is a class folder name that runs script if a page pastes it as
+// HTML.
+const xssClass = "<img src=x onerror=alert(1)>"
+
+// demo is the README demo's model, smaller: Fashion-MNIST T-shirts (in a
+// folder named xssClass) against trousers, 28×28 grey, trained 4 epochs on
+// 600 images; test is the whole test split of the two classes, 2,000
+// images.
+var demo struct {
+	once              sync.Once
+	root, model, test string
+	err               error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if demo.root != "" {
+		os.RemoveAll(demo.root)
+	}
+	os.Exit(code)
+}
+
+func demoModel(t testing.TB) (modelDir, testDir string) {
+	t.Helper()
+	demo.once.Do(func() {
+		demo.err = func() error {
+			root, err := os.MkdirTemp("", "tfcat-report-demo")
+			if err != nil {
+				return err
+			}
+			demo.root = root
+			classes := []string{"tshirt-top", "trouser"}
+			for split, limit := range map[string]int{"train": 300, "test": 0} {
+				dir := filepath.Join(root, split)
+				if _, err := dataset.ExportFashionMNIST("", dir, dataset.ExportOptions{Split: split, Classes: classes, Limit: limit}); err != nil {
+					return err
+				}
+				if err := os.Rename(filepath.Join(dir, "tshirt-top"), filepath.Join(dir, xssClass)); err != nil {
+					return err
+				}
+			}
+			demo.model, demo.test = filepath.Join(root, "model"), filepath.Join(root, "test")
+			_, err = trainer.Train(context.Background(), trainer.Options{Data: filepath.Join(root, "train"), Size: 28, Channels: 1,
+				Validation: 0.2, Seed: 2, BatchSize: 32, Epochs: 4, LearningRate: 1e-3, ModelDir: demo.model,
+				Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}})
+			return err
+		}()
+	})
+	if demo.err != nil {
+		t.Fatalf("the demo model: %v", demo.err)
+	}
+	return demo.model, demo.test
+}
+
+func open(t testing.TB, path string) *model.Model {
+	t.Helper()
+	m, err := model.Open(path, model.Options{Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// TestReport2000 is the acceptance figure: the report on a 2,000-image test
+// folder is made in under 10 s and weighs under 5 MB.
+func TestReport2000(t *testing.T) {
+	modelDir, testDir := demoModel(t)
+	m := open(t, modelDir)
+	out := filepath.Join(t.TempDir(), "report.html")
+	t0 := time.Now()
+	r, err := WriteFile(out, Options{Model: m, Data: testDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(t0)
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("report on %d images: %v, %d bytes, %d of %d misclassified shown", r.Evaluation.Images, took.Round(time.Millisecond), fi.Size(), len(r.Misclassified), r.MisclassifiedTotal)
+	if r.Evaluation.Images != 2000 {
+		t.Errorf("%d images evaluated, want 2000", r.Evaluation.Images)
+	}
+	if took > 10*time.Second || fi.Size() > 5<<20 {
+		t.Errorf("report took %v and %d bytes; want under 10 s and 5 MB", took, fi.Size())
+	}
+	if r.MisclassifiedTotal == 0 || len(r.Misclassified) != min(r.MisclassifiedTotal, DefaultMaxMisclassified) {
+		t.Errorf("%d misclassified shown of %d", len(r.Misclassified), r.MisclassifiedTotal)
+	}
+	for i, mc := range r.Misclassified {
+		if mc.Thumbnail == nil || mc.True == mc.Predicted || (i > 0 && mc.Probability > r.Misclassified[i-1].Probability) {
+			t.Errorf("misclassified %d: %+v (want a thumbnail, a mistake, the most confident first)", i, mc)
+		}
+	}
+	if fi.Mode().Perm() != 0o644&^umask(t) {
+		t.Errorf("report mode %v", fi.Mode())
+	}
+}
+
+func umask(t *testing.T) os.FileMode {
+	f := filepath.Join(t.TempDir(), "probe")
+	os.WriteFile(f, nil, 0o777)
+	fi, _ := os.Stat(f)
+	return 0o777 &^ fi.Mode().Perm()
+}
+
+// TestReportInBrowser opens the demo model's report in headless Chromium:
+// a screenshot that is not blank, both charts and the tables present and
+// sized, validation accuracy rising, the confusion matrix and per-class
+// scores those of the evaluation, thumbnails that decode, the class folder
+// named xssClass shown as text with no script run (even with the page's
+// policy turned off), and no request but the file itself.
+func TestReportInBrowser(t *testing.T) {
+	modelDir, testDir := demoModel(t)
+	m := open(t, modelDir)
+	out := filepath.Join(t.TempDir(), "report.html")
+	r, err := WriteFile(out, Options{Model: m, Data: testDir, MaxMisclassified: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "file://" + out
+	p := browser.Open(t, url, browser.Options{Width: 1200, Height: 900})
+	var page struct {
+		Charts []struct {
+			ID            string
+			Width, Height float64
+			Lines         int
+		}
+		ValAccuracy []float64
+		Confusion   [][]int
+		Header      []string
+		ScoreRows   int
+		Thumbs      []struct{ Width, Natural float64 }
+		XSSText     int
+		InjectedImg int
+		Scripts     int
+		Accuracy    string
+	}
+	err = p.Eval(`(() => {
+		const size = e => { const r = e.getBoundingClientRect(); return {width: r.width, height: r.height}; };
+		return {
+			charts: [...document.querySelectorAll('figure.chart')].map(f => ({id: f.id, ...size(f.querySelector('svg')), lines: f.querySelectorAll('polyline').length})),
+			valAccuracy: [...document.querySelectorAll('#chart-accuracy [data-series=val_accuracy] circle')].map(c => +c.dataset.value),
+			confusion: [...document.querySelectorAll('#confusion tbody tr')].map(tr => [...tr.querySelectorAll('td')].map(td => +td.textContent)),
+			header: [...document.querySelectorAll('#confusion thead th[scope=col]')].map(th => th.textContent),
+			scoreRows: document.querySelectorAll('#scores tbody tr').length,
+			thumbs: [...document.querySelectorAll('#misclassified img')].map(i => ({width: i.getBoundingClientRect().width, natural: i.naturalWidth})),
+			xssText: [...document.querySelectorAll('th, dd, .truth, .pred, .path')].filter(e => e.textContent.includes(`+browser.Quote(xssClass)+`)).length,
+			injectedImg: document.querySelectorAll('img[src="x"]').length,
+			scripts: document.scripts.length,
+			accuracy: document.getElementById('accuracy').textContent,
+		};
+	})()`, &page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Charts) != 2 {
+		t.Fatalf("charts %+v, want loss and accuracy", page.Charts)
+	}
+	for _, c := range page.Charts {
+		if c.Width < 400 || c.Height < 200 || c.Lines < 2 {
+			t.Errorf("chart %s is %v×%v with %d lines; want at least 400×200 and 2 lines", c.ID, c.Width, c.Height, c.Lines)
+		}
+	}
+	if n := len(page.ValAccuracy); n != 4 || page.ValAccuracy[n-1] < page.ValAccuracy[0]+0.2 || page.ValAccuracy[n-1] < 0.85 {
+		t.Errorf("validation accuracy per epoch %v: want 4 epochs, rising to over 85%%", page.ValAccuracy)
+	}
+	if !slices.EqualFunc(page.Confusion, r.Evaluation.Confusion, slices.Equal) {
+		t.Errorf("page's confusion matrix %v, the evaluation's %v", page.Confusion, r.Evaluation.Confusion)
+	}
+	if !slices.Equal(page.Header, []string{xssClass, "trouser"}) || page.ScoreRows != 2 {
+		t.Errorf("confusion header %q, %d score rows", page.Header, page.ScoreRows)
+	}
+	if page.Accuracy != pct(r.Evaluation.Accuracy) {
+		t.Errorf("accuracy shown %q, want %s", page.Accuracy, pct(r.Evaluation.Accuracy))
+	}
+	if len(page.Thumbs) != min(24, r.MisclassifiedTotal) {
+		t.Errorf("%d thumbnails, want %d", len(page.Thumbs), min(24, r.MisclassifiedTotal))
+	}
+	for _, th := range page.Thumbs {
+		if th.Natural == 0 || th.Width < 90 {
+			t.Errorf("thumbnail %+v: want a decoded image shown 96 px wide", th)
+		}
+	}
+	// The class name: in the two tables' headers and the misclassified
+	// captions, never as markup.
+	if page.XSSText < 3 || page.InjectedImg != 0 || page.Scripts != 0 {
+		t.Errorf("the class name shows as text %d times; %d injected images; %d scripts", page.XSSText, page.InjectedImg, page.Scripts)
+	}
+	p.CheckedScreenshot(t, "report-test.png", 1200, 1500)
+
+	// The same page with its policy off: escaping alone keeps it inert.
+	if err := p.SetBypassCSP(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Navigate(url); err != nil {
+		t.Fatal(err)
+	}
+	var injected int
+	if err := p.Eval(`document.querySelectorAll('img[src="x"]').length + document.scripts.length`, &injected); err != nil || injected != 0 {
+		t.Errorf("with the policy off: %d injected elements (%v)", injected, err)
+	}
+	for _, u := range p.RequestsOutside(url) {
+		if u != url {
+			t.Errorf("the report requested %s", u)
+		}
+	}
+	if d := p.Dialogs(); len(d) > 0 {
+		t.Errorf("dialogs opened: %q", d)
+	}
+	for _, c := range p.Console() {
+		t.Errorf("console: %s", c) // a policy violation, an error: none expected
+	}
+}
+
+// TestReportWithoutHistoryOrNames: a model with neither a training history
+// nor class names (as the Python tutorial's checkpoints are) gets a page
+// that says so, and is still evaluated, with numbered classes.
+func TestReportWithoutHistoryOrNames(t *testing.T) {
+	dir := t.TempDir()
+	net := tfgraph.Tutorial(2).WithInput(12, 12, 1)
+	built, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tfgraph.NewSession(built, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Save(tfgraph.SaveOptions{Dir: filepath.Join(dir, "model")}, tfgraph.Info{}); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	for c, class := range []string{"a", "b"} {
+		os.MkdirAll(filepath.Join(data, class), 0o755)
+		for i := range 3 {
+			img := image.NewGray(image.Rect(0, 0, 12, 12))
+			for p := range img.Pix {
+				img.Pix[p] = uint8(40 + 150*c + i)
+			}
+			var buf bytes.Buffer
+			png.Encode(&buf, img)
+			os.WriteFile(filepath.Join(data, class, fmt.Sprintf("%d.png", i)), buf.Bytes(), 0o644)
+		}
+	}
+	os.WriteFile(filepath.Join(data, "a", "broken.png"), []byte("not an image"), 0o644)
+	m := open(t, filepath.Join(dir, "model"))
+	if m.Named {
+		t.Fatal("the test model has class names")
+	}
+	var page bytes.Buffer
+	if err := Write(&page, Options{Model: m, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	html := page.String()
+	for _, want := range []string{`id="no-history"`, "No training history in " + filepath.Join(dir, "model"), "stores no class names",
+		"2: 0, 1", `<th scope="col">a</th><th scope="col">b</th>`, "1 unreadable file(s) skipped", "broken.png"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(html, "<svg viewBox") {
+		t.Error("a page without history has charts")
+	}
+
+	// A damaged history is said on the page, not fatal.
+	os.WriteFile(filepath.Join(dir, "model", trainer.HistoryFile), []byte("{\"event\":\"step\"}\n"), 0o644)
+	r, err := Build(Options{Model: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.History != nil || !strings.Contains(r.HistoryNote, "not a training history") {
+		t.Errorf("damaged history: %v, note %q", r.History, r.HistoryNote)
+	}
+	if _, err := Build(Options{}); err == nil {
+		t.Error("Build without a model did not fail")
+	}
+	if _, err := Build(Options{Model: m, Data: filepath.Join(dir, "missing")}); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("a missing data folder: %v", err)
+	}
+}
+
+// TestChart checks the layout arithmetic: ticks are round and inside the
+// plot, points map to the plot's corners, missing values break nothing,
+// and long series are thinned.
+func TestChart(t *testing.T) {
+	if got := niceTicks(0, 1, 5, 0); !slices.Equal(got, []float64{0, 0.2, 0.4, 0.6, 0.8, 1}) {
+		t.Errorf("ticks of [0, 1]: %v", got)
+	}
+	if got := niceTicks(1, 7, 6, 1); !slices.Equal(got, []float64{1, 2, 3, 4, 5, 6, 7}) {
+		t.Errorf("ticks of steps 1 to 7: %v", got)
+	}
+	c := newChart("c", "t", "y", &[2]float64{0, 1},
+		lineSpec{"a", "a", "s0", []point{{0, 0}, {10, math.NaN()}, {20, 1}}, true, pct})
+	if c == nil || c.Series[0].Points != fmt.Sprintf("%g,%g %g,%g", c.Left, c.Bottom, c.Right, c.Top) || len(c.Series[0].Markers) != 2 {
+		t.Errorf("chart %+v", c)
+	}
+	for _, tk := range append(c.XTicks, c.YTicks...) {
+		if tk.Pos < c.Top-0.1 || tk.Pos > c.Right+0.1 {
+			t.Errorf("tick %+v outside the plot", tk)
+		}
+	}
+	if newChart("c", "t", "y", nil, lineSpec{pts: []point{{1, math.NaN()}}}) != nil {
+		t.Error("a chart of nothing")
+	}
+	long := make([]point, 6000)
+	for i := range long {
+		long[i] = point{i + 1, float64(i % 2)}
+	}
+	if th := thin(long); len(th) != maxLinePoints || th[0].v != 0.5 || th[len(th)-1].step != 6000 {
+		t.Errorf("thinned to %d points, first %+v last %+v", len(th), th[0], th[len(th)-1])
+	}
+	if sm := smooth([]point{{1, 2}, {2, math.NaN()}, {3, 2}, {4, 0}}, 0.5); len(sm) != 3 || sm[0].v != 2 || sm[1].v != 2 || math.Abs(sm[2].v-2.0/7*3) > 1e-12 {
+		t.Errorf("smoothed %v", sm)
+	}
+	if got := shellJoin([]string{"tfcat", "train", "--data", "my data", "it's"}); got != `tfcat train --data 'my data' 'it'\''s'` {
+		t.Errorf("shellJoin: %s", got)
+	}
+}

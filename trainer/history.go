@@ -1,0 +1,353 @@
+package trainer
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"time"
+)
+
+// HistoryFile is the training history Train keeps in Options.ModelDir
+// (unless Options.NoHistory is set), for reports: JSON Lines holding, for
+// each call of Train, a "run" line (its time, command line, options and the
+// step it started from), then its events as tfcat train --json prints them —
+// start, epoch, checkpoint, stopping, done — and "step" lines sampled to at
+// most about 500 a run, each with the mean loss of the steps since the line
+// before.
+//
+// The file is written from the run's first checkpoint on (so a run that
+// saves nothing leaves the folder as it was): a new run replaces it, a
+// resumed one (Options.Resume) appends to it.
+const HistoryFile = "history.jsonl"
+
+// maxHistorySteps is about the most step lines one run writes.
+const maxHistorySteps = 500
+
+// history writes HistoryFile; it sees the run's events before OnEvent does.
+type history struct {
+	opt    *Options // the run's, as resuming and loading complete them
+	path   string
+	f      *os.File // nil until the first checkpoint
+	buf    []byte   // lines waiting for the first checkpoint
+	line   []byte   // reused for step lines
+	header bool     // the run line is written
+
+	lossSum float64 // the steps since the last step line
+	lossN   int
+	last    Event // the last Step event
+}
+
+// keepHistory starts the history of a run whose options are *opt and routes
+// opt.OnEvent through it; nil when opt.NoHistory is set.
+func keepHistory(opt *Options) *history {
+	if opt.NoHistory {
+		return nil
+	}
+	h := &history{opt: opt, path: filepath.Join(opt.ModelDir, HistoryFile)}
+	next := opt.OnEvent
+	opt.OnEvent = func(e Event) error {
+		if err := h.record(e); err != nil {
+			return fmt.Errorf("training history %s: %w", h.path, err)
+		}
+		if next != nil {
+			return next(e)
+		}
+		return nil
+	}
+	return h
+}
+
+// historyRun is the run line.
+type historyRun struct {
+	Event     string         `json:"event"` // "run"
+	Time      string         `json:"time"`  // RFC 3339
+	Command   []string       `json:"command,omitempty"`
+	StartStep int            `json:"start_step"`
+	Options   map[string]any `json:"options"`
+}
+
+// record writes one event (steps only when a sample is due).
+func (h *history) record(e Event) error {
+	if !h.header {
+		h.header = true
+		if err := h.writeJSON(h.runLine(e)); err != nil {
+			return err
+		}
+	}
+	switch e.Kind {
+	case Step:
+		h.lossSum += float64(e.Loss)
+		h.lossN++
+		h.last = e
+		if every := max(1, (e.Steps+maxHistorySteps-1)/maxHistorySteps); e.Step%every == 0 || e.Step == e.Steps {
+			return h.writeStep()
+		}
+		return nil
+	case Epoch:
+		f32 := func(v float32) *float32 {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil // JSON has no NaN: the value is left out
+			}
+			return &v
+		}
+		return h.writeJSON(jsonEvent{Event: e.Kind.String(), Step: e.Step, Epoch: e.Epoch, Loss: f32(e.Loss),
+			TrainAccuracy: f32(e.TrainAccuracy), ValLoss: f32(e.ValLoss), ValAccuracy: f32(e.ValAccuracy)})
+	case Checkpoint:
+		if err := h.writeStep(); err != nil {
+			return err
+		}
+		if err := h.writeJSON(e); err != nil {
+			return err
+		}
+		return h.open()
+	default:
+		return h.writeJSON(e)
+	}
+}
+
+func (h *history) runLine(e Event) historyRun {
+	cmd := h.opt.Command
+	if cmd == nil {
+		cmd = os.Args
+	}
+	opts := map[string]any{}
+	v := reflect.ValueOf(*h.opt)
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if f.IsExported() && f.Type.Kind() != reflect.Func && f.Name != "Command" {
+			opts[f.Name] = v.Field(i).Interface()
+		}
+	}
+	if abs, err := filepath.Abs(h.opt.Data); err == nil {
+		opts["Data"] = abs
+	}
+	return historyRun{Event: "run", Time: time.Now().Format(time.RFC3339), Command: cmd, StartStep: e.StartStep, Options: opts}
+}
+
+// writeStep writes the step line for the steps since the last one, if any.
+// It allocates nothing once the file is open.
+func (h *history) writeStep() error {
+	if h.lossN == 0 {
+		return nil
+	}
+	mean := h.lossSum / float64(h.lossN)
+	h.lossSum, h.lossN = 0, 0
+	b := append(h.line[:0], `{"event":"step","step":`...)
+	b = strconv.AppendInt(b, int64(h.last.Step), 10)
+	b = append(b, `,"loss":`...)
+	if math.IsNaN(mean) || math.IsInf(mean, 0) {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendFloat(b, mean, 'g', 7, 64)
+	}
+	b = append(b, `,"elapsed_s":`...)
+	b = strconv.AppendFloat(b, h.last.Elapsed.Seconds(), 'f', 3, 64)
+	b = append(b, "}\n"...)
+	h.line = b
+	return h.write(b)
+}
+
+func (h *history) writeJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return h.write(append(b, '\n'))
+}
+
+func (h *history) write(b []byte) error {
+	if h.f == nil {
+		h.buf = append(h.buf, b...)
+		return nil
+	}
+	_, err := h.f.Write(b)
+	return err
+}
+
+// open opens the file at the first checkpoint, replacing it for a new run
+// and appending for a resumed one, and writes what waited.
+func (h *history) open() error {
+	if h.f != nil {
+		return nil
+	}
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if h.opt.Resume {
+		flags = os.O_RDWR | os.O_CREATE | os.O_APPEND
+	}
+	f, err := os.OpenFile(h.path, flags, 0o644)
+	if err != nil {
+		return err
+	}
+	if h.opt.Resume {
+		// A process killed mid-line left a torn last line: end it, so that
+		// this run's lines start on a line of their own.
+		if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+			last := make([]byte, 1)
+			if _, err := f.ReadAt(last, fi.Size()-1); err == nil && last[0] != '\n' {
+				h.buf = append([]byte{'\n'}, h.buf...)
+			}
+		}
+	}
+	h.f = f
+	_, err = f.Write(h.buf)
+	h.buf = nil
+	return err
+}
+
+func (h *history) close() error {
+	if h == nil || h.f == nil {
+		return nil
+	}
+	return h.f.Close()
+}
+
+// History is a training history read back (ReadHistory): the runs, the loss
+// curve and the epoch reports, as they lead to the model in the folder.
+type History struct {
+	Runs []HistoryRun
+	// Losses are the sampled step losses, each the mean over the steps
+	// since the one before.
+	Losses []HistoryLoss
+	// Epochs are the per-epoch reports. Values a run did not have (no
+	// validation split, a diverged loss) are NaN.
+	Epochs []HistoryEpoch
+	// Damaged counts lines that could not be read (a torn line from a
+	// killed process, an edit by hand).
+	Damaged int
+}
+
+// HistoryRun is one call of Train.
+type HistoryRun struct {
+	Time      time.Time
+	Command   []string
+	Options   map[string]any // the Options fields by name, as JSON decodes them
+	StartStep int
+	// From the run's start event.
+	Classes           []string
+	Train, Validation int
+	// EndStep is the last step reported; Reason why it stopped, when it
+	// says ("completed", "interrupted", "early_stop").
+	EndStep int
+	Reason  string
+}
+
+// HistoryLoss is one point of the loss curve.
+type HistoryLoss struct {
+	Step int
+	Loss float64
+}
+
+// HistoryEpoch is one epoch report.
+type HistoryEpoch struct {
+	Step, Epoch                               int
+	Loss, TrainAccuracy, ValLoss, ValAccuracy float64
+}
+
+// maxHistoryLine bounds one line of a history file read back.
+const maxHistoryLine = 1 << 20
+
+// ReadHistory reads the HistoryFile in dir. A file missing is an error
+// wrapping fs.ErrNotExist. When a resumed run starts at a step before
+// points recorded earlier (the process died after them, before their
+// checkpoint), those points are dropped: the history follows the
+// checkpoints.
+func ReadHistory(dir string) (*History, error) {
+	f, err := os.Open(filepath.Join(dir, HistoryFile))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h, err := readHistory(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	return h, nil
+}
+
+func readHistory(r io.Reader) (*History, error) {
+	h := &History{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxHistoryLine)
+	num := func(p *float64) float64 {
+		if p == nil {
+			return math.NaN()
+		}
+		return *p
+	}
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var l struct {
+			Event         string
+			Time          time.Time
+			Command       []string
+			Options       map[string]any
+			StartStep     int `json:"start_step"`
+			Step, Epoch   int
+			Loss          *float64
+			TrainAccuracy *float64 `json:"train_accuracy"`
+			ValLoss       *float64 `json:"val_loss"`
+			ValAccuracy   *float64 `json:"val_accuracy"`
+			Classes       []string
+			Train         int `json:"train_images"`
+			Validation    int `json:"validation_images"`
+			Reason        string
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			h.Damaged++
+			continue
+		}
+		run := len(h.Runs) - 1
+		switch l.Event {
+		case "run":
+			h.rewind(l.StartStep)
+			h.Runs = append(h.Runs, HistoryRun{Time: l.Time, Command: l.Command, Options: l.Options, StartStep: l.StartStep, EndStep: l.StartStep})
+			continue
+		case "start":
+			if run >= 0 {
+				h.Runs[run].Classes, h.Runs[run].Train, h.Runs[run].Validation = l.Classes, l.Train, l.Validation
+			}
+		case "step":
+			h.Losses = append(h.Losses, HistoryLoss{Step: l.Step, Loss: num(l.Loss)})
+		case "epoch":
+			h.Epochs = append(h.Epochs, HistoryEpoch{Step: l.Step, Epoch: l.Epoch, Loss: num(l.Loss),
+				TrainAccuracy: num(l.TrainAccuracy), ValLoss: num(l.ValLoss), ValAccuracy: num(l.ValAccuracy)})
+		case "stopping":
+			if run >= 0 {
+				h.Runs[run].Reason = l.Reason
+			}
+		case "done":
+			if run >= 0 && h.Runs[run].Reason == "" {
+				h.Runs[run].Reason = "completed"
+			}
+		}
+		if run >= 0 && l.Step > h.Runs[run].EndStep {
+			h.Runs[run].EndStep = l.Step
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(h.Runs) == 0 {
+		return nil, errors.New("not a training history: no run line")
+	}
+	return h, nil
+}
+
+// rewind drops the points after step, where a resumed run starts.
+func (h *History) rewind(step int) {
+	for len(h.Losses) > 0 && h.Losses[len(h.Losses)-1].Step > step {
+		h.Losses = h.Losses[:len(h.Losses)-1]
+	}
+	for len(h.Epochs) > 0 && h.Epochs[len(h.Epochs)-1].Step > step {
+		h.Epochs = h.Epochs[:len(h.Epochs)-1]
+	}
+}
