@@ -52,6 +52,7 @@ type Task struct {
 	Index int
 }
 
+// String names the task as in messages: "worker 1".
 func (t Task) String() string { return fmt.Sprintf("%s %d", t.Type, t.Index) }
 
 // Device is the task's TensorFlow device prefix, "/job:ps/task:1".

@@ -98,6 +98,7 @@ type GoneError struct {
 	For     time.Duration
 }
 
+// Error names the task, its address and for how long it was unreachable.
 func (e *GoneError) Error() string {
 	if e.For <= 0 {
 		return fmt.Sprintf("%s (%s) is gone", e.Task, e.Address)

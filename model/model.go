@@ -31,6 +31,7 @@ const (
 	SavedModel                         // a SavedModel folder
 )
 
+// String describes the kind in words.
 func (k Kind) String() string {
 	switch k {
 	case Checkpoint:
@@ -77,6 +78,7 @@ type ClassCountError struct {
 	Given, Model int
 }
 
+// Error says how many names were given for how many classes.
 func (e *ClassCountError) Error() string {
 	return fmt.Sprintf("%d class names given for a model of %d classes", e.Given, e.Model)
 }

@@ -76,6 +76,9 @@ func writeCheckpointState(dir string, st *CheckpointState) error {
 	return atomicfile.WriteFile(filepath.Join(dir, CheckpointStateFile), []byte(b.String()))
 }
 
+// ResolveCheckpoint turns a model argument into a checkpoint prefix: a folder
+// holding a "checkpoint" file gives its latest checkpoint; anything else is taken
+// as a prefix. It checks that the prefix's .index and data files exist.
 func ResolveCheckpoint(path string) (string, error) {
 	prefix := path
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {

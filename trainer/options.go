@@ -117,13 +117,16 @@ type OptionError struct {
 	Reason string
 }
 
+// Error names the option, its value and what is wrong.
 func (e *OptionError) Error() string { return fmt.Sprintf("%s %v %s", e.Option, e.Value, e.Reason) }
 
 // ResumeError is Train's error when it cannot resume from the checkpoint in
 // ModelDir: there is none, it does not load, or the options contradict it.
 type ResumeError struct{ Err error }
 
+// Error is the cause, prefixed with "resume: ".
 func (e *ResumeError) Error() string { return "resume: " + e.Err.Error() }
+// Unwrap returns the cause.
 func (e *ResumeError) Unwrap() error { return e.Err }
 
 // ErrResumeMismatch is wrapped by the errors that refuse to resume a
