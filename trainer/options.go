@@ -126,6 +126,7 @@ type ResumeError struct{ Err error }
 
 // Error is the cause, prefixed with "resume: ".
 func (e *ResumeError) Error() string { return "resume: " + e.Err.Error() }
+
 // Unwrap returns the cause.
 func (e *ResumeError) Unwrap() error { return e.Err }
 
