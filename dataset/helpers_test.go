@@ -3,7 +3,6 @@ package dataset
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/gif"
@@ -13,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tfcat/tfcat/internal/hostile"
 )
 
 // Small image files built in Go, for tests that need no reference values.
@@ -79,16 +80,6 @@ func encBMP(w, h int, seed uint64) []byte {
 	return b.Bytes()
 }
 
-// pngChunk builds one PNG chunk with its CRC.
-func pngChunk(typ string, body []byte) []byte {
-	var b bytes.Buffer
-	binary.Write(&b, binary.BigEndian, uint32(len(body)))
-	b.WriteString(typ)
-	b.Write(body)
-	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), body...)))
-	return b.Bytes()
-}
-
 // hugePNG is a tiny file whose header claims w×h pixels.
 func hugePNG(w, h uint32) []byte {
 	ihdr := make([]byte, 13)
@@ -96,9 +87,9 @@ func hugePNG(w, h uint32) []byte {
 	binary.BigEndian.PutUint32(ihdr[4:], h)
 	ihdr[8], ihdr[9] = 8, 2
 	out := []byte("\x89PNG\r\n\x1a\n")
-	out = append(out, pngChunk("IHDR", ihdr)...)
-	out = append(out, pngChunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01})...)
-	return append(out, pngChunk("IEND", nil)...)
+	out = append(out, hostile.PNGChunk("IHDR", ihdr)...)
+	out = append(out, hostile.PNGChunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01})...)
+	return append(out, hostile.PNGChunk("IEND", nil)...)
 }
 
 // hugeJPEG patches the dimensions in a small JPEG's SOF0 marker.

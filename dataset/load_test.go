@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/tfcat/tfcat/internal/hostile"
 )
 
 func TestLoad(t *testing.T) {
@@ -496,8 +498,8 @@ func TestPNGAcceptance(t *testing.T) {
 	zw.Close()
 	sig := []byte("\x89PNG\r\n\x1a\n")
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
-	head, idat, iend := pngChunk("IHDR", ihdr), pngChunk("IDAT", z.Bytes()), pngChunk("IEND", nil)
-	badText := pngChunk("tEXt", []byte("k\x00v"))
+	head, idat, iend := hostile.PNGChunk("IHDR", ihdr), hostile.PNGChunk("IDAT", z.Bytes()), hostile.PNGChunk("IEND", nil)
+	badText := hostile.PNGChunk("tEXt", []byte("k\x00v"))
 	badText[len(badText)-1] ^= 1
 	badIDAT := slices.Clone(idat)
 	badIDAT[len(badIDAT)-1] ^= 1
@@ -510,9 +512,9 @@ func TestPNGAcceptance(t *testing.T) {
 		{"ancillary chunk with a bad CRC (libpng: warning)", cat(sig, head, badText, idat, iend), true},
 		{"ancillary chunk with a bad CRC after IDAT", cat(sig, head, idat, badText, iend), true},
 		{"data after IEND", cat(sig, head, idat, iend, []byte("garbage")), true},
-		{"invalid gAMA length (libpng: ignored)", cat(sig, head, pngChunk("gAMA", []byte{0, 0}), idat, iend), true},
+		{"invalid gAMA length (libpng: ignored)", cat(sig, head, hostile.PNGChunk("gAMA", []byte{0, 0}), idat, iend), true},
 		{"no IEND", cat(sig, head, idat), false},
-		{"unknown critical chunk", cat(sig, head, pngChunk("ABCD", []byte("x")), idat, iend), false},
+		{"unknown critical chunk", cat(sig, head, hostile.PNGChunk("ABCD", []byte("x")), idat, iend), false},
 		{"IDAT with a bad CRC", cat(sig, head, badIDAT, iend), false},
 	} {
 		img, err := Decode(tt.data, 3, 0)

@@ -72,7 +72,8 @@ func Gradient(w, h int, seed uint8) []byte {
 	return b.Bytes()
 }
 
-func chunk(typ string, body []byte) []byte {
+// PNGChunk is one PNG chunk: length, type, body and CRC.
+func PNGChunk(typ string, body []byte) []byte {
 	var b bytes.Buffer
 	binary.Write(&b, binary.BigEndian, uint32(len(body)))
 	b.WriteString(typ)
@@ -99,9 +100,9 @@ func PNG(w, h int) []byte {
 	}
 	zw.Close()
 	out := []byte("\x89PNG\r\n\x1a\n")
-	out = append(out, chunk("IHDR", ihdr)...)
-	out = append(out, chunk("IDAT", z.Bytes())...)
-	return append(out, chunk("IEND", nil)...)
+	out = append(out, PNGChunk("IHDR", ihdr)...)
+	out = append(out, PNGChunk("IDAT", z.Bytes())...)
+	return append(out, PNGChunk("IEND", nil)...)
 }
 
 // Truncate cuts data to its first n bytes (all of it when shorter).

@@ -4,6 +4,10 @@
 package testenv
 
 import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,4 +44,30 @@ func RunPython(t testing.TB, args ...string) string {
 		t.Fatalf("python %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
 	return string(out)
+}
+
+// WriteClassFolders writes a class folder tree for training tests and
+// examples: perClass size×size grey PNGs in each of dir/<class>, class c
+// brighter than class c-1 by a margin a small network learns in a few steps.
+func WriteClassFolders(dir string, classes []string, perClass, size int) error {
+	step := 180 / max(len(classes)-1, 1)
+	for c, class := range classes {
+		if err := os.MkdirAll(filepath.Join(dir, class), 0o755); err != nil {
+			return err
+		}
+		for i := range perClass {
+			img := image.NewGray(image.Rect(0, 0, size, size))
+			for p := range img.Pix {
+				img.Pix[p] = uint8(20 + step*c + (p*7+i*13)%50)
+			}
+			var b bytes.Buffer
+			if err := png.Encode(&b, img); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(dir, class, fmt.Sprintf("%03d.png", i)), b.Bytes(), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	neturl "net/url"
+
 	"bufio"
 	"bytes"
 	"encoding/base64"
@@ -169,22 +171,16 @@ func runHostile(m tfgraph.Classifier, cfg serving.Config, clients int, d time.Du
 }
 
 func hostileRun(m tfgraph.Classifier, cfg serving.Config, clients int, d time.Duration, good []byte, bad []badRequest, share float64) (HostileResult, error) {
-	srv, err := serving.New(m, cfg)
+	srv, url, stop, err := startServer(m, cfg)
 	if err != nil {
 		return HostileResult{}, err
 	}
-	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	defer stop()
+	u, err := neturl.Parse(url)
 	if err != nil {
 		return HostileResult{}, err
 	}
-	hs := srv.HTTPServer()
-	hs.ErrorLog = nil
-	go hs.Serve(srv.Listener(ln))
-	defer hs.Close()
-	addr := ln.Addr().String()
-	path := "/v1/models/" + serving.DefaultName + ":predict"
-	url := "http://" + addr + path
+	addr, path := u.Host, u.Path
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}, Timeout: time.Minute}
 	send := func(body []byte) (int, []byte, error) {
 		resp, err := client.Post(url, "application/json", bytes.NewReader(body))

@@ -29,7 +29,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -207,19 +206,11 @@ func requestBody(payload string, h, w, c int) ([]byte, error) {
 
 // measure serves m with cfg on a loopback listener and runs the clients.
 func measure(m tfgraph.Classifier, cfg serving.Config, clients int, d time.Duration, body []byte) (Result, error) {
-	srv, err := serving.New(m, cfg)
+	srv, url, stop, err := startServer(m, cfg)
 	if err != nil {
 		return Result{}, err
 	}
-	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return Result{}, err
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	defer hs.Shutdown(context.Background())
-	url := "http://" + ln.Addr().String() + "/v1/models/" + serving.DefaultName + ":predict"
+	defer stop()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}, Timeout: time.Minute}
 
 	post := func() (time.Duration, error) {
@@ -298,4 +289,26 @@ func measure(m tfgraph.Classifier, cfg serving.Config, clients int, d time.Durat
 		res.MeanBatch = float64(after.Images-before.Images) / float64(res.Batches)
 	}
 	return res, nil
+}
+
+// startServer serves m with cfg on a loopback port, with the server's own
+// limits (Server.HTTPServer, Server.Listener), and returns the :predict URL
+// and a function that stops it.
+func startServer(m tfgraph.Classifier, cfg serving.Config) (*serving.Server, string, func(), error) {
+	srv, err := serving.New(m, cfg)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		return nil, "", nil, err
+	}
+	hs := srv.HTTPServer()
+	go hs.Serve(srv.Listener(ln))
+	stop := func() {
+		hs.Close()
+		srv.Close()
+	}
+	return srv, "http://" + ln.Addr().String() + "/v1/models/" + serving.DefaultName + ":predict", stop, nil
 }
