@@ -77,7 +77,7 @@ func LoadWithOptions(dir string, opt LoadOptions) (*Model, error) {
 	// TensorFlow's loader would read the variables' index unchecked.
 	if vars := filepath.Join(dir, VariablesDir, VariablesName); fileExists(vars + tfgraph.IndexSuffix) {
 		if err := tfgraph.CheckIndex(vars); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("loading the SavedModel %s: restoring variables: %w", dir, err)
 		}
 	}
 

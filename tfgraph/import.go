@@ -82,7 +82,7 @@ func ImportCheckpoint(prefix string, opt ImportOptions) (*Imported, error) {
 	}
 
 	if err := CheckIndex(prefix); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("restoring variables: %w", err)
 	}
 	opts, err := opt.Session.Options()
 	if err != nil {

@@ -105,7 +105,7 @@ func (s *Session) SaveVariables(prefix string) error {
 // written by tfcat or by Python's Saver: keys are the variables' op names.
 func (s *Session) RestoreVariables(prefix string) error {
 	if err := CheckIndex(prefix); err != nil {
-		return err
+		return fmt.Errorf("restoring variables: %w", err)
 	}
 	t, err := tf.NewTensor(prefix)
 	if err != nil {
