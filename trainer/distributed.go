@@ -52,15 +52,17 @@ func (r *run) onCluster(ctx context.Context) error {
 		return err
 	}
 	cfg.OperationTimeout = o.ClusterTimeout
-	o.Session = cfg
 	if rank == 0 && o.Resume {
+		// The checkpoint opens in a local session (o.Session is still the
+		// local config): it becomes the local copy that initialises the
+		// cluster's variables and saves; the cluster's session is built below.
 		if err := r.resume(); err != nil {
 			return err
 		}
-		// The checkpoint's session becomes the local copy; the cluster's
-		// is built below.
 		r.shadow, r.sess = r.sess, nil
 	}
+	local := o.Session
+	o.Session = cfg
 	if err := r.load(); err != nil {
 		return err
 	}
@@ -85,7 +87,7 @@ func (r *run) onCluster(ctx context.Context) error {
 	if rank > 0 {
 		return blame(r.replicate(ctx, rank, watch))
 	}
-	if err := r.initCluster(net); err != nil {
+	if err := r.initCluster(net, local); err != nil {
 		return blame(err)
 	}
 	own := &dataset.Batch{}
@@ -119,14 +121,12 @@ func (r *run) onCluster(ctx context.Context) error {
 
 // initCluster sets the cluster's variables from the local copy: the
 // checkpoint resumed, or a model initialised as one process would be.
-func (r *run) initCluster(net tfgraph.Network) error {
+func (r *run) initCluster(net tfgraph.Network, local tfgraph.SessionConfig) error {
 	if r.shadow == nil {
 		m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: r.opt.Seed})
 		if err != nil {
 			return err
 		}
-		local := r.opt.Session
-		local.Target, local.DeviceFilters, local.OperationTimeout = "", nil, 0
 		if r.shadow, err = tfgraph.NewSession(m, local); err != nil {
 			return err
 		}

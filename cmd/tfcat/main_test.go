@@ -60,13 +60,6 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"json":    cmdJSON,
 			"waitfor": cmdWaitFor,
-			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
-				d, err := time.ParseDuration(strings.Join(args, ""))
-				if neg || err != nil {
-					ts.Fatalf("usage: sleep DURATION")
-				}
-				time.Sleep(d)
-			},
 		},
 	})
 }
