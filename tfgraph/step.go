@@ -102,7 +102,7 @@ func (s *Session) Step(b *dataset.Batch) (loss float32, err error) {
 	var out [1]float32
 	// The fetch and target slices are only read the first time; a composite
 	// literal here would not escape, so this allocates nothing.
-	if err := s.run(&s.steps.train, b, []tf.Output{s.Model.Cost}, []*tf.Operation{s.Model.Train}, out[:]); err != nil {
+	if err := s.run(&s.steps.train, b, []tf.Output{s.Model.TrainCost}, []*tf.Operation{s.Model.Train}, out[:]); err != nil {
 		return 0, fmt.Errorf("training step: %w", err)
 	}
 	return out[0], nil

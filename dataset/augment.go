@@ -1,0 +1,217 @@
+package dataset
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Augment says which random transforms training applies to each image of a
+// batch, as Keras's preprocessing layers do (RandomFlip("horizontal"),
+// RandomRotation, RandomZoom, RandomTranslation, RandomBrightness,
+// RandomContrast). The zero value applies none. Each image draws its own
+// parameters; validation, evaluation and prediction never see them.
+type Augment struct {
+	// Flip mirrors an image left to right with probability 1/2.
+	Flip bool
+	// Rotation turns an image by an angle drawn from [-Rotation, Rotation]
+	// of a full turn (Keras's RandomRotation factor): 0.1 is up to 36°.
+	Rotation float64
+	// Zoom scales an image by 1+z, z drawn from [-Zoom, Zoom]: above 1 it
+	// zooms in, below it zooms out.
+	Zoom float64
+	// Translate shifts an image by up to this fraction of its width and
+	// height, independently on each axis.
+	Translate float64
+	// Brightness adds a value drawn from [-Brightness, Brightness] to every
+	// pixel (pixels lie in [0, 1]).
+	Brightness float64
+	// Contrast scales each channel's distance from its mean by a factor
+	// drawn from [1-Contrast, 1+Contrast].
+	Contrast float64
+}
+
+// DefaultAugment is the set tfcat train --augment applies: flips, rotations
+// up to 1/20 of a turn (18°), 10% zoom and translation, and 10% brightness and
+// contrast changes.
+func DefaultAugment() Augment {
+	return Augment{Flip: true, Rotation: 0.05, Zoom: 0.1, Translate: 0.1, Brightness: 0.1, Contrast: 0.1}
+}
+
+// Enabled reports whether a applies any transform.
+func (a Augment) Enabled() bool { return a != Augment{} }
+
+// AugmentError is a value of Augment out of its range; Field names it.
+type AugmentError struct {
+	Field string
+	Value float64
+	Range string
+}
+
+func (e *AugmentError) Error() string {
+	return fmt.Sprintf("augmentation %s %g must lie in %s", e.Field, e.Value, e.Range)
+}
+
+// Validate reports the first value out of range: Rotation beyond a full turn,
+// Zoom of 1 or more, a negative or NaN value.
+func (a Augment) Validate() error {
+	for _, f := range []struct {
+		name  string
+		v     float64
+		max   float64
+		open  bool // max excluded
+		rangs string
+	}{
+		{"Rotation", a.Rotation, 1, false, "[0, 1] (a fraction of a full turn)"},
+		{"Zoom", a.Zoom, 1, true, "[0, 1)"},
+		{"Translate", a.Translate, 1, false, "[0, 1]"},
+		{"Brightness", a.Brightness, 1, false, "[0, 1]"},
+		{"Contrast", a.Contrast, 1, false, "[0, 1]"},
+	} {
+		if !(f.v >= 0 && f.v <= f.max) || (f.open && f.v == f.max) {
+			return &AugmentError{Field: f.name, Value: f.v, Range: f.rangs}
+		}
+	}
+	return nil
+}
+
+// Augmenter applies an Augment to batches, drawing from its own generator:
+// the same seed and the same batches give the same images. It reuses its
+// buffers, so at steady state it allocates nothing. It is not safe for
+// concurrent use.
+type Augmenter struct {
+	a        Augment
+	rng      *rand.Rand
+	size, ch int
+	src      []float32 // one image before the geometric transform
+}
+
+// NewAugmenter returns an Augmenter for size×size images of channels
+// channels, seeded with seed.
+func NewAugmenter(a Augment, size, channels int, seed int64) (*Augmenter, error) {
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	if size <= 0 || (channels != 1 && channels != 3) {
+		return nil, fmt.Errorf("augment: image size %dx%dx%d", size, size, channels)
+	}
+	return &Augmenter{a: a, rng: newRandStream(seed, 0x61756721), size: size, ch: channels}, nil
+}
+
+// uniform draws from [-r, r].
+func (g *Augmenter) uniform(r float64) float64 {
+	if r == 0 {
+		return 0
+	}
+	return (2*g.rng.Float64() - 1) * r
+}
+
+// Apply transforms every image of b in place.
+func (g *Augmenter) Apply(b *Batch) error {
+	n := g.size * g.size * g.ch
+	if len(b.X) < b.N*n {
+		return fmt.Errorf("augment: batch of %d images needs %d values, has %d", b.N, b.N*n, len(b.X))
+	}
+	for i := range b.N {
+		g.image(b.X[i*n : (i+1)*n])
+	}
+	return nil
+}
+
+// image transforms one image in place. The parameters are drawn in a fixed
+// order whatever is enabled, so that a seed's draws do not shift when one
+// transform is turned off.
+func (g *Augmenter) image(x []float32) {
+	a := g.a
+	flip := a.Flip && g.rng.Uint64()&1 == 1
+	angle := g.uniform(a.Rotation) * 2 * math.Pi
+	zoom := 1 + g.uniform(a.Zoom)
+	tx := g.uniform(a.Translate) * float64(g.size)
+	ty := g.uniform(a.Translate) * float64(g.size)
+	bright := float32(g.uniform(a.Brightness))
+	contrast := float32(1 + g.uniform(a.Contrast))
+	if flip || angle != 0 || zoom != 1 || tx != 0 || ty != 0 {
+		g.warp(x, flip, angle, zoom, tx, ty)
+	}
+	if bright != 0 || contrast != 1 {
+		g.tone(x, bright, contrast)
+	}
+}
+
+// warp resamples x (bilinear, reflecting at the borders like Keras's
+// fill_mode="reflect") so that it shows the image flipped, rotated by angle
+// about its centre, scaled by zoom and shifted by (tx, ty) pixels.
+func (g *Augmenter) warp(x []float32, flip bool, angle, zoom, tx, ty float64) {
+	s, ch := g.size, g.ch
+	g.src = append(g.src[:0], x...)
+	src := g.src
+	// Output pixel p maps to source pixel F·R⁻¹·(p - c - t)/zoom + c.
+	c := float64(s-1) / 2
+	cos, sin := math.Cos(angle)/zoom, math.Sin(angle)/zoom
+	// Inverse rotation: [cos sin; -sin cos].
+	a11, a12, a21, a22 := cos, sin, -sin, cos
+	if flip {
+		a11, a12 = -a11, -a12
+	}
+	for y := range s {
+		dy := float64(y) - c - ty
+		dx0 := -c - tx
+		sx := a11*dx0 + a12*dy + c
+		sy := a21*dx0 + a22*dy + c
+		row := x[y*s*ch : (y+1)*s*ch]
+		for xo := range s {
+			fx, fy := math.Floor(sx), math.Floor(sy)
+			wx, wy := float32(sx-fx), float32(sy-fy)
+			x0, y0 := int(fx), int(fy)
+			x1, y1 := x0+1, y0+1
+			if x0 < 0 || y0 < 0 || x1 >= s || y1 >= s {
+				x0, x1, y0, y1 = reflect(x0, s), reflect(x1, s), reflect(y0, s), reflect(y1, s)
+			}
+			p00, p01 := (y0*s+x0)*ch, (y0*s+x1)*ch
+			p10, p11 := (y1*s+x0)*ch, (y1*s+x1)*ch
+			o := row[xo*ch : xo*ch+ch]
+			for k := range o {
+				top := src[p00+k] + (src[p01+k]-src[p00+k])*wx
+				bot := src[p10+k] + (src[p11+k]-src[p10+k])*wx
+				o[k] = top + (bot-top)*wy
+			}
+			sx += a11
+			sy += a21
+		}
+	}
+}
+
+// reflect maps an index outside [0, n) back inside, mirroring at the edges
+// (d c b a | a b c d | d c b a).
+func reflect(i, n int) int {
+	p := 2 * n
+	i %= p
+	if i < 0 {
+		i += p
+	}
+	if i >= n {
+		i = p - 1 - i
+	}
+	return i
+}
+
+// tone applies the contrast factor about each channel's mean, adds the
+// brightness delta and clips to [0, 1].
+func (g *Augmenter) tone(x []float32, bright, contrast float32) {
+	ch := g.ch
+	var sum [3]float64
+	for i, v := range x {
+		sum[i%ch] += float64(v)
+	}
+	var off [3]float32
+	for k := range ch {
+		mean := float32(sum[k] / float64(len(x)/ch))
+		off[k] = mean*(1-contrast) + bright
+	}
+	for i := 0; i < len(x); i += ch {
+		for k := range ch {
+			v := x[i+k]*contrast + off[k]
+			x[i+k] = min(max(v, 0), 1)
+		}
+	}
+}
