@@ -203,7 +203,10 @@ func (b *builder) trainingPath(m *Model, layers []layerVars) error {
 	logits, updates := b.forward(ts, net, m.X, layers, true)
 	cs := ts.SubScope("softmax_cross_entropy")
 	loss, _ := op.SoftmaxCrossEntropyWithLogits(cs, logits, m.Labels)
-	m.TrainCost = op.Mean(ts.SubScope(CostName), loss, op.Const(cs.SubScope("axes"), []int32{0}))
+	if mean := ts.AddOperation(tf.OpSpec{Type: "Mean", Name: CostName,
+		Input: []tf.Input{loss, op.Const(cs.SubScope("axes"), []int32{0})}}); mean != nil {
+		m.TrainCost = mean.Output(0)
+	}
 	m.updates = updates
 	return b.s.Err()
 }
