@@ -39,8 +39,11 @@ type Model struct {
 	TrainCost tf.Output
 
 	Train *tf.Operation // the Adam step; nil in an inference-only model
-	Grads []tf.Output   // d cost / d variable, one per trainable variable; nil in an inference-only model
-	Init  *tf.Operation // initialises every variable
+	// LearningRate is Adam's learning rate when it can be fed
+	// (BuildOptions.ScheduledLearningRate); its Op is nil otherwise.
+	LearningRate tf.Output
+	Grads        []tf.Output   // d cost / d variable, one per trainable variable; nil in an inference-only model
+	Init         *tf.Operation // initialises every variable
 
 	// Vars holds every global variable in creation order: the trainable weights
 	// and biases, then (when training) beta1_power, beta2_power and the Adam slots.
@@ -78,6 +81,11 @@ type BuildOptions struct {
 	Seed int64
 	// InferenceOnly leaves out the optimizer (Adam, its slots and gradients).
 	InferenceOnly bool
+	// ScheduledLearningRate makes Adam's learning rate "Adam/learning_rate"
+	// a PlaceholderWithDefault (default: Network.LearningRate) that
+	// Session.SetLearningRate changes between steps, for learning-rate
+	// schedules. Off, it is the tutorial's Const.
+	ScheduledLearningRate bool
 }
 
 // builder keeps the scope and the root-level names already used, so explicit
@@ -280,7 +288,17 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 	}
 	gate := b.add(tf.OpSpec{Type: "NoOp", Name: TrainOpName + "/gate_gradients", ControlDependencies: gradOps})
 
-	lr := b.constant(TrainOpName+"/learning_rate", float32(net.LearningRate))
+	var lr tf.Output
+	if b.opt.ScheduledLearningRate {
+		def := b.constant(TrainOpName+"/learning_rate/default", float32(net.LearningRate))
+		if ph := b.add(tf.OpSpec{Type: "PlaceholderWithDefault", Name: TrainOpName + "/learning_rate",
+			Input: []tf.Input{def}, Attrs: map[string]any{"shape": tf.ScalarShape()}}); ph != nil {
+			lr = ph.Output(0)
+		}
+		m.LearningRate = lr
+	} else {
+		lr = b.constant(TrainOpName+"/learning_rate", float32(net.LearningRate))
+	}
 	beta1 := b.constant(TrainOpName+"/beta1", float32(net.Beta1))
 	beta2 := b.constant(TrainOpName+"/beta2", float32(net.Beta2))
 	eps := b.constant(TrainOpName+"/epsilon", float32(net.Epsilon))
