@@ -18,7 +18,9 @@ type filled struct {
 	err error
 }
 
-func newPrefetcher(split *dataset.Split, n int) *prefetcher { return augmentingPrefetcher(split, n, nil) }
+func newPrefetcher(split *dataset.Split, n int) *prefetcher {
+	return augmentingPrefetcher(split, n, nil)
+}
 
 // augmentingPrefetcher serves split's batches of n; aug, when not nil,
 // transforms each batch in the goroutine, after it is filled.

@@ -25,7 +25,7 @@ func trainCommand() *cli.Command {
 		Name:        "train",
 		Usage:       "train the tutorial's CNN on a folder of class folders",
 		Description: help("train"),
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Required: true, Usage: "folder with one sub-folder of images per class"},
 			&cli.StringFlag{Name: "classes", Usage: "comma-separated class folders, in label order (default: all, sorted)"},
 			&cli.IntFlag{Name: "size", Value: trainer.DefaultSize, Usage: "image height and width", Action: positive[int]("--size")},
@@ -49,7 +49,7 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only errors"},
 			deviceFlag, threadsFlag,
-		},
+		}, modelFlags...),
 		Action: trainAction,
 	}
 }
@@ -198,14 +198,19 @@ func trainAction(c *cli.Context) error {
 	if !opt.Resume || c.IsSet("channels") {
 		opt.Channels = channels
 	}
+	if err := modelOptions(c, &opt); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := trainer.Train(ctx, opt)
 	out.clearBar()
 	var re *trainer.ResumeError
-	if errors.As(err, &re) {
+	var oe *trainer.OptionError
+	if errors.As(err, &re) && !errors.As(err, &oe) {
 		return fmt.Errorf("--resume: %w", re.Err)
 	}
+	err = trainError(err)
 	if err != nil && res != nil && res.Checkpoint != "" && res.CheckpointStep == res.Step && res.Step > res.StartStep {
 		out.note("saved %s at step %d before stopping", res.Checkpoint, res.Step)
 	}
