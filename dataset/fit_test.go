@@ -104,3 +104,23 @@ func TestPreprocessModeStretch(t *testing.T) {
 		t.Errorf("PreprocessMode(pad): %v; want black top rows, unlike stretch", err)
 	}
 }
+
+func ExampleFit() {
+	// A 4×2 image, brought to 2×2 three ways (pad puts the odd row of
+	// border below, as tf.image.resize_with_pad does).
+	img := &Image{Width: 4, Height: 2, Channels: 1, Pix: []uint8{
+		10, 20, 30, 40,
+		50, 60, 70, 80,
+	}}
+	for _, mode := range ResizeModes {
+		out, err := Fit(img, 2, mode)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(mode, out.Pix)
+	}
+	// Output:
+	// stretch [15 35 55 75]
+	// pad [35 55 0 0]
+	// crop [20 30 60 70]
+}
