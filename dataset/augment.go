@@ -29,7 +29,20 @@ type Augment struct {
 	// Contrast scales each channel's distance from its mean by a factor
 	// drawn from [1-Contrast, 1+Contrast].
 	Contrast float64
+	// Fill is what the geometric transforms show beyond the image's edges:
+	// FillReflect (default, as Keras), FillNearest or FillConstant (black).
+	Fill FillMode
 }
+
+// FillMode is how pixels beyond an image's edges are filled.
+type FillMode string
+
+// The fill modes, as Keras's fill_mode names them.
+const (
+	FillReflect  FillMode = "reflect"  // d c b a | a b c d | d c b a
+	FillNearest  FillMode = "nearest"  // a a a a | a b c d | d d d d
+	FillConstant FillMode = "constant" // 0 0 0 0 | a b c d | 0 0 0 0
+)
 
 // DefaultAugment is the set tfcat train --augment applies: flips, rotations
 // up to 1/20 of a turn (18°), 10% zoom and translation, and 10% brightness and
@@ -39,7 +52,7 @@ func DefaultAugment() Augment {
 }
 
 // Enabled reports whether a applies any transform.
-func (a Augment) Enabled() bool { return a != Augment{} }
+func (a Augment) Enabled() bool { a.Fill = ""; return a != Augment{} }
 
 // AugmentError is a value of Augment out of its range; Field names it.
 type AugmentError struct {
@@ -71,6 +84,11 @@ func (a Augment) Validate() error {
 		if !(f.v >= 0 && f.v <= f.max) || (f.open && f.v == f.max) {
 			return &AugmentError{Field: f.name, Value: f.v, Range: f.rangs}
 		}
+	}
+	switch a.Fill {
+	case "", FillReflect, FillNearest, FillConstant:
+	default:
+		return fmt.Errorf("augmentation fill mode %q: use reflect, nearest or constant", a.Fill)
 	}
 	return nil
 }
@@ -138,9 +156,9 @@ func (g *Augmenter) image(x []float32) {
 	}
 }
 
-// warp resamples x (bilinear, reflecting at the borders like Keras's
-// fill_mode="reflect") so that it shows the image flipped, rotated by angle
-// about its centre, scaled by zoom and shifted by (tx, ty) pixels.
+// warp resamples x (bilinear; beyond the edges as Augment.Fill says) so
+// that it shows the image flipped, rotated by angle about its centre,
+// scaled by zoom and shifted by (tx, ty) pixels.
 func (g *Augmenter) warp(x []float32, flip bool, angle, zoom, tx, ty float64) {
 	s, ch := g.size, g.ch
 	g.src = append(g.src[:0], x...)
@@ -164,12 +182,15 @@ func (g *Augmenter) warp(x []float32, flip bool, angle, zoom, tx, ty float64) {
 			wx, wy := float32(sx-fx), float32(sy-fy)
 			x0, y0 := int(fx), int(fy)
 			x1, y1 := x0+1, y0+1
+			o := row[xo*ch : xo*ch+ch]
 			if x0 < 0 || y0 < 0 || x1 >= s || y1 >= s {
-				x0, x1, y0, y1 = reflect(x0, s), reflect(x1, s), reflect(y0, s), reflect(y1, s)
+				g.edge(o, x0, y0, wx, wy)
+				sx += a11
+				sy += a21
+				continue
 			}
 			p00, p01 := (y0*s+x0)*ch, (y0*s+x1)*ch
 			p10, p11 := (y1*s+x0)*ch, (y1*s+x1)*ch
-			o := row[xo*ch : xo*ch+ch]
 			for k := range o {
 				top := src[p00+k] + (src[p01+k]-src[p00+k])*wx
 				bot := src[p10+k] + (src[p11+k]-src[p10+k])*wx
@@ -178,6 +199,39 @@ func (g *Augmenter) warp(x []float32, flip bool, angle, zoom, tx, ty float64) {
 			sx += a11
 			sy += a21
 		}
+	}
+}
+
+// edge samples g.src bilinearly at a point whose 2×2 neighbourhood, from
+// (x0, y0), reaches beyond the image, filling as Augment.Fill says.
+func (g *Augmenter) edge(o []float32, x0, y0 int, wx, wy float32) {
+	s, ch := g.size, g.ch
+	var tap [4]int // source offsets, -1 for the constant fill
+	for i, d := range [4][2]int{{0, 0}, {1, 0}, {0, 1}, {1, 1}} {
+		x, y := x0+d[0], y0+d[1]
+		switch g.a.Fill {
+		case FillConstant:
+			if x < 0 || y < 0 || x >= s || y >= s {
+				tap[i] = -1
+				continue
+			}
+		case FillNearest:
+			x, y = min(max(x, 0), s-1), min(max(y, 0), s-1)
+		default:
+			x, y = reflect(x, s), reflect(y, s)
+		}
+		tap[i] = (y*s + x) * ch
+	}
+	for k := range o {
+		var v [4]float32
+		for i, p := range tap {
+			if p >= 0 {
+				v[i] = g.src[p+k]
+			}
+		}
+		top := v[0] + (v[1]-v[0])*wx
+		bot := v[2] + (v[3]-v[2])*wx
+		o[k] = top + (bot-top)*wy
 	}
 }
 

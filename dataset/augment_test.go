@@ -22,6 +22,7 @@ func TestAugmentValidate(t *testing.T) {
 		{Augment{Translate: 2}, "Translate"},
 		{Augment{Brightness: -1}, "Brightness"},
 		{Augment{Contrast: 1.01}, "Contrast"},
+		{Augment{Flip: true, Fill: FillConstant}, ""},
 	} {
 		t.Run(fmt.Sprintf("%+v", tc.a), func(t *testing.T) {
 			err := tc.a.Validate()
@@ -148,6 +149,35 @@ func TestAugmentTransforms(t *testing.T) {
 				t.Errorf("%d of %d images flipped", flipped, b.N)
 			}
 		})
+	}
+}
+
+// TestAugmentFill shifts an all-ones image by a quarter of its width with
+// each fill mode: reflect and nearest keep it all ones, constant brings in
+// zeros.
+func TestAugmentFill(t *testing.T) {
+	const size = 8
+	for _, tc := range []struct {
+		fill  FillMode
+		zeros bool
+	}{{"", false}, {FillReflect, false}, {FillNearest, false}, {FillConstant, true}} {
+		b := &Batch{N: 4, X: make([]float32, 4*size*size)}
+		for i := range b.X {
+			b.X[i] = 1
+		}
+		g, err := NewAugmenter(Augment{Translate: 0.5, Fill: tc.fill}, size, 1, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Apply(b); err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Min(b.X) < 0.5; got != tc.zeros {
+			t.Errorf("fill %q: smallest value %g", tc.fill, slices.Min(b.X))
+		}
+	}
+	if err := (Augment{Fill: "wrap"}).Validate(); err == nil {
+		t.Error("fill mode wrap: no error")
 	}
 }
 

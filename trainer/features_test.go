@@ -28,6 +28,7 @@ func TestBadOptionsBeyondTutorial(t *testing.T) {
 		{"resize", func(o *Options) { o.Resize = "squash" }, "Resize"},
 		{"rotation beyond a turn", func(o *Options) { o.Augment.Rotation = 1.5 }, "Augment.Rotation"},
 		{"negative zoom", func(o *Options) { o.Augment.Zoom = -0.2 }, "Augment.Zoom"},
+		{"fill mode", func(o *Options) { o.Augment.Fill = "wrap" }, "Augment.Fill"},
 		{"schedule", func(o *Options) { o.Schedule.Kind = "linear" }, "Schedule.Kind"},
 		{"plateau factor", func(o *Options) { o.Schedule = Schedule{Kind: Plateau, Factor: 2} }, "Schedule.Factor"},
 		{"keep best without validation", func(o *Options) { o.KeepBest, o.Validation = true, 0 }, "KeepBest"},

@@ -191,6 +191,8 @@ func (o *Options) normalize() error {
 	var ae *dataset.AugmentError
 	if err := o.Augment.Validate(); errors.As(err, &ae) {
 		return &OptionError{Option: "Augment." + ae.Field, Value: ae.Value, Reason: "must lie in " + ae.Range}
+	} else if err != nil {
+		return &OptionError{Option: "Augment.Fill", Value: o.Augment.Fill, Reason: "must be reflect, nearest or constant"}
 	}
 	if o.RestoreBest {
 		o.KeepBest = true

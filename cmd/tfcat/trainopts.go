@@ -26,6 +26,7 @@ var modelFlags = []cli.Flag{
 	&cli.Float64Flag{Name: "translate", Usage: "augment: shift by up to this fraction of the size (--augment: 0.1)"},
 	&cli.Float64Flag{Name: "brightness", Usage: "augment: add up to this much brightness, pixels in [0,1] (--augment: 0.1)"},
 	&cli.Float64Flag{Name: "contrast", Usage: "augment: scale contrast by up to this fraction (--augment: 0.1)"},
+	&cli.StringFlag{Name: "fill", Value: "reflect", Usage: "augment: beyond the edges, reflect, nearest or constant (black)"},
 	&cli.StringFlag{Name: "lr-schedule", Value: "constant", Usage: "constant, step[:EPOCHS[:FACTOR]], cosine[:MIN] or plateau[:PATIENCE[:FACTOR[:MIN]]]"},
 	&cli.BoolFlag{Name: "keep-best", Usage: "also keep the checkpoint of lowest validation loss (<name>-best, best_checkpoint)"},
 	&cli.BoolFlag{Name: "restore-best", Usage: "on early stop, restore the best checkpoint's weights (implies --keep-best)"},
@@ -35,7 +36,7 @@ var modelFlags = []cli.Flag{
 var optionFlags = map[string]string{
 	"Conv": "--conv", "FC": "--fc", "Dropout": "--dropout", "BatchNorm": "--batch-norm", "Resize": "--resize",
 	"Augment.Rotation": "--rotation", "Augment.Zoom": "--zoom", "Augment.Translate": "--translate",
-	"Augment.Brightness": "--brightness", "Augment.Contrast": "--contrast", "KeepBest": "--keep-best",
+	"Augment.Brightness": "--brightness", "Augment.Contrast": "--contrast", "Augment.Fill": "--fill", "KeepBest": "--keep-best",
 	"Schedule.Kind": "--lr-schedule", "Schedule.Every": "--lr-schedule", "Schedule.Factor": "--lr-schedule",
 	"Schedule.Patience": "--lr-schedule", "Schedule.Min": "--lr-schedule",
 }
@@ -78,6 +79,7 @@ func modelOptions(c *cli.Context, opt *trainer.Options) error {
 	if c.IsSet("flip") {
 		a.Flip = c.Bool("flip")
 	}
+	a.Fill = dataset.FillMode(c.String("fill"))
 	return nil
 }
 

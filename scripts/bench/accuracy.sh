@@ -3,7 +3,8 @@
 # dataset-fashion-mnist package. Long runs: nice them on a shared machine.
 #   scripts/bench/accuracy.sh full    all 10 classes, 60,000 training images, 10,000 test
 #   scripts/bench/accuracy.sh small   shirt vs tshirt-top, 500 training images, 3 seeds,
-#                                     with and without --augment at equal steps
+#                                     with and without augmentation at equal steps
+#                                     (AUGMENT, default "--augment", are the flags)
 # TFCAT (default bin/tfcat) is the binary; WORK (default a temporary folder) the data.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -32,12 +33,12 @@ small)
   for seed in 1 2 3; do
     for mode in plain augment; do
       flags=()
-      [ $mode = augment ] && flags=(--augment)
+      [ $mode = augment ] && read -r -a flags <<< "${AUGMENT:---augment}"
       rm -rf "m-$mode-$seed"
       "$tfcat" train --data sm-train --size 28 --channels 1 --batch 32 --iterations 1500 --validation 0 \
         --lr 1e-3 --seed $seed --model-dir "m-$mode-$seed" -q "${flags[@]}"
       "$tfcat" eval --model "m-$mode-$seed" --data sm-test --format json -q > "e-$mode-$seed.json"
-      echo "small: $mode seed $seed test accuracy $(acc "e-$mode-$seed.json")"
+      echo "small: $mode ${flags[*]} seed $seed test accuracy $(acc "e-$mode-$seed.json")"
     done
   done
   ;;
