@@ -4,7 +4,8 @@
 #   scripts/bench/accuracy.sh full    all 10 classes, 60,000 training images, 10,000 test
 #   scripts/bench/accuracy.sh small   shirt vs tshirt-top, 500 training images, 3 seeds,
 #                                     with and without augmentation at equal steps
-#                                     (AUGMENT, default "--augment", are the flags)
+#                                     (AUGMENT, default "--augment", are the flags;
+#                                     MODES, default "plain augment", the runs)
 # TFCAT (default bin/tfcat) is the binary; WORK (default a temporary folder) the data.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -31,10 +32,10 @@ small)
   [ -d sm-train ] || "$tfcat" data fashion-mnist --out sm-train --classes $classes --limit 250 >/dev/null
   [ -d sm-test ] || "$tfcat" data fashion-mnist --out sm-test --split test --classes $classes >/dev/null
   for seed in 1 2 3; do
-    for mode in plain augment; do
+    for mode in ${MODES:-plain augment}; do
       flags=()
       [ $mode = augment ] && read -r -a flags <<< "${AUGMENT:---augment}"
-      rm -rf "m-$mode-$seed"
+      rm -rf "m-$mode-$seed" "e-$mode-$seed.json"
       "$tfcat" train --data sm-train --size 28 --channels 1 --batch 32 --iterations 1500 --validation 0 \
         --lr 1e-3 --seed $seed --model-dir "m-$mode-$seed" -q "${flags[@]}"
       "$tfcat" eval --model "m-$mode-$seed" --data sm-test --format json -q > "e-$mode-$seed.json"
