@@ -171,29 +171,47 @@ func (g *Augmenter) warp(x []float32, flip bool, angle, zoom, tx, ty float64) {
 	if flip {
 		a11, a12 = -a11, -a12
 	}
+	// floor(v) is int(v+off)-off for v > -off: cheaper than math.Floor.
+	const off = 1 << 20
 	for y := range s {
 		dy := float64(y) - c - ty
 		dx0 := -c - tx
-		sx := a11*dx0 + a12*dy + c
-		sy := a21*dx0 + a22*dy + c
+		sx := a11*dx0 + a12*dy + c + off
+		sy := a21*dx0 + a22*dy + c + off
 		row := x[y*s*ch : (y+1)*s*ch]
 		for xo := range s {
-			fx, fy := math.Floor(sx), math.Floor(sy)
-			wx, wy := float32(sx-fx), float32(sy-fy)
-			x0, y0 := int(fx), int(fy)
+			ix, iy := int(sx), int(sy)
+			wx, wy := float32(sx-float64(ix)), float32(sy-float64(iy))
+			x0, y0 := ix-off, iy-off
 			x1, y1 := x0+1, y0+1
 			o := row[xo*ch : xo*ch+ch]
 			if x0 < 0 || y0 < 0 || x1 >= s || y1 >= s {
-				g.edge(o, x0, y0, wx, wy)
+				if g.a.Fill == FillConstant {
+					g.edge(o, x0, y0, wx, wy)
+				} else {
+					if g.a.Fill == FillNearest {
+						x0, x1, y0, y1 = min(max(x0, 0), s-1), min(max(x1, 0), s-1), min(max(y0, 0), s-1), min(max(y1, 0), s-1)
+					} else {
+						x0, x1, y0, y1 = reflect(x0, s), reflect(x1, s), reflect(y0, s), reflect(y1, s)
+					}
+					r00, r01 := src[(y0*s+x0)*ch:][:ch], src[(y0*s+x1)*ch:][:ch]
+					r10, r11 := src[(y1*s+x0)*ch:][:ch], src[(y1*s+x1)*ch:][:ch]
+					for k := range o {
+						top := r00[k] + (r01[k]-r00[k])*wx
+						bot := r10[k] + (r11[k]-r10[k])*wx
+						o[k] = top + (bot-top)*wy
+					}
+				}
 				sx += a11
 				sy += a21
 				continue
 			}
-			p00, p01 := (y0*s+x0)*ch, (y0*s+x1)*ch
-			p10, p11 := (y1*s+x0)*ch, (y1*s+x1)*ch
+			p00 := (y0*s + x0) * ch
+			p10 := p00 + s*ch
+			r0, r1 := src[p00:p00+2*ch], src[p10:p10+2*ch]
 			for k := range o {
-				top := src[p00+k] + (src[p01+k]-src[p00+k])*wx
-				bot := src[p10+k] + (src[p11+k]-src[p10+k])*wx
+				top := r0[k] + (r0[ch+k]-r0[k])*wx
+				bot := r1[k] + (r1[ch+k]-r1[k])*wx
 				o[k] = top + (bot-top)*wy
 			}
 			sx += a11
@@ -203,7 +221,8 @@ func (g *Augmenter) warp(x []float32, flip bool, angle, zoom, tx, ty float64) {
 }
 
 // edge samples g.src bilinearly at a point whose 2×2 neighbourhood, from
-// (x0, y0), reaches beyond the image, filling as Augment.Fill says.
+// (x0, y0), reaches beyond the image, filling as Augment.Fill says (warp
+// handles reflect and nearest itself, faster).
 func (g *Augmenter) edge(o []float32, x0, y0 int, wx, wy float32) {
 	s, ch := g.size, g.ch
 	var tap [4]int // source offsets, -1 for the constant fill
@@ -238,6 +257,14 @@ func (g *Augmenter) edge(o []float32, x0, y0 int, wx, wy float32) {
 // reflect maps an index outside [0, n) back inside, mirroring at the edges
 // (d c b a | a b c d | d c b a).
 func reflect(i, n int) int {
+	switch {
+	case i >= 0 && i < n:
+		return i
+	case i < 0 && i >= -n:
+		return -1 - i
+	case i >= n && i < 2*n:
+		return 2*n - 1 - i
+	}
 	p := 2 * n
 	i %= p
 	if i < 0 {
@@ -254,17 +281,25 @@ func reflect(i, n int) int {
 func (g *Augmenter) tone(x []float32, bright, contrast float32) {
 	ch := g.ch
 	var sum [3]float64
-	for i, v := range x {
-		sum[i%ch] += float64(v)
+	if ch == 1 {
+		for _, v := range x {
+			sum[0] += float64(v)
+		}
+	} else {
+		for i := 0; i+2 < len(x); i += 3 {
+			sum[0] += float64(x[i])
+			sum[1] += float64(x[i+1])
+			sum[2] += float64(x[i+2])
+		}
 	}
 	var off [3]float32
 	for k := range ch {
 		mean := float32(sum[k] / float64(len(x)/ch))
 		off[k] = mean*(1-contrast) + bright
 	}
-	for i := 0; i < len(x); i += ch {
-		for k := range ch {
-			v := x[i+k]*contrast + off[k]
+	for i := 0; i+ch <= len(x); i += ch {
+		for k, o := range off[:ch] {
+			v := x[i+k]*contrast + o
 			x[i+k] = min(max(v, 0), 1)
 		}
 	}
