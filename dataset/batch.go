@@ -15,6 +15,7 @@ type store struct {
 
 	stream    bool // Open: decode per batch
 	maxPixels int
+	mode      ResizeMode
 	workers   int
 	strict    bool
 	set       *Set
@@ -87,7 +88,7 @@ func (s *Split) Image(i int) (*Image, error) {
 	var sc scratch
 	data, err := sc.readFile(e.path)
 	if err == nil {
-		_, err = sc.preprocess(data, s.size, s.channels, s.store.maxPixels, out.Pix)
+		_, err = sc.preprocessMode(data, s.size, s.channels, s.store.maxPixels, s.store.mode, out.Pix)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.path, err)
@@ -201,7 +202,7 @@ func (st *store) decodeBatch(ex []example, x []float32, size, channels int, scr 
 		sc.pix = grow(sc.pix, st.imgLen)
 		data, err := sc.readFile(ex[k].path)
 		if err == nil {
-			_, err = sc.preprocess(data, size, channels, st.maxPixels, sc.pix)
+			_, err = sc.preprocessMode(data, size, channels, st.maxPixels, st.mode, sc.pix)
 		}
 		if err != nil {
 			errs[k] = err

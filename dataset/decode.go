@@ -114,6 +114,7 @@ type scratch struct {
 	jpeg libjpeg.Decoder
 	eoi  []byte // JPEG data with an EOI marker appended
 	pix  []byte // a resized image, when streaming
+	fit  []byte // a resized image before padding or cropping
 }
 
 func grow(b []byte, n int) []byte {

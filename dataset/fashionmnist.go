@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // FashionMNISTDir is where Debian's dataset-fashion-mnist package installs
@@ -202,4 +203,19 @@ func ExportFashionMNIST(srcDir, dstDir string, opts ExportOptions) ([]int, error
 		counts[k]++
 	}
 	return counts, nil
+}
+
+// ExportSummary totals what ExportFashionMNIST wrote: the number of images
+// and, per class, "tshirt-top 600, trouser 600". classes are those given to
+// it (empty: all ten), counts what it returned.
+func ExportSummary(classes []string, counts []int) (total int, perClass string) {
+	if len(classes) == 0 {
+		classes = FashionMNISTClasses
+	}
+	parts := make([]string, len(classes))
+	for i, cl := range classes {
+		total += counts[i]
+		parts[i] = fmt.Sprintf("%s %d", cl, counts[i])
+	}
+	return total, strings.Join(parts, ", ")
 }

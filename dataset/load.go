@@ -46,6 +46,9 @@ type Options struct {
 	// Workers is the number of images decoded in parallel (default: all
 	// CPUs, runtime.GOMAXPROCS).
 	Workers int
+	// Resize is how images become Size×Size: Stretch (default, the
+	// tutorial's cv2.resize), Pad or Crop.
+	Resize ResizeMode
 }
 
 func (o *Options) normalize() error {
@@ -58,6 +61,11 @@ func (o *Options) normalize() error {
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
+	mode, err := ParseResizeMode(string(o.Resize))
+	if err != nil {
+		return err
+	}
+	o.Resize = mode
 	switch {
 	case o.Size < 0 || o.Size > 1<<14:
 		return fmt.Errorf("invalid image size %d", o.Size)
@@ -291,7 +299,7 @@ func Load(dir string, opts Options) (*Set, error) {
 					runtime.GC()
 				}
 			}
-			_, err = s.preprocess(data, opts.Size, opts.Channels, opts.MaxPixels, pix[i*imgLen:(i+1)*imgLen])
+			_, err = s.preprocessMode(data, opts.Size, opts.Channels, opts.MaxPixels, opts.Resize, pix[i*imgLen:(i+1)*imgLen])
 		}
 		if err != nil {
 			errs[i] = err
@@ -329,7 +337,7 @@ func Load(dir string, opts Options) (*Set, error) {
 			return nil, fmt.Errorf("%s: class %q: none of its image files could be used (%d skipped)", dir, l.classes[c], len(set.report.Skipped))
 		}
 	}
-	st := &store{pix: pix[:len(good)*imgLen], imgLen: imgLen}
+	st := &store{pix: pix[:len(good)*imgLen], imgLen: imgLen, mode: opts.Resize}
 	if err := set.split(good, st, opts); err != nil {
 		return nil, err
 	}
@@ -353,7 +361,7 @@ func Open(dir string, opts Options) (*Set, error) {
 	}
 	set := &Set{Classes: l.classes, Size: opts.Size, Channels: opts.Channels, report: l.report}
 	st := &store{imgLen: opts.Size * opts.Size * opts.Channels, stream: true,
-		maxPixels: opts.MaxPixels, workers: opts.Workers, strict: opts.Strict, set: set}
+		maxPixels: opts.MaxPixels, mode: opts.Resize, workers: opts.Workers, strict: opts.Strict, set: set}
 	if err := set.split(l.files, st, opts); err != nil {
 		return nil, err
 	}

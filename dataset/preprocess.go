@@ -43,6 +43,12 @@ func PreprocessUint8(data []byte, size, channels int) (*Image, error) {
 
 // preprocess decodes and resizes into dst (allocated when nil).
 func (s *scratch) preprocess(data []byte, size, channels, maxPixels int, dst []uint8) (*Image, error) {
+	return s.preprocessMode(data, size, channels, maxPixels, Stretch, dst)
+}
+
+// preprocessMode decodes and brings the image to size×size by mode into dst
+// (allocated when nil).
+func (s *scratch) preprocessMode(data []byte, size, channels, maxPixels int, mode ResizeMode, dst []uint8) (*Image, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("invalid image size %d", size)
 	}
@@ -54,7 +60,7 @@ func (s *scratch) preprocess(data []byte, size, channels, maxPixels int, dst []u
 	if dst == nil {
 		dst = make([]uint8, n)
 	}
-	s.resizeInto(img, dst[:n], size, size)
+	s.fitInto(img, dst[:n], size, mode)
 	return &Image{Width: size, Height: size, Channels: channels, Pix: dst[:n]}, nil
 }
 
@@ -66,6 +72,39 @@ func PreprocessLimit(data []byte, size, channels, maxPixels int) ([]float32, err
 	img, err := s.preprocess(data, size, channels, maxPixels, nil)
 	if err != nil {
 		return nil, err
+	}
+	return img.Float32(nil), nil
+}
+
+// PreprocessMode is PreprocessLimit with a resize mode: Stretch gives
+// PreprocessLimit's values; Pad and Crop keep the aspect ratio.
+func PreprocessMode(data []byte, size, channels, maxPixels int, mode ResizeMode) ([]float32, error) {
+	mode, err := ParseResizeMode(string(mode))
+	if err != nil {
+		return nil, err
+	}
+	var s scratch
+	img, err := s.preprocessMode(data, size, channels, maxPixels, mode, nil)
+	if err != nil {
+		return nil, err
+	}
+	return img.Float32(nil), nil
+}
+
+// PreprocessFileMode is PreprocessFile with a resize mode.
+func PreprocessFileMode(path string, size, channels int, mode ResizeMode) ([]float32, error) {
+	mode, err := ParseResizeMode(string(mode))
+	if err != nil {
+		return nil, err
+	}
+	var s scratch
+	data, err := s.readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	img, err := s.preprocessMode(data, size, channels, 0, mode, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return img.Float32(nil), nil
 }

@@ -39,7 +39,7 @@ func (m *Model) Evaluate(dir string, opt EvalOptions) (*Evaluation, error) {
 	if m.Named {
 		classes = m.Classes
 	}
-	set, err := dataset.Load(dir, dataset.Options{Size: h, Channels: ch, Classes: classes, Strict: opt.Strict})
+	set, err := dataset.Load(dir, dataset.Options{Size: h, Channels: ch, Classes: classes, Strict: opt.Strict, Resize: m.ResizeMode()})
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -135,6 +136,10 @@ func (m *Model) ClassNames() []string {
 	}
 	return m.Classes
 }
+
+// ResizeMode is how images are brought to the model's input size: the mode
+// it was trained with, which PredictFiles, Evaluate and serving apply.
+func (m *Model) ResizeMode() dataset.ResizeMode { return tfgraph.ResizeModeOf(m.Classifier) }
 
 // Variables reads the model's variables by name, flattened in C order.
 func (m *Model) Variables() (map[string][]float32, error) { return m.variables() }

@@ -31,7 +31,7 @@ func (m *Model) PredictFiles(files []string, batch int) ([]Prediction, error) {
 	if batch <= 0 {
 		return nil, fmt.Errorf("batch size %d must be positive", batch)
 	}
-	size := h * w * ch
+	size, mode := h*w*ch, m.ResizeMode()
 	preds := make([]Prediction, len(files))
 	for i, f := range files {
 		preds[i].File = f
@@ -48,7 +48,7 @@ func (m *Model) PredictFiles(files []string, batch int) ([]Prediction, error) {
 			end := min(start+batch, len(files))
 			inputs := make([][]float32, end-start)
 			parallel.For(end-start, runtime.GOMAXPROCS(0), func(_, k int) bool {
-				inputs[k], preds[start+k].Err = dataset.PreprocessFile(files[start+k], h, ch)
+				inputs[k], preds[start+k].Err = dataset.PreprocessFileMode(files[start+k], h, ch, mode)
 				return true
 			})
 			j := job{x: make([]float32, 0, (end-start)*size)}

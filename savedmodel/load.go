@@ -92,6 +92,9 @@ func LoadWithOptions(dir string, opt LoadOptions) (*Model, error) {
 	m := &Model{Dir: dir, Info: info, sm: loaded}
 	p := &m.Predictor
 	p.Session = loaded.Session
+	if info.Network != nil {
+		p.Resize = info.Network.Resize
+	}
 	fail := func(err error) (*Model, error) {
 		m.Close()
 		return nil, fmt.Errorf("%s: %w", dir, err)

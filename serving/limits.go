@@ -268,5 +268,5 @@ func (s *Server) decodeImage(ctx context.Context, data []byte, h *held, mu *sync
 		h.large = true
 		mu.Unlock()
 	}
-	return dataset.PreprocessLimit(data, s.h, s.c, s.cfg.MaxImagePixels)
+	return dataset.PreprocessMode(data, s.h, s.c, s.cfg.MaxImagePixels, s.resize)
 }

@@ -178,6 +178,7 @@ type Server struct {
 	cfg     Config
 	h, w, c int
 	k       int
+	resize  dataset.ResizeMode // the model's, applied to every image
 	batch   *batcher
 	meta    []byte // the metadata reply
 	page    []byte // GET /
@@ -230,6 +231,7 @@ func New(m tfgraph.Classifier, cfg Config) (*Server, error) {
 	s := &Server{m: m, cfg: cfg, k: m.NumClasses(), closed: make(chan struct{}),
 		mem: newBudget(cfg.DecodeMemory, "bytes of decode memory"), slots: newBudget(int64(cfg.MaxConcurrentRequests), "request slots")}
 	s.h, s.w, s.c = m.InputSize()
+	s.resize = tfgraph.ResizeModeOf(m)
 	if s.h <= 0 || s.w <= 0 || s.c <= 0 || s.k <= 0 {
 		return nil, fmt.Errorf("serving: the model takes %dx%dx%d images into %d classes", s.h, s.w, s.c, s.k)
 	}

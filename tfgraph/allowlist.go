@@ -26,6 +26,8 @@ var allowedOps = setOf(
 	"Neg", "Pack", "Prod", "RealDiv", "Shape", "ShapeN", "Slice", "Sub", "Sum", "Tile", "ZerosLike",
 	"BroadcastGradientArgs", "Maximum", "Size", "Range", "Rank", "StridedSlice", "Squeeze", "Sqrt",
 	"OnesLike", "DivNoNan", "Reciprocal", "Square", "Mod", "Div", "DynamicStitch",
+	// tfcat's dropout and batch normalisation (layers.go)
+	"RandomUniform", "Floor", "Rsqrt", "RsqrtGrad", "SquaredDifference", "AddN",
 	// the Saver
 	"SaveV2", "RestoreV2", "MergeV2Checkpoints", "StringJoin", "ShardedFilename",
 )

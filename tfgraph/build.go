@@ -34,10 +34,16 @@ type Model struct {
 	Pred     tf.Output // softmax "y_pred"
 	Cost     tf.Output // mean softmax cross-entropy
 	Accuracy tf.Output
+	// TrainCost is the cost Adam minimises: Cost, or with dropout or batch
+	// normalisation the training path's (layers.go).
+	TrainCost tf.Output
 
 	Train *tf.Operation // the Adam step; nil in an inference-only model
-	Grads []tf.Output   // d cost / d variable, one per trainable variable; nil in an inference-only model
-	Init  *tf.Operation // initialises every variable
+	// LearningRate is Adam's learning rate when it can be fed
+	// (BuildOptions.ScheduledLearningRate); its Op is nil otherwise.
+	LearningRate tf.Output
+	Grads        []tf.Output   // d cost / d variable, one per trainable variable; nil in an inference-only model
+	Init         *tf.Operation // initialises every variable
 
 	// Vars holds every global variable in creation order: the trainable weights
 	// and biases, then (when training) beta1_power, beta2_power and the Adam slots.
@@ -46,7 +52,8 @@ type Model struct {
 	// Sync holds the replication nodes when built with a Replication.
 	Sync *SyncOps
 
-	saver *saverNodes
+	saver   *saverNodes
+	updates []*tf.Operation // batch normalisation's moving averages, run with Train
 }
 
 // Trainable returns the model's trainable variables in creation order.
@@ -80,6 +87,11 @@ type BuildOptions struct {
 	// Replication, when set, builds the graph for synchronous training on a
 	// cluster (see Replication); nil builds it for one process.
 	Replication *Replication
+	// ScheduledLearningRate makes Adam's learning rate "Adam/learning_rate"
+	// a PlaceholderWithDefault (default: Network.LearningRate) that
+	// Session.SetLearningRate changes between steps, for learning-rate
+	// schedules. Off, it is the tutorial's Const.
+	ScheduledLearningRate bool
 }
 
 // builder keeps the scope and the root-level names already used, so explicit
@@ -198,38 +210,11 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 	m.Labels = b.add(tf.OpSpec{Type: "Placeholder", Name: LabelsName, Attrs: map[string]any{
 		"dtype": tf.Float, "shape": tf.MakeShape(-1, int64(net.Classes))}}).Output(0)
 
-	// Trainable variables, in the tutorial's order: weights then bias, layer by layer.
-	shapes := net.VariableShapes()
-	vars := make([]*Variable, len(shapes))
-	for i, shape := range shapes {
-		var initial tf.Output
-		if len(shape) > 1 {
-			initial = b.truncatedNormal(shape, net.WeightStddev, int64(i+1))
-		} else {
-			initial = b.constant(b.unique("Const"), filled(int(shape[0]), float32(net.BiasInit)))
-		}
-		vars[i] = b.variable(VariableName(i), shape, true, initial)
-		m.Vars = append(m.Vars, vars[i])
-	}
+	layers := b.variables(m)
 	if err := b.s.Err(); err != nil {
 		return nil, err
 	}
-
-	layer := m.X
-	for i := range net.Conv {
-		s := b.s.SubScope(fmt.Sprintf("conv%d", i+1))
-		conv := op.Conv2D(s, layer, vars[2*i].Read, []int64{1, 1, 1, 1}, "SAME")
-		add := op.AddV2(s, conv, vars[2*i+1].Read)
-		pool := op.MaxPool(s, add, []int64{1, 2, 2, 1}, []int64{1, 2, 2, 1}, "SAME")
-		layer = op.Relu(s, pool)
-	}
-	k := 2 * len(net.Conv)
-	fs := b.s.SubScope("flatten")
-	flat := op.Reshape(fs, layer, op.Const(fs, []int32{-1, int32(net.FlatSize())}))
-	f1 := b.s.SubScope("fc1")
-	fc1 := op.Relu(f1, op.AddV2(f1, op.MatMul(f1, flat, vars[k].Read), vars[k+1].Read))
-	f2 := b.s.SubScope("fc2")
-	m.Logits = op.AddV2(f2, op.MatMul(f2, fc1, vars[k+2].Read), vars[k+3].Read)
+	m.Logits, _ = b.forward(b.s, net, m.X, layers, false)
 	if b.s.Err() != nil {
 		return nil, b.s.Err()
 	}
@@ -252,7 +237,10 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 	}
 
 	if !opt.InferenceOnly {
-		if err := b.adam(m, vars); err != nil {
+		if err := b.trainingPath(m, layers); err != nil {
+			return nil, err
+		}
+		if err := b.adam(m, m.Trainable()); err != nil {
 			return nil, err
 		}
 	}
@@ -296,7 +284,7 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 	for i, v := range vars {
 		xs[i] = v.Read
 	}
-	grads, err := b.g.AddGradients("", []tf.Output{m.Cost}, xs, nil)
+	grads, err := b.g.AddGradients("", []tf.Output{m.TrainCost}, xs, nil)
 	if err != nil {
 		return fmt.Errorf("gradients of the cost: %w", err)
 	}
@@ -318,7 +306,17 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 	}
 	gate := b.add(tf.OpSpec{Type: "NoOp", Name: TrainOpName + "/gate_gradients", ControlDependencies: gradOps})
 
-	lr := b.constant(TrainOpName+"/learning_rate", float32(net.LearningRate))
+	var lr tf.Output
+	if b.opt.ScheduledLearningRate {
+		def := b.constant(TrainOpName+"/learning_rate/default", float32(net.LearningRate))
+		if ph := b.add(tf.OpSpec{Type: "PlaceholderWithDefault", Name: TrainOpName + "/learning_rate",
+			Input: []tf.Input{def}, Attrs: map[string]any{"shape": tf.ScalarShape()}}); ph != nil {
+			lr = ph.Output(0)
+		}
+		m.LearningRate = lr
+	} else {
+		lr = b.constant(TrainOpName+"/learning_rate", float32(net.LearningRate))
+	}
 	beta1 := b.constant(TrainOpName+"/beta1", float32(net.Beta1))
 	beta2 := b.constant(TrainOpName+"/beta2", float32(net.Beta2))
 	eps := b.constant(TrainOpName+"/epsilon", float32(net.Epsilon))
@@ -354,7 +352,7 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 			Input: []tf.Input{p.v.Ref, mul.Output(0)},
 			Attrs: map[string]any{"validate_shape": true, "use_locking": false}}))
 	}
-	m.Train = b.add(tf.OpSpec{Type: "NoOp", Name: TrainOpName, ControlDependencies: updates})
+	m.Train = b.add(tf.OpSpec{Type: "NoOp", Name: TrainOpName, ControlDependencies: append(updates, m.updates...)})
 	return b.s.Err()
 }
 

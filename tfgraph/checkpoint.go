@@ -23,6 +23,15 @@ const (
 	MetaSuffix            = ".meta"
 	// DefaultMaxToKeep is Saver's max_to_keep: older checkpoints are deleted.
 	DefaultMaxToKeep = 5
+	// BestStateFile is the state file, in the "checkpoint" file's format,
+	// that names the checkpoint with the lowest validation loss (tfcat train
+	// --keep-best): Python reads it with
+	// tf.train.latest_checkpoint(dir, latest_filename="best_checkpoint"),
+	// and tfcat takes "DIR/best_checkpoint" wherever it takes a model.
+	BestStateFile = "best_checkpoint"
+	// BestSuffix is appended to the checkpoint name for the best checkpoint:
+	// dogs-cats-model-best.
+	BestSuffix = "-best"
 )
 
 // Info is what a tfcat checkpoint records beside the weights.
@@ -47,6 +56,10 @@ type SaveOptions struct {
 	// MaxToKeep is how many checkpoints the state file keeps; older ones are
 	// deleted. 0 means DefaultMaxToKeep; negative keeps all.
 	MaxToKeep int
+	// StateFile is the state file's name in Dir; "" is CheckpointStateFile.
+	// Checkpoints saved under another state file (BestStateFile) are out of
+	// the "checkpoint" file's rotation.
+	StateFile string
 }
 
 // Save writes a checkpoint of every variable as saver.save(sess, prefix) does:
@@ -102,7 +115,15 @@ func (s *Session) Save(opt SaveOptions, info Info) (string, error) {
 		}
 	}
 
-	old, err := ReadCheckpointState(opt.Dir)
+	stateFile := opt.StateFile
+	if stateFile == "" {
+		stateFile = CheckpointStateFile
+	}
+	if strings.ContainsRune(stateFile, os.PathSeparator) {
+		return "", fmt.Errorf("state file name %q must not contain a path separator", stateFile)
+	}
+	statePath := filepath.Join(opt.Dir, stateFile)
+	old, err := ReadCheckpointStateFile(statePath)
 	if err != nil {
 		old = &CheckpointState{}
 	}
@@ -119,7 +140,7 @@ func (s *Session) Save(opt SaveOptions, info Info) (string, error) {
 	// While the final files are replaced, the state names the complete
 	// temporary copy.
 	if _, err := os.Stat(prefix + IndexSuffix); err == nil {
-		if err := writeCheckpointState(opt.Dir, &CheckpointState{ModelCheckpointPath: tmpName, AllModelCheckpointPaths: append(slices.Clone(kept), tmpName)}); err != nil {
+		if err := writeStateFile(statePath, &CheckpointState{ModelCheckpointPath: tmpName, AllModelCheckpointPaths: append(slices.Clone(kept), tmpName)}); err != nil {
 			cleanup()
 			return "", err
 		}
@@ -139,7 +160,7 @@ func (s *Session) Save(opt SaveOptions, info Info) (string, error) {
 		dropped = append(dropped, kept[:len(kept)-maxKeep]...)
 		kept = kept[len(kept)-maxKeep:]
 	}
-	if err := writeCheckpointState(opt.Dir, &CheckpointState{ModelCheckpointPath: name, AllModelCheckpointPaths: kept}); err != nil {
+	if err := writeStateFile(statePath, &CheckpointState{ModelCheckpointPath: name, AllModelCheckpointPaths: kept}); err != nil {
 		return "", err
 	}
 	cleanup()

@@ -7,6 +7,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 
+	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/tfc"
 )
 
@@ -54,6 +55,27 @@ type Predictor struct {
 	Zeros   tf.Output // optional
 	// Height, Width, Channels are X's image size; Classes is Pred's width.
 	Height, Width, Channels, Classes int
+	// Resize is how the model's images were brought to its input size in
+	// training, which prediction must repeat; "" is dataset.Stretch.
+	Resize dataset.ResizeMode
+}
+
+// ResizeMode is how images must be brought to the input size: the mode the
+// model was trained with (dataset.Stretch unless recorded otherwise).
+func (p *Predictor) ResizeMode() dataset.ResizeMode {
+	if p.Resize == "" {
+		return dataset.Stretch
+	}
+	return p.Resize
+}
+
+// ResizeModeOf is c's ResizeMode when it has one (every Classifier tfcat
+// opens does), dataset.Stretch otherwise.
+func ResizeModeOf(c Classifier) dataset.ResizeMode {
+	if r, ok := c.(interface{ ResizeMode() dataset.ResizeMode }); ok {
+		return r.ResizeMode()
+	}
+	return dataset.Stretch
 }
 
 // ErrClosed is returned by a model's methods after Close.

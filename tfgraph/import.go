@@ -67,6 +67,9 @@ func ImportCheckpoint(prefix string, opt ImportOptions) (*Imported, error) {
 	xo, po, ro, fo := ops[0], ops[1], ops[2], ops[3]
 	p := &im.Predictor
 	p.X, p.Pred = xo.Output(0), po.Output(0)
+	if im.Meta.Network != nil {
+		p.Resize = im.Meta.Network.Resize
+	}
 	if lo := g.Operation(LabelsName); lo != nil {
 		p.Zeros = lo.Output(0)
 	}

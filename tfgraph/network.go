@@ -3,6 +3,8 @@ package tfgraph
 import (
 	"errors"
 	"fmt"
+
+	"github.com/tfcat/tfcat/dataset"
 )
 
 // ConvLayer is one convolution block: Conv2D (stride 1, SAME) with Size×Size
@@ -18,7 +20,23 @@ type Network struct {
 	Height, Width, Channels int // input image size
 	Classes                 int
 	Conv                    []ConvLayer
-	FC                      int // units of the hidden fully connected layer
+	FC                      int // units of the (first) hidden fully connected layer
+	// MoreFC lists the units of further hidden fully connected layers after
+	// FC; the tutorial has none.
+	MoreFC []int `json:",omitempty"`
+
+	// Dropout is the fraction of each hidden fully connected layer's outputs
+	// dropped in training (TF's dropout: the rest scaled by 1/(1-Dropout));
+	// the inference path has no dropout. Zero, the tutorial's, adds none.
+	Dropout float64 `json:",omitempty"`
+	// BatchNorm normalises every conv and hidden fully connected layer's
+	// pre-activations (batch statistics in training, moving averages at
+	// inference; see layers.go); the layer's bias is then BatchNorm's beta.
+	BatchNorm bool `json:",omitempty"`
+	// Resize is how images of another aspect ratio are brought to the input
+	// size, in training and prediction alike; "" is dataset.Stretch, the
+	// tutorial's cv2.resize.
+	Resize dataset.ResizeMode `json:",omitempty"`
 
 	// Adam's hyper-parameters (TF1 AdamOptimizer).
 	LearningRate float64
@@ -69,6 +87,8 @@ func (n Network) Validate() error {
 		return errors.New("network: no conv layers")
 	case n.FC <= 0:
 		return fmt.Errorf("network: fully connected size %d must be positive", n.FC)
+	case !(n.Dropout >= 0 && n.Dropout < 1):
+		return fmt.Errorf("network: dropout %g must lie in [0, 1)", n.Dropout)
 	case n.LearningRate <= 0:
 		return fmt.Errorf("network: learning rate %g must be positive", n.LearningRate)
 	case n.Beta1 < 0 || n.Beta1 >= 1 || n.Beta2 < 0 || n.Beta2 >= 1:
@@ -82,6 +102,14 @@ func (n Network) Validate() error {
 		if c.Size <= 0 || c.Filters <= 0 {
 			return fmt.Errorf("network: conv layer %d has size %d and %d filters; both must be positive", i+1, c.Size, c.Filters)
 		}
+	}
+	for i, u := range n.MoreFC {
+		if u <= 0 {
+			return fmt.Errorf("network: fully connected layer %d has %d units; must be positive", i+2, u)
+		}
+	}
+	if _, err := dataset.ParseResizeMode(string(n.Resize)); err != nil {
+		return fmt.Errorf("network: %w", err)
 	}
 	return nil
 }
@@ -100,19 +128,39 @@ func (n Network) FlatSize() int {
 	return pooled(n.Height, len(n.Conv)) * pooled(n.Width, len(n.Conv)) * n.Conv[len(n.Conv)-1].Filters
 }
 
-// VariableShapes lists the trainable variables' shapes in the tutorial's creation
-// order: each conv layer's weights then bias, then fc1 and fc2.
+// Hidden lists the units of the hidden fully connected layers: FC, then MoreFC.
+func (n Network) Hidden() []int { return append([]int{n.FC}, n.MoreFC...) }
+
+// IsTutorial reports whether n has only what the tutorial's graph has: no
+// extra fully connected layers, dropout or batch normalisation, and the
+// tutorial's resizing. Such a network builds exactly the tutorial's graph.
+func (n Network) IsTutorial() bool {
+	return len(n.MoreFC) == 0 && n.Dropout == 0 && !n.BatchNorm && (n.Resize == "" || n.Resize == dataset.Stretch)
+}
+
+// VariableShapes lists the shapes of the weights and biases, the variables
+// named Variable, Variable_1, ..., in creation order: each conv layer's
+// weights then bias, then each fully connected layer's (fc1 and fc2 in the
+// tutorial). With BatchNorm, the conv and hidden layers have no bias.
 func (n Network) VariableShapes() [][]int64 {
 	var shapes [][]int64
 	in := n.Channels
 	for _, c := range n.Conv {
-		shapes = append(shapes, []int64{int64(c.Size), int64(c.Size), int64(in), int64(c.Filters)}, []int64{int64(c.Filters)})
+		shapes = append(shapes, []int64{int64(c.Size), int64(c.Size), int64(in), int64(c.Filters)})
+		if !n.BatchNorm {
+			shapes = append(shapes, []int64{int64(c.Filters)})
+		}
 		in = c.Filters
 	}
-	shapes = append(shapes,
-		[]int64{int64(n.FlatSize()), int64(n.FC)}, []int64{int64(n.FC)},
-		[]int64{int64(n.FC), int64(n.Classes)}, []int64{int64(n.Classes)})
-	return shapes
+	in = n.FlatSize()
+	for _, u := range n.Hidden() {
+		shapes = append(shapes, []int64{int64(in), int64(u)})
+		if !n.BatchNorm {
+			shapes = append(shapes, []int64{int64(u)})
+		}
+		in = u
+	}
+	return append(shapes, []int64{int64(in), int64(n.Classes)}, []int64{int64(n.Classes)})
 }
 
 // FLOPs is the forward pass's multiply-adds per image, times two (one multiply,
@@ -124,6 +172,11 @@ func (n Network) FLOPs() int64 {
 		macs += int64(h) * int64(w) * int64(c.Size*c.Size*in) * int64(c.Filters)
 		h, w, in = (h+1)/2, (w+1)/2, c.Filters
 	}
-	macs += int64(n.FlatSize())*int64(n.FC) + int64(n.FC)*int64(n.Classes)
+	in = n.FlatSize()
+	for _, u := range n.Hidden() {
+		macs += int64(in) * int64(u)
+		in = u
+	}
+	macs += int64(in) * int64(n.Classes)
 	return 2 * macs
 }

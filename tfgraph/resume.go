@@ -94,6 +94,12 @@ func stepFromBeta1Power(b1p float32, beta1 float64) int {
 // powers included) is restored, and the step count is tfcat's record or, for
 // Python's checkpoints, recovered from beta1_power.
 func Resume(prefix string, c SessionConfig, lr float64) (*Session, MetaInfo, error) {
+	return ResumeWithOptions(prefix, c, lr, BuildOptions{})
+}
+
+// ResumeWithOptions is Resume building the graph with opt (its Seed
+// matters only to variables the checkpoint lacks, which are none).
+func ResumeWithOptions(prefix string, c SessionConfig, lr float64, opt BuildOptions) (*Session, MetaInfo, error) {
 	meta, err := ReadMetaGraph(prefix)
 	if err != nil {
 		return nil, MetaInfo{}, err
@@ -108,7 +114,7 @@ func Resume(prefix string, c SessionConfig, lr float64) (*Session, MetaInfo, err
 	if lr > 0 {
 		net.LearningRate = lr
 	}
-	m, err := Build(net, BuildOptions{})
+	m, err := Build(net, opt)
 	if err != nil {
 		return nil, mi, err
 	}

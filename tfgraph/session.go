@@ -192,7 +192,7 @@ func NewSession(m *Model, c SessionConfig) (*Session, error) {
 	}
 	net := m.Net
 	return &Session{Model: m, s: s, Predictor: Predictor{Session: s, X: m.X, Pred: m.Pred,
-		Height: net.Height, Width: net.Width, Channels: net.Channels, Classes: net.Classes}}, nil
+		Height: net.Height, Width: net.Width, Channels: net.Channels, Classes: net.Classes, Resize: net.Resize}}, nil
 }
 
 // Close releases the session's resources now, rather than at garbage collection.

@@ -22,7 +22,12 @@ type CheckpointState struct {
 
 // ReadCheckpointState parses dir/checkpoint (text CheckpointState).
 func ReadCheckpointState(dir string) (*CheckpointState, error) {
-	path := filepath.Join(dir, CheckpointStateFile)
+	return ReadCheckpointStateFile(filepath.Join(dir, CheckpointStateFile))
+}
+
+// ReadCheckpointStateFile parses a state file in the "checkpoint" file's
+// format (text CheckpointState) under any name, such as BestStateFile.
+func ReadCheckpointStateFile(path string) (*CheckpointState, error) {
 	data, err := ReadFileLimit(path, MaxStateFileBytes)
 	if err != nil {
 		return nil, err
@@ -68,12 +73,17 @@ func ReadCheckpointState(dir string) (*CheckpointState, error) {
 // writeCheckpointState writes dir/checkpoint atomically: a crash leaves either
 // the old file or the new one.
 func writeCheckpointState(dir string, st *CheckpointState) error {
+	return writeStateFile(filepath.Join(dir, CheckpointStateFile), st)
+}
+
+// writeStateFile writes a state file at path atomically.
+func writeStateFile(path string, st *CheckpointState) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "model_checkpoint_path: %s\n", strconv.Quote(st.ModelCheckpointPath))
 	for _, p := range st.AllModelCheckpointPaths {
 		fmt.Fprintf(&b, "all_model_checkpoint_paths: %s\n", strconv.Quote(p))
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, CheckpointStateFile), []byte(b.String()))
+	return atomicfile.WriteFile(path, []byte(b.String()))
 }
 
 // ResolveCheckpoint turns a model argument into a checkpoint prefix: a folder
@@ -81,7 +91,18 @@ func writeCheckpointState(dir string, st *CheckpointState) error {
 // as a prefix. It checks that the prefix's .index and data files exist.
 func ResolveCheckpoint(path string) (string, error) {
 	prefix := path
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+	fi, err := os.Stat(path)
+	if base := filepath.Base(path); err == nil && fi.Mode().IsRegular() && (base == CheckpointStateFile || base == BestStateFile) {
+		// A state file names its checkpoint: "model/best_checkpoint".
+		st, err := ReadCheckpointStateFile(path)
+		if err != nil {
+			return "", err
+		}
+		prefix = st.ModelCheckpointPath
+		if !filepath.IsAbs(prefix) {
+			prefix = filepath.Join(filepath.Dir(path), prefix)
+		}
+	} else if err == nil && fi.IsDir() {
 		st, err := ReadCheckpointState(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("%s: no %q file in this folder: not a model folder (give a checkpoint prefix or the folder tfcat train wrote)", path, CheckpointStateFile)

@@ -16,7 +16,7 @@ import (
 // size stays the same.
 type stepper struct {
 	train, eval *tfc.Runner
-	in          [2]*tf.Tensor // x and y_true
+	in          [3]*tf.Tensor // x, y_true and, when it is fed, the learning rate
 	n           int           // the batch size in holds
 }
 
@@ -25,6 +25,33 @@ func (st *stepper) close() {
 	st.eval.Close()
 	tfc.FreeAll(st.in[:])
 	*st = stepper{}
+}
+
+// SetLearningRate sets the learning rate of the following steps. The model
+// must have been built with BuildOptions.ScheduledLearningRate.
+func (s *Session) SetLearningRate(lr float64) error {
+	if s.Model.LearningRate.Op == nil {
+		return errors.New("the model was built with a constant learning rate")
+	}
+	if !(lr > 0) {
+		return fmt.Errorf("learning rate %g must be positive", lr)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &s.steps
+	if st.in[2] == nil {
+		// The training runner feeds the learning rate from now on.
+		st.train.Close()
+		st.train = nil
+		t, err := tfc.NewFloat32()
+		if err != nil {
+			return err
+		}
+		st.in[2] = t
+	}
+	v, _ := tfc.Float32s(st.in[2])
+	v[0] = float32(lr)
+	return nil
 }
 
 // load copies b into the input tensors, making them anew only when the batch
@@ -42,7 +69,7 @@ func (s *Session) load(b *dataset.Batch) error {
 	}
 	st := &s.steps
 	if st.n != b.N {
-		tfc.FreeAll(st.in[:])
+		tfc.FreeAll(st.in[:2])
 		st.n = 0
 		x, err := tfc.NewFloat32(int64(b.N), int64(net.Height), int64(net.Width), int64(net.Channels))
 		if err != nil {
@@ -53,7 +80,7 @@ func (s *Session) load(b *dataset.Batch) error {
 			tfc.Free(x)
 			return err
 		}
-		st.in, st.n = [2]*tf.Tensor{x, y}, b.N
+		st.in[0], st.in[1], st.n = x, y, b.N
 	}
 	xs, _ := tfc.Float32s(st.in[0])
 	ys, _ := tfc.Float32s(st.in[1])
@@ -62,13 +89,20 @@ func (s *Session) load(b *dataset.Batch) error {
 	return nil
 }
 
-// run feeds b to the runner made by make (once) and returns its scalar fetches.
-func (s *Session) run(r **tfc.Runner, b *dataset.Batch, fetches []tf.Output, targets []*tf.Operation, out []float32) error {
+// run feeds b (and, when train is set and the learning rate was set, the
+// learning rate) to the runner made by make (once) and returns its scalar
+// fetches.
+func (s *Session) run(r **tfc.Runner, b *dataset.Batch, fetches []tf.Output, targets []*tf.Operation, out []float32, train bool) error {
 	if s.s == nil {
 		return ErrClosed
 	}
+	nIn := 2
+	if train && s.steps.in[2] != nil {
+		nIn = 3
+	}
 	if *r == nil {
-		runner, err := tfc.NewRunner(s.s, []tf.Output{s.Model.X, s.Model.Labels}, fetches, targets)
+		feeds := []tf.Output{s.Model.X, s.Model.Labels, s.Model.LearningRate}
+		runner, err := tfc.NewRunner(s.s, feeds[:nIn], fetches, targets)
 		if err != nil {
 			return err
 		}
@@ -77,7 +111,7 @@ func (s *Session) run(r **tfc.Runner, b *dataset.Batch, fetches []tf.Output, tar
 	if err := s.load(b); err != nil {
 		return err
 	}
-	if err := (*r).Run(s.steps.in[:]); err != nil {
+	if err := (*r).Run(s.steps.in[:nIn]); err != nil {
 		return err
 	}
 	defer (*r).FreeOutputs()
@@ -102,7 +136,7 @@ func (s *Session) Step(b *dataset.Batch) (loss float32, err error) {
 	var out [1]float32
 	// The fetch and target slices are only read the first time; a composite
 	// literal here would not escape, so this allocates nothing.
-	if err := s.run(&s.steps.train, b, []tf.Output{s.Model.Cost}, []*tf.Operation{s.Model.Train}, out[:]); err != nil {
+	if err := s.run(&s.steps.train, b, []tf.Output{s.Model.TrainCost}, []*tf.Operation{s.Model.Train}, out[:], true); err != nil {
 		return 0, fmt.Errorf("training step: %w", err)
 	}
 	return out[0], nil
@@ -113,7 +147,7 @@ func (s *Session) Evaluate(b *dataset.Batch) (loss, accuracy float32, err error)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out [2]float32
-	if err := s.run(&s.steps.eval, b, []tf.Output{s.Model.Cost, s.Model.Accuracy}, nil, out[:]); err != nil {
+	if err := s.run(&s.steps.eval, b, []tf.Output{s.Model.Cost, s.Model.Accuracy}, nil, out[:], false); err != nil {
 		return 0, 0, fmt.Errorf("evaluating: %w", err)
 	}
 	return out[0], out[1], nil

@@ -66,8 +66,7 @@ func (r *run) onCluster(ctx context.Context) error {
 	if err := r.load(); err != nil {
 		return err
 	}
-	net := tfgraph.Tutorial(len(r.set.Classes)).WithInput(o.Size, o.Size, o.Channels)
-	net.LearningRate = o.LearningRate
+	net := o.network(len(r.set.Classes))
 	if r.shadow != nil {
 		net = r.shadow.Model.Net
 	}

@@ -23,10 +23,14 @@ const (
 	Checkpoint                 // a checkpoint was written (Checkpoint, Step)
 	Stopping                   // training stops early (Reason)
 	Done                       // the run is over and saved (Checkpoint, Step)
+	// Best is a checkpoint saved as the best so far (Options.KeepBest):
+	// Checkpoint, Step, and the validation loss in BestLoss. It follows the
+	// Epoch's Checkpoint event.
+	Best
 )
 
 var kindNames = [...]string{Resumed: "resumed", Start: "start", Step: "step", Epoch: "epoch",
-	Checkpoint: "checkpoint", Stopping: "stopping", Done: "done"}
+	Checkpoint: "checkpoint", Stopping: "stopping", Done: "done", Best: "best"}
 
 // String is the event's name in lower case, as tfcat's JSON events use.
 func (k Kind) String() string {
@@ -64,6 +68,9 @@ type Event struct {
 	TrainAccuracy, ValLoss, ValAccuracy float32
 	// Elapsed is the time since the first step began.
 	Elapsed time.Duration
+	// LearningRate is the step's (Step) or the epoch's last step's (Epoch)
+	// learning rate when Options.Schedule changes it; zero otherwise.
+	LearningRate float64
 	// Checkpoint is the prefix written (Checkpoint, Done) or read (Resumed).
 	Checkpoint string
 
@@ -77,10 +84,12 @@ type Event struct {
 	Replicas int
 
 	// Stopping: why, and for EarlyStop the best validation loss and the
-	// patience that ran out.
+	// patience that ran out; with Options.RestoreBest, Checkpoint is the
+	// best checkpoint whose weights were restored and Step its step.
 	Reason   Reason
 	BestLoss float32
 	Patience int
+	Restored bool
 }
 
 // String is the tutorial's progress line for an Epoch event.
@@ -120,6 +129,9 @@ type jsonEvent struct {
 	LoadSeconds   float64  `json:"load_seconds,omitempty"` // decoding and resizing the data
 	Replicas      int      `json:"replicas,omitempty"`
 	Reason        string   `json:"reason,omitempty"`
+	LearningRate  float64  `json:"learning_rate,omitempty"`
+	BestLoss      *float32 `json:"best_val_loss,omitempty"`
+	Restored      bool     `json:"restored_best,omitempty"`
 }
 
 var reasonNames = [...]string{Completed: "completed", Interrupted: "interrupted", EarlyStop: "early_stop", Failed: "failed"}
@@ -136,14 +148,20 @@ func (e Event) MarshalJSON() ([]byte, error) {
 			j.Replicas = e.Replicas
 		}
 	case Step:
-		j.Loss, j.StepsPerSec, j.Elapsed = f32(e.Loss), e.StepsPerSecond(), e.Elapsed.Seconds()
+		j.Loss, j.StepsPerSec, j.Elapsed, j.LearningRate = f32(e.Loss), e.StepsPerSecond(), e.Elapsed.Seconds(), e.LearningRate
 	case Epoch:
 		j.Epoch, j.Loss, j.TrainAccuracy, j.ValAccuracy, j.ValLoss = e.Epoch, f32(e.Loss), f32(e.TrainAccuracy), f32(e.ValAccuracy), f32(e.ValLoss)
+		j.LearningRate = e.LearningRate
 	case Resumed, Checkpoint, Done:
 		j.Checkpoint = e.Checkpoint
+	case Best:
+		j.Checkpoint, j.BestLoss = e.Checkpoint, f32(e.BestLoss)
 	case Stopping:
 		if int(e.Reason) < len(reasonNames) {
 			j.Reason = reasonNames[e.Reason]
+		}
+		if e.Restored {
+			j.Checkpoint, j.Restored = e.Checkpoint, true
 		}
 	}
 	return json.Marshal(j)

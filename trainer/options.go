@@ -4,9 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tfcat/tfcat/cluster"
+	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -86,8 +90,34 @@ type Options struct {
 	AllowPublicCluster bool
 
 	// LogDir, when set, receives TensorBoard event files: the loss every
-	// step; accuracy, val_loss and val_accuracy every epoch.
+	// step; accuracy, val_loss and val_accuracy every epoch (and
+	// learning_rate, with a Schedule).
 	LogDir string
+
+	// The network, beyond the tutorial's (see tfgraph.Network): Conv lists
+	// the filters of each 3×3 conv layer (default 32, 32, 64), FC the units
+	// of each hidden fully connected layer (default 128); Dropout and
+	// BatchNorm are off by default; Resize is how images become squares
+	// (default dataset.Stretch, the tutorial's). All are recorded in the
+	// checkpoint; when resuming, those set must agree with it.
+	Conv, FC  []int
+	Dropout   float64
+	BatchNorm bool
+	Resize    dataset.ResizeMode
+	// Augment transforms the training images of each batch at random
+	// (seeded by Seed), in the goroutine that prepares the next batch;
+	// validation never sees it. The zero value applies none.
+	Augment dataset.Augment
+	// Schedule changes the learning rate during training; the zero value is
+	// Constant.
+	Schedule Schedule
+	// KeepBest saves the checkpoint with the lowest validation loss as
+	// <Name>-best, named by the state file tfgraph.BestStateFile, out of the
+	// rotation of the others. RestoreBest also restores it when early
+	// stopping ends the run, so that the final checkpoint holds the best
+	// weights (Keras's restore_best_weights); it implies KeepBest. Both need
+	// a validation split.
+	KeepBest, RestoreBest bool
 
 	// Session configures TensorFlow (device, threads).
 	Session tfgraph.SessionConfig
@@ -115,10 +145,12 @@ type OptionError struct {
 	Option string
 	Value  any
 	Reason string
+	Err    error // what the error wraps, if anything (ErrResumeMismatch)
 }
 
 // Error names the option, its value and what is wrong.
 func (e *OptionError) Error() string { return fmt.Sprintf("%s %v %s", e.Option, e.Value, e.Reason) }
+func (e *OptionError) Unwrap() error { return e.Err }
 
 // ResumeError is Train's error when it cannot resume from the checkpoint in
 // ModelDir: there is none, it does not load, or the options contradict it.
@@ -160,25 +192,130 @@ func (o *Options) normalize() error {
 	}
 	switch {
 	case o.Data == "":
-		return &OptionError{"Data", `""`, "must name a folder"}
+		return &OptionError{Option: "Data", Value: `""`, Reason: "must name a folder"}
 	case o.Size < 0:
-		return &OptionError{"Size", o.Size, "must be positive"}
+		return &OptionError{Option: "Size", Value: o.Size, Reason: "must be positive"}
 	case o.Channels != 0 && o.Channels != 1 && o.Channels != 3:
-		return &OptionError{"Channels", o.Channels, "must be 1 or 3"}
+		return &OptionError{Option: "Channels", Value: o.Channels, Reason: "must be 1 or 3"}
 	case o.BatchSize < 0:
-		return &OptionError{"BatchSize", o.BatchSize, "must be positive"}
+		return &OptionError{Option: "BatchSize", Value: o.BatchSize, Reason: "must be positive"}
 	case o.Steps < 0 || o.Epochs < 0:
-		return &OptionError{"Steps", o.Steps, "and Epochs must not be negative"}
+		return &OptionError{Option: "Steps", Value: o.Steps, Reason: "and Epochs must not be negative"}
 	case !(o.LearningRate > 0) || math.IsInf(o.LearningRate, 0):
-		return &OptionError{"LearningRate", o.LearningRate, "must be positive"}
+		return &OptionError{Option: "LearningRate", Value: o.LearningRate, Reason: "must be positive"}
 	case o.EarlyStop < 0:
-		return &OptionError{"EarlyStop", o.EarlyStop, "must not be negative"}
+		return &OptionError{Option: "EarlyStop", Value: o.EarlyStop, Reason: "must not be negative"}
 	case o.SaveEvery < 0:
-		return &OptionError{"SaveEvery", o.SaveEvery, "must not be negative"}
+		return &OptionError{Option: "SaveEvery", Value: o.SaveEvery, Reason: "must not be negative"}
 	case o.ClusterTimeout < 0:
-		return &OptionError{"ClusterTimeout", o.ClusterTimeout, "must be positive"}
+		return &OptionError{Option: "ClusterTimeout", Value: o.ClusterTimeout, Reason: "must be positive"}
 	case o.Cluster != nil && o.Stream:
-		return &OptionError{"Stream", o.Stream, "cannot be used on a cluster: every replica must see the same images"}
+		return &OptionError{Option: "Stream", Value: o.Stream, Reason: "cannot be used on a cluster: every replica must see the same images"}
+	case o.Cluster != nil && (o.Dropout != 0 || o.BatchNorm || o.Schedule.Scheduled() || o.KeepBest || o.RestoreBest):
+		// Their extra training-path ops (dropout's and batch norm's, the fed
+		// learning rate, the best-checkpoint bookkeeping) are not replicated yet.
+		return &OptionError{Option: "Cluster", Value: "TF_CONFIG", Reason: "does not support dropout, batch norm, learning-rate schedules or keep-best yet"}
+	case o.Conv != nil && len(o.Conv) == 0:
+		return &OptionError{Option: "Conv", Value: "[]", Reason: "must list at least one layer"}
+	case o.FC != nil && len(o.FC) == 0:
+		return &OptionError{Option: "FC", Value: "[]", Reason: "must list at least one layer"}
+	case !(o.Dropout >= 0 && o.Dropout < 1):
+		return &OptionError{Option: "Dropout", Value: o.Dropout, Reason: "must lie in [0, 1)"}
+	}
+	for _, l := range []struct {
+		name  string
+		sizes []int
+	}{{"Conv", o.Conv}, {"FC", o.FC}} {
+		for _, n := range l.sizes {
+			if n <= 0 {
+				return &OptionError{Option: l.name, Value: l.sizes, Reason: "sizes must be positive"}
+			}
+		}
+	}
+	mode, err := dataset.ParseResizeMode(string(o.Resize))
+	if err != nil {
+		return &OptionError{Option: "Resize", Value: o.Resize, Reason: "must be stretch, pad or crop"}
+	}
+	if o.Resize != "" {
+		o.Resize = mode
+	}
+	var ae *dataset.AugmentError
+	if err := o.Augment.Validate(); errors.As(err, &ae) {
+		return &OptionError{Option: "Augment." + ae.Field, Value: ae.Value, Reason: "must lie in " + ae.Range}
+	} else if err != nil {
+		return &OptionError{Option: "Augment.Fill", Value: o.Augment.Fill, Reason: "must be reflect, nearest or constant"}
+	}
+	if o.RestoreBest {
+		o.KeepBest = true
+	}
+	return o.Schedule.normalize()
+}
+
+// network is the network the options ask for, for the given classes.
+func (o *Options) network(classes int) tfgraph.Network {
+	net := tfgraph.Tutorial(classes).WithInput(o.Size, o.Size, o.Channels)
+	net.LearningRate = o.LearningRate
+	if o.Conv != nil {
+		net.Conv = make([]tfgraph.ConvLayer, len(o.Conv))
+		for i, f := range o.Conv {
+			net.Conv[i] = tfgraph.ConvLayer{Size: 3, Filters: f}
+		}
+	}
+	if o.FC != nil {
+		net.FC, net.MoreFC = o.FC[0], slices.Clone(o.FC[1:])
+	}
+	net.Dropout, net.BatchNorm = o.Dropout, o.BatchNorm
+	if o.Resize != "" && o.Resize != dataset.Stretch {
+		net.Resize = o.Resize
+	}
+	return net
+}
+
+// checkNetwork refuses to resume a checkpoint whose network differs from
+// the options that are set, naming the first option that differs.
+func (o *Options) checkNetwork(net tfgraph.Network) error {
+	filters := make([]int, len(net.Conv))
+	for i, c := range net.Conv {
+		filters[i] = c.Filters
+	}
+	resize := net.Resize
+	if resize == "" {
+		resize = dataset.Stretch
+	}
+	for _, c := range []struct {
+		option    string
+		set, same bool
+		want, got any
+	}{
+		{"Conv", o.Conv != nil, slices.Equal(o.Conv, filters), o.Conv, filters},
+		{"FC", o.FC != nil, slices.Equal(o.FC, net.Hidden()), o.FC, net.Hidden()},
+		{"Dropout", o.Dropout != 0, o.Dropout == net.Dropout, o.Dropout, net.Dropout},
+		{"BatchNorm", o.BatchNorm, net.BatchNorm, o.BatchNorm, net.BatchNorm},
+		{"Resize", o.Resize != "", o.Resize == resize, o.Resize, resize},
+	} {
+		if c.set && !c.same {
+			return &OptionError{Option: c.option, Value: c.want, Reason: fmt.Sprintf("contradicts the checkpoint's %v", c.got), Err: ErrResumeMismatch}
+		}
 	}
 	return nil
+}
+
+// ParseLayers reads a comma-separated list of layer sizes, such as the
+// tutorial's conv filters "32,32,64": positive whole numbers, at least one.
+func ParseLayers(s string) ([]int, error) {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q: %q is not a positive whole number", s, p)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%q is empty: give at least one layer", s)
+	}
+	return out, nil
 }

@@ -19,6 +19,12 @@ type filled struct {
 }
 
 func newPrefetcher(split *dataset.Split, n int) *prefetcher {
+	return augmentingPrefetcher(split, n, nil)
+}
+
+// augmentingPrefetcher serves split's batches of n; aug, when not nil,
+// transforms each batch in the goroutine, after it is filled.
+func augmentingPrefetcher(split *dataset.Split, n int, aug *dataset.Augmenter) *prefetcher {
 	p := &prefetcher{ready: make(chan filled, 1), free: make(chan *dataset.Batch, 2), stop: make(chan struct{})}
 	p.free <- new(dataset.Batch)
 	p.free <- new(dataset.Batch)
@@ -31,6 +37,9 @@ func newPrefetcher(split *dataset.Split, n int) *prefetcher {
 				return
 			}
 			err := split.NextBatch(n, b)
+			if err == nil && aug != nil {
+				err = aug.Apply(b)
+			}
 			select {
 			case p.ready <- filled{b, err}:
 			case <-p.stop:

@@ -97,6 +97,11 @@ type run struct {
 	bestLoss  float64
 	sinceBest int
 	start     time.Time
+
+	sched      *scheduler // nil for a constant learning rate
+	lr         float64    // the learning rate set in the session
+	bestPrefix string     // KeepBest: the best checkpoint, and its step
+	bestStep   int
 }
 
 func (r *run) close() {
@@ -133,7 +138,11 @@ func (r *run) emit(e Event) error {
 	case Step:
 		return r.tb.Scalar(int64(e.Step), "loss", e.Loss)
 	case Epoch:
-		if err := r.tb.Scalars(int64(e.Step), map[string]float32{"accuracy": e.TrainAccuracy, "val_loss": e.ValLoss, "val_accuracy": e.ValAccuracy}); err != nil {
+		scalars := map[string]float32{"accuracy": e.TrainAccuracy, "val_loss": e.ValLoss, "val_accuracy": e.ValAccuracy}
+		if r.sched != nil {
+			scalars["learning_rate"] = float32(e.LearningRate)
+		}
+		if err := r.tb.Scalars(int64(e.Step), scalars); err != nil {
 			return err
 		}
 		return r.tb.Flush()
@@ -149,11 +158,16 @@ func (r *run) resume() error {
 	if err != nil {
 		return &ResumeError{err}
 	}
-	sess, mi, err := tfgraph.Resume(prefix, o.Session, o.LearningRate)
+	sess, mi, err := tfgraph.ResumeWithOptions(prefix, o.Session, o.LearningRate,
+		tfgraph.BuildOptions{ScheduledLearningRate: o.Schedule.Scheduled()})
 	if err != nil {
 		return &ResumeError{err}
 	}
 	r.sess = sess
+	if err := o.checkNetwork(sess.Model.Net); err != nil {
+		return &ResumeError{err}
+	}
+	o.Resize = sess.Model.Net.Resize
 	h, w, ch := sess.InputSize()
 	if h != w || (o.Size != 0 && h != o.Size) || (o.Channels != 0 && ch != o.Channels) {
 		return &ResumeError{fmt.Errorf("%s takes %dx%dx%d images; Size and Channels ask for %dx%dx%d: %w", prefix, h, w, ch, o.Size, o.Size, o.Channels, ErrResumeMismatch)}
@@ -184,7 +198,7 @@ func (r *run) load() error {
 	}
 	t0 := time.Now()
 	set, err := load(o.Data, dataset.Options{Size: o.Size, Channels: o.Channels, Classes: o.Classes,
-		ValidationSize: o.Validation, Seed: o.Seed, Reshuffle: o.Reshuffle, Strict: o.Strict})
+		ValidationSize: o.Validation, Seed: o.Seed, Reshuffle: o.Reshuffle, Strict: o.Strict, Resize: o.Resize})
 	if err != nil {
 		return err
 	}
@@ -198,6 +212,9 @@ func (r *run) load() error {
 	if gb := r.globalBatch(); gb > nTrain {
 		return fmt.Errorf("%s: %d training images, fewer than one batch of %d", o.Data, nTrain, gb)
 	}
+	if o.KeepBest && nValid == 0 {
+		return &OptionError{Option: "KeepBest", Value: true, Reason: "needs a validation split (Validation)"}
+	}
 	r.perEp = nTrain / r.globalBatch()
 	r.steps = o.Steps
 	if o.Epochs > 0 {
@@ -210,9 +227,7 @@ func (r *run) load() error {
 // build makes the tutorial's network for the data and initialises it.
 func (r *run) build() error {
 	o := r.opt
-	net := tfgraph.Tutorial(len(r.set.Classes)).WithInput(o.Size, o.Size, o.Channels)
-	net.LearningRate = o.LearningRate
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed})
+	m, err := tfgraph.Build(o.network(len(r.set.Classes)), tfgraph.BuildOptions{Seed: o.Seed, ScheduledLearningRate: o.Schedule.Scheduled()})
 	if err != nil {
 		return err
 	}
@@ -250,7 +265,17 @@ var errEarlyStop = errors.New("early stop")
 // train runs the steps and the final save.
 func (r *run) train(ctx context.Context) error {
 	o := r.opt
-	r.trainSrc = newPrefetcher(r.set.Train, r.globalBatch())
+	var aug *dataset.Augmenter
+	if o.Augment.Enabled() {
+		var err error
+		if aug, err = dataset.NewAugmenter(o.Augment, o.Size, o.Channels, o.Seed); err != nil {
+			return err
+		}
+	}
+	if o.Schedule.Scheduled() {
+		r.sched = newScheduler(o.Schedule, o.LearningRate, r.steps, r.perEp)
+	}
+	r.trainSrc = augmentingPrefetcher(r.set.Train, r.globalBatch(), aug)
 	if r.stepFn == nil {
 		r.stepFn = r.sess.Step
 	}
@@ -271,7 +296,10 @@ func (r *run) train(ctx context.Context) error {
 		err = r.emit(Event{Kind: Stopping, Step: res.Step, Reason: Interrupted})
 	case errors.Is(err, errEarlyStop):
 		res.Reason = EarlyStop
-		err = r.emit(Event{Kind: Stopping, Step: res.Step, Reason: EarlyStop, BestLoss: float32(r.bestLoss), Patience: o.EarlyStop})
+		stop := Event{Kind: Stopping, Step: res.Step, Reason: EarlyStop, BestLoss: float32(r.bestLoss), Patience: o.EarlyStop}
+		if err = r.restoreBest(&stop); err == nil {
+			err = r.emit(stop)
+		}
 	default:
 		res.Reason = Failed
 		// Keep what was learned: the variables hold the last completed step.
@@ -317,6 +345,9 @@ func (r *run) loop(ctx context.Context) error {
 // report and checkpoint. At steady state it allocates nothing.
 func (r *run) step() error {
 	step := r.res.Step
+	if err := r.setRate(step); err != nil {
+		return err
+	}
 	b, err := r.trainSrc.next()
 	if err != nil {
 		return fmt.Errorf("step %d: training batch: %w", step+1, err)
@@ -328,7 +359,7 @@ func (r *run) step() error {
 	i := step // the tutorial's loop index: the step just run, 0-based
 	step++
 	r.res.Step = step
-	if err := r.emit(Event{Kind: Step, Step: step, Loss: loss, Elapsed: time.Since(r.start)}); err != nil {
+	if err := r.emit(Event{Kind: Step, Step: step, Loss: loss, Elapsed: time.Since(r.start), LearningRate: r.eventRate()}); err != nil {
 		return err
 	}
 	if n := r.opt.SaveEvery; n > 0 && step%n == 0 && i%r.perEp != 0 {
@@ -345,7 +376,7 @@ func (r *run) step() error {
 // epoch evaluates the epoch's training batch and the whole validation split,
 // reports, saves, and applies early stopping.
 func (r *run) epoch(n int, b *dataset.Batch) error {
-	e := Event{Kind: Epoch, Epoch: n, Step: r.res.Step}
+	e := Event{Kind: Epoch, Epoch: n, Step: r.res.Step, LearningRate: r.eventRate()}
 	var err error
 	if e.Loss, e.TrainAccuracy, err = r.sess.Evaluate(b); err != nil {
 		return err
@@ -374,12 +405,18 @@ func (r *run) epoch(n int, b *dataset.Batch) error {
 	if err := r.save(r.res.Step); err != nil {
 		return err
 	}
-	if r.opt.EarlyStop > 0 && r.validSrc != nil {
-		if float64(e.ValLoss) < r.bestLoss {
-			r.bestLoss, r.sinceBest = float64(e.ValLoss), 0
-		} else if r.sinceBest++; r.sinceBest >= r.opt.EarlyStop {
-			return errEarlyStop
-		}
+	if r.validSrc == nil {
+		return nil
+	}
+	if r.sched != nil {
+		r.sched.epoch(float64(e.ValLoss))
+	}
+	if float64(e.ValLoss) < r.bestLoss {
+		r.bestLoss, r.sinceBest = float64(e.ValLoss), 0
+		return r.saveBest(r.res.Step)
+	}
+	if r.sinceBest++; r.opt.EarlyStop > 0 && r.sinceBest >= r.opt.EarlyStop {
+		return errEarlyStop
 	}
 	return nil
 }

@@ -35,20 +35,11 @@ func dataCommand() *cli.Command {
 				counts, err := dataset.ExportFashionMNIST(c.String("idx-dir"), c.String("out"), dataset.ExportOptions{
 					Split: c.String("split"), Classes: classes, Limit: c.Int("limit"),
 				})
-				if err != nil {
-					return err
+				if err == nil {
+					total, perClass := dataset.ExportSummary(classes, counts)
+					fmt.Fprintf(c.App.Writer, "wrote %d images to %s (%s)\n", total, c.String("out"), perClass)
 				}
-				if len(classes) == 0 {
-					classes = dataset.FashionMNISTClasses
-				}
-				total := 0
-				parts := make([]string, len(classes))
-				for i, cl := range classes {
-					total += counts[i]
-					parts[i] = fmt.Sprintf("%s %d", cl, counts[i])
-				}
-				fmt.Fprintf(c.App.Writer, "wrote %d images to %s (%s)\n", total, c.String("out"), strings.Join(parts, ", "))
-				return nil
+				return err
 			},
 		}},
 	}

@@ -99,16 +99,8 @@ func splitList(s string) []string {
 	return out
 }
 
-// checkChannels checks --channels (--size has the positive action).
-func checkChannels(channels int) error {
-	if channels != 1 && channels != 3 {
-		return usagef("--channels %d: use 1 or 3", channels)
-	}
-	return nil
-}
-
 // positive is a flag action refusing values of zero or less.
-func positive[T int | int64 | time.Duration](name string) func(*cli.Context, T) error {
+func positive[T int | int64 | float64 | time.Duration](name string) func(*cli.Context, T) error {
 	return func(_ *cli.Context, v T) error {
 		if v <= 0 {
 			return usagef("%s %v must be positive", name, v)

@@ -22,8 +22,8 @@ func preprocessCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			size, ch := c.Int("size"), c.Int("channels")
-			if err := checkChannels(ch); err != nil {
-				return err
+			if ch != 1 && ch != 3 {
+				return usagef("--channels %d: use 1 or 3", ch)
 			}
 			if c.NArg() == 0 {
 				return usagef("preprocess needs at least one IMAGE")

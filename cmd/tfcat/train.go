@@ -22,7 +22,7 @@ func trainCommand() *cli.Command {
 		Name:        "train",
 		Usage:       "train the tutorial's CNN on a folder of class folders",
 		Description: help("train"),
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Required: true, Usage: "folder with one sub-folder of images per class"},
 			&cli.StringFlag{Name: "classes", Usage: "comma-separated class folders, in label order (default: all, sorted)"},
 			&cli.IntFlag{Name: "size", Value: trainer.DefaultSize, Usage: "image height and width", Action: positive[int]("--size")},
@@ -30,7 +30,7 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "batch", Value: trainer.DefaultBatchSize, Usage: "batch size", Action: positive[int]("--batch")},
 			&cli.IntFlag{Name: "iterations", Value: 3000, Usage: "training steps in all"},
 			&cli.IntFlag{Name: "epochs", Usage: "train this many epochs in all instead of --iterations"},
-			&cli.Float64Flag{Name: "lr", Value: 1e-4, Usage: "Adam learning rate"},
+			&cli.Float64Flag{Name: "lr", Value: 1e-4, Usage: "Adam learning rate", Action: positive[float64]("--lr")},
 			&cli.Float64Flag{Name: "validation", Value: 0.2, Usage: "validation split: a fraction below 1, or a count"},
 			&cli.StringFlag{Name: "model-dir", Value: ".", Usage: "where checkpoints go"},
 			&cli.StringFlag{Name: "name", Value: tfgraph.DefaultCheckpointName, Usage: "checkpoint file name prefix"},
@@ -50,7 +50,7 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only errors"},
 			deviceFlag, threadsFlag,
-		},
+		}, modelFlags...),
 		Action: trainAction,
 	}
 }
@@ -59,16 +59,6 @@ func trainAction(c *cli.Context) error {
 	out := &trainer.Printer{Out: c.App.Writer, Err: c.App.ErrWriter, JSON: c.Bool("json"), Quiet: c.Bool("quiet")}
 	if f, ok := c.App.ErrWriter.(*os.File); ok {
 		out.Bar = term.IsTerminal(int(f.Fd())) // where a progress bar belongs
-	}
-	size, channels, batch := c.Int("size"), c.Int("channels"), c.Int("batch")
-	if err := checkChannels(channels); err != nil {
-		return err
-	}
-	switch {
-	case c.Int("iterations") < 0 || c.Int("epochs") < 0:
-		return usagef("--iterations and --epochs must not be negative")
-	case c.Float64("lr") <= 0:
-		return usagef("--lr %g must be positive", c.Float64("lr"))
 	}
 	dataDir := c.String("data")
 	if fi, err := os.Stat(dataDir); err != nil {
@@ -83,7 +73,7 @@ func trainAction(c *cli.Context) error {
 	opt := trainer.Options{
 		Data: dataDir, Classes: splitList(c.String("classes")), Validation: c.Float64("validation"), Seed: c.Int64("seed"),
 		Reshuffle: c.Bool("reshuffle"), Stream: c.Bool("stream"), Strict: c.Bool("strict"),
-		BatchSize: batch, Steps: c.Int("iterations"), Epochs: c.Int("epochs"), LearningRate: c.Float64("lr"), EarlyStop: c.Int("early-stop"),
+		BatchSize: c.Int("batch"), Steps: c.Int("iterations"), Epochs: c.Int("epochs"), LearningRate: c.Float64("lr"), EarlyStop: c.Int("early-stop"),
 		ModelDir: c.String("model-dir"), Name: c.String("name"), StepSuffix: c.Bool("step-suffix"), MaxToKeep: c.Int("max-to-keep"),
 		Resume: c.Bool("resume"), ResumeIfPresent: c.Bool("resume-if-present"), LogDir: c.String("logdir"), Session: cfg, OnEvent: out.Event, SaveEvery: c.Int("save-every"),
 		ClusterTimeout: c.Duration("cluster-timeout"), AllowPublicCluster: c.Bool("allow-public-cluster"),
@@ -92,20 +82,26 @@ func trainAction(c *cli.Context) error {
 		return err
 	}
 	// Resuming takes the checkpoint's input size unless the flags say otherwise.
-	if resuming := opt.Resume || opt.ResumeIfPresent; !resuming || c.IsSet("size") {
-		opt.Size = size
+	resuming := opt.Resume || opt.ResumeIfPresent
+	if !resuming || c.IsSet("size") {
+		opt.Size = c.Int("size")
 	}
-	if resuming := opt.Resume || opt.ResumeIfPresent; !resuming || c.IsSet("channels") {
-		opt.Channels = channels
+	if !resuming || c.IsSet("channels") {
+		opt.Channels = c.Int("channels")
+	}
+	if err := modelOptions(c, &opt); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := trainer.Train(ctx, opt)
 	out.ClearBar()
 	var re *trainer.ResumeError
-	if errors.As(err, &re) {
+	var oe *trainer.OptionError
+	if errors.As(err, &re) && !errors.As(err, &oe) {
 		return fmt.Errorf("--resume: %w", re.Err)
 	}
+	err = trainError(err)
 	if err != nil && res != nil && res.Checkpoint != "" && res.CheckpointStep == res.Step && res.Step > res.StartStep {
 		out.Note("saved %s at step %d before stopping", res.Checkpoint, res.Step)
 	}

@@ -1,0 +1,225 @@
+package dataset
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+func TestAugmentValidate(t *testing.T) {
+	for _, tc := range []struct {
+		a     Augment
+		field string // "" when valid
+	}{
+		{Augment{}, ""},
+		{DefaultAugment(), ""},
+		{Augment{Rotation: 1}, ""},
+		{Augment{Rotation: 1.5}, "Rotation"},
+		{Augment{Rotation: -0.1}, "Rotation"},
+		{Augment{Zoom: 1}, "Zoom"},
+		{Augment{Translate: 2}, "Translate"},
+		{Augment{Brightness: -1}, "Brightness"},
+		{Augment{Contrast: 1.01}, "Contrast"},
+		{Augment{Flip: true, Fill: FillConstant}, ""},
+	} {
+		t.Run(fmt.Sprintf("%+v", tc.a), func(t *testing.T) {
+			err := tc.a.Validate()
+			var ae *AugmentError
+			switch {
+			case tc.field == "" && err != nil:
+				t.Fatalf("Validate: %v", err)
+			case tc.field != "" && (!errors.As(err, &ae) || ae.Field != tc.field):
+				t.Fatalf("Validate = %v, want an AugmentError for %s", err, tc.field)
+			}
+		})
+	}
+}
+
+// testBatch is n random size×size×ch images.
+func testBatch(seed uint64, n, size, ch int) *Batch {
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := &Batch{N: n, X: make([]float32, n*size*size*ch)}
+	for i := range b.X {
+		b.X[i] = r.Float32()
+	}
+	return b
+}
+
+func augmented(t *testing.T, a Augment, seed int64, b *Batch, size, ch int) []float32 {
+	t.Helper()
+	g, err := NewAugmenter(a, size, ch, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Batch{N: b.N, X: slices.Clone(b.X)}
+	if err := g.Apply(c); err != nil {
+		t.Fatal(err)
+	}
+	return c.X
+}
+
+func TestAugmenterDeterministic(t *testing.T) {
+	const size, ch = 16, 3
+	b := testBatch(1, 4, size, ch)
+	a := DefaultAugment()
+	x1, x2, x3 := augmented(t, a, 7, b, size, ch), augmented(t, a, 7, b, size, ch), augmented(t, a, 8, b, size, ch)
+	if !slices.Equal(x1, x2) {
+		t.Error("the same seed gave different images")
+	}
+	if slices.Equal(x1, x3) || slices.Equal(x1, b.X) {
+		t.Error("seeds 7 and 8 gave the same images, or nothing changed")
+	}
+	for _, v := range x1 {
+		if v < 0 || v > 1 {
+			t.Fatalf("value %g outside [0, 1]", v)
+		}
+	}
+}
+
+// TestAugmentTransforms checks each transform on its own against what it
+// must do exactly.
+func TestAugmentTransforms(t *testing.T) {
+	const size, ch = 8, 3
+	b := testBatch(2, 16, size, ch)
+	n := size * size * ch
+	img := func(x []float32, i int) []float32 { return x[i*n : (i+1)*n] }
+	mirror := func(x []float32) []float32 {
+		out := make([]float32, len(x))
+		for y := range size {
+			for xx := range size {
+				copy(out[(y*size+xx)*ch:(y*size+xx+1)*ch], x[(y*size+size-1-xx)*ch:(y*size+size-xx)*ch])
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		a     Augment
+		check func(t *testing.T, in, out []float32)
+	}{
+		{"flip mirrors or keeps", Augment{Flip: true}, func(t *testing.T, in, out []float32) {
+			if !slices.Equal(out, in) && !slices.Equal(out, mirror(in)) {
+				t.Error("flip: neither the image nor its mirror")
+			}
+		}},
+		{"full turn keeps", Augment{Rotation: 1e-9}, func(t *testing.T, in, out []float32) {
+			for i := range in {
+				if d := in[i] - out[i]; d > 1e-5 || d < -1e-5 {
+					t.Fatalf("a rotation of ~0 changed value %d: %g -> %g", i, in[i], out[i])
+				}
+			}
+		}},
+		{"brightness shifts all", Augment{Brightness: 0.5}, func(t *testing.T, in, out []float32) {
+			var d float32
+			for i := range in {
+				if out[i] > 0 && out[i] < 1 {
+					d = out[i] - in[i]
+					break
+				}
+			}
+			for i := range in {
+				want := min(max(in[i]+d, 0), 1)
+				if diff := out[i] - want; diff > 1e-6 || diff < -1e-6 {
+					t.Fatalf("value %d: %g -> %g, want a shift by %g", i, in[i], out[i], d)
+				}
+			}
+		}},
+		{"contrast keeps the mean when unclipped", Augment{Contrast: 0.05}, func(t *testing.T, in, out []float32) {
+			var si, so float64
+			for i := 0; i < len(in); i += ch {
+				si, so = si+float64(in[i]), so+float64(out[i])
+			}
+			if d := (si - so) / float64(len(in)/ch); d > 0.01 || d < -0.01 {
+				t.Errorf("channel mean moved by %g", d)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := augmented(t, tc.a, 3, b, size, ch)
+			flipped := 0
+			for i := range b.N {
+				tc.check(t, img(b.X, i), img(out, i))
+				if slices.Equal(img(out, i), mirror(img(b.X, i))) {
+					flipped++
+				}
+			}
+			if tc.a.Flip && (flipped == 0 || flipped == b.N) {
+				t.Errorf("%d of %d images flipped", flipped, b.N)
+			}
+		})
+	}
+}
+
+// TestAugmentFill shifts an all-ones image by a quarter of its width with
+// each fill mode: reflect and nearest keep it all ones, constant brings in
+// zeros.
+func TestAugmentFill(t *testing.T) {
+	const size = 8
+	for _, tc := range []struct {
+		fill  FillMode
+		zeros bool
+	}{{"", false}, {FillReflect, false}, {FillNearest, false}, {FillConstant, true}} {
+		b := &Batch{N: 4, X: make([]float32, 4*size*size)}
+		for i := range b.X {
+			b.X[i] = 1
+		}
+		g, err := NewAugmenter(Augment{Translate: 0.5, Fill: tc.fill}, size, 1, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Apply(b); err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Min(b.X) < 0.5; got != tc.zeros {
+			t.Errorf("fill %q: smallest value %g", tc.fill, slices.Min(b.X))
+		}
+	}
+	if err := (Augment{Fill: "wrap"}).Validate(); err == nil {
+		t.Error("fill mode wrap: no error")
+	}
+}
+
+func TestReflect(t *testing.T) {
+	got := make([]int, 0, 12)
+	for i := -4; i < 8; i++ {
+		got = append(got, reflect(i, 4))
+	}
+	if want := []int{3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0}; !slices.Equal(got, want) {
+		t.Errorf("reflect over -4..7 in 4: %v, want %v", got, want)
+	}
+}
+
+// BenchmarkAugment is the cost of augmenting one batch of the tutorial's
+// shape (32 images of 128×128×3) with the default set.
+func BenchmarkAugment(b *testing.B) {
+	batch := testBatch(1, 32, 128, 3)
+	g, err := NewAugmenter(DefaultAugment(), 128, 3, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := g.Apply(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func ExampleAugmenter() {
+	// Two 4×4 grey images; the augmenter flips each with probability 1/2.
+	b := &Batch{N: 2, X: make([]float32, 2*16)}
+	for i := range b.X {
+		b.X[i] = float32(i%4) / 4 // columns 0, .25, .5, .75
+	}
+	g, err := NewAugmenter(Augment{Flip: true}, 4, 1, 1)
+	if err != nil {
+		panic(err)
+	}
+	if err := g.Apply(b); err != nil {
+		panic(err)
+	}
+	fmt.Println(b.X[0:4], b.X[16:20])
+	// Output: [0.75 0.5 0.25 0] [0 0.25 0.5 0.75]
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Accuracy beyond the tutorial (issue 14), on Fashion-MNIST from Debian's
+# dataset-fashion-mnist package. Long runs: nice them on a shared machine.
+#   scripts/bench/accuracy.sh full    all 10 classes, 60,000 training images, 10,000 test
+#   scripts/bench/accuracy.sh small   shirt vs tshirt-top, 500 training images, 3 seeds,
+#                                     with and without augmentation at equal steps
+#                                     (AUGMENT, default "--augment", are the flags;
+#                                     MODES, default "plain augment", the runs)
+# TFCAT (default bin/tfcat) is the binary; WORK (default a temporary folder) the data.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+tfcat=${TFCAT:-$root/bin/tfcat}
+work=${WORK:-$(mktemp -d)}
+cd "$work"
+acc() { sed -n 's/.*"accuracy": *\([0-9.]*\).*/\1/p' "$1" | head -1; }
+
+case "${1:-}" in
+full)
+  [ -d fm-train ] || "$tfcat" data fashion-mnist --out fm-train >/dev/null
+  [ -d fm-test ] || "$tfcat" data fashion-mnist --out fm-test --split test >/dev/null
+  rm -rf full
+  start=$(date +%s)
+  "$tfcat" train --data fm-train --size 28 --channels 1 --batch 64 --epochs 20 --validation 0 \
+    --conv 32,64,128 --fc 256 --batch-norm --dropout 0.4 --lr 1e-3 --lr-schedule cosine --flip \
+    --seed 1 --model-dir full -q
+  end=$(date +%s)
+  "$tfcat" eval --model full --data fm-test --format json -q > full-eval.json
+  echo "full: test accuracy $(acc full-eval.json), training $((end - start)) s"
+  ;;
+small)
+  classes=shirt,tshirt-top
+  [ -d sm-train ] || "$tfcat" data fashion-mnist --out sm-train --classes $classes --limit 250 >/dev/null
+  [ -d sm-test ] || "$tfcat" data fashion-mnist --out sm-test --split test --classes $classes >/dev/null
+  for seed in 1 2 3; do
+    for mode in ${MODES:-plain augment}; do
+      flags=()
+      [ $mode = augment ] && read -r -a flags <<< "${AUGMENT:---augment}"
+      rm -rf "m-$mode-$seed" "e-$mode-$seed.json"
+      "$tfcat" train --data sm-train --size 28 --channels 1 --batch 32 --iterations 1500 --validation 0 \
+        --lr 1e-3 --seed $seed --model-dir "m-$mode-$seed" -q "${flags[@]}"
+      "$tfcat" eval --model "m-$mode-$seed" --data sm-test --format json -q > "e-$mode-$seed.json"
+      echo "small: $mode ${flags[*]} seed $seed test accuracy $(acc "e-$mode-$seed.json")"
+    done
+  done
+  ;;
+*)
+  echo "usage: $0 full|small" >&2
+  exit 2
+  ;;
+esac
