@@ -3,18 +3,36 @@ package trainer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
 func folder(t testing.TB, perClass int) string {
+	// Its own pattern, less separable than testenv.WriteClassFolders': the
+	// keep-best test needs a validation loss that a too-large learning rate
+	// makes rise, not collapse to zero.
 	dir := t.TempDir()
-	if err := testenv.WriteClassFolders(dir, []string{"a", "b"}, perClass, 12); err != nil {
-		t.Fatal(err)
+	for c, class := range []string{"a", "b"} {
+		os.MkdirAll(filepath.Join(dir, class), 0o755)
+		for i := range perClass {
+			img := image.NewGray(image.Rect(0, 0, 12, 12))
+			for p := range img.Pix {
+				img.Pix[p] = uint8(30 + 150*c + (p*5+i*11)%60)
+			}
+			f, err := os.Create(filepath.Join(dir, class, fmt.Sprintf("%03d.png", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			png.Encode(f, img)
+			f.Close()
+		}
 	}
 	return dir
 }
