@@ -13,38 +13,6 @@ import (
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
-func TestBadOptionsBeyondTutorial(t *testing.T) {
-	data := folder(t, 4)
-	for _, tc := range []struct {
-		name   string
-		change func(*Options)
-		field  string
-	}{
-		{"negative dropout", func(o *Options) { o.Dropout = -0.1 }, "Dropout"},
-		{"dropout of one", func(o *Options) { o.Dropout = 1 }, "Dropout"},
-		{"empty conv", func(o *Options) { o.Conv = []int{} }, "Conv"},
-		{"zero filters", func(o *Options) { o.Conv = []int{8, 0} }, "Conv"},
-		{"zero units", func(o *Options) { o.FC = []int{0} }, "FC"},
-		{"resize", func(o *Options) { o.Resize = "squash" }, "Resize"},
-		{"rotation beyond a turn", func(o *Options) { o.Augment.Rotation = 1.5 }, "Augment.Rotation"},
-		{"negative zoom", func(o *Options) { o.Augment.Zoom = -0.2 }, "Augment.Zoom"},
-		{"fill mode", func(o *Options) { o.Augment.Fill = "wrap" }, "Augment.Fill"},
-		{"schedule", func(o *Options) { o.Schedule.Kind = "linear" }, "Schedule.Kind"},
-		{"plateau factor", func(o *Options) { o.Schedule = Schedule{Kind: Plateau, Factor: 2} }, "Schedule.Factor"},
-		{"keep best without validation", func(o *Options) { o.KeepBest, o.Validation = true, 0 }, "KeepBest"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			opt := small(t, data)
-			tc.change(&opt)
-			_, err := Train(context.Background(), opt)
-			var oe *OptionError
-			if !errors.As(err, &oe) || oe.Option != tc.field {
-				t.Errorf("err %v, want an OptionError for %s", err, tc.field)
-			}
-		})
-	}
-}
-
 // TestResumeRefusesOtherNetwork: options that contradict the checkpoint's
 // network are refused by name, never trained as a different model.
 func TestResumeRefusesOtherNetwork(t *testing.T) {
