@@ -328,6 +328,7 @@ func (s *Session) InitBase() error {
 	}
 	return nil
 }
+
 // calledFunctions lists the functions a node's attributes name (the "f" of
 // a PartitionedCall, the branches of an If, ...).
 func calledFunctions(attrs map[string]*attrpb.AttrValue) []string {
