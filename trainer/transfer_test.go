@@ -209,7 +209,6 @@ func backboneFeatures(t *testing.T, b *Base, x []float32, n int) []float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("features %v", f[:8])
 	return f
 }
 
