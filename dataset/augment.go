@@ -184,12 +184,7 @@ func render[T sample](dst []float32, src []T, scale float32, s, ch int, fill Fil
 	mul := scale * d.contrast
 	var off [3]float32
 	if d.contrast != 1 {
-		var sum [3]float64
-		for i := 0; i < len(src); i += ch {
-			for k := range ch {
-				sum[k] += float64(src[i+k])
-			}
-		}
+		sum := channelSums(src, ch)
 		for k := range ch {
 			mean := float32(sum[k]/float64(len(src)/ch)) * scale
 			off[k] = mean * (1 - d.contrast)
@@ -276,6 +271,30 @@ func render[T sample](dst []float32, src []T, scale float32, s, ch int, fill Fil
 			}
 		}
 	}
+}
+
+// channelSums adds up each channel of an image; in integers for uint8
+// pixels, which is several times faster than converting each value.
+func channelSums[T sample](src []T, ch int) [3]float64 {
+	var sum [3]float64
+	if u, ok := any(src).([]uint8); ok {
+		var n [3]uint64
+		for i := 0; i+ch <= len(u); i += ch {
+			for k, v := range u[i : i+ch] {
+				n[k] += uint64(v)
+			}
+		}
+		for k := range n {
+			sum[k] = float64(n[k])
+		}
+		return sum
+	}
+	for i := 0; i+ch <= len(src); i += ch {
+		for k, v := range src[i : i+ch] {
+			sum[k] += float64(v)
+		}
+	}
+	return sum
 }
 
 // flipTable is render's flip-or-nothing case for uint8 pixels: each
