@@ -1,6 +1,7 @@
 # tfcat build. Everything cgo needs is set here: no environment by hand.
 #   make build   -> bin/tfcat, linked with an rpath into the libtensorflow prefix
-#   make test    -> go vet + go test ./... (Python reference checks included)
+#   make test    -> go vet + go test ./... (Python reference checks included),
+#                   short fuzzing, and each quick benchmark run once
 #   make demo    -> the README's first command
 #   make container-check -> build the Docker image with podman and run it (root)
 SHELL := /bin/bash
@@ -19,7 +20,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 GO ?= go
 LDFLAGS := -X main.version=$(TFCAT_VERSION)
 
-.PHONY: all build libtensorflow python test vet unit fuzz demo bench container-check clean
+.PHONY: all build libtensorflow python test vet unit fuzz benchsmoke demo bench container-check clean
 all: build
 
 libtensorflow: $(TF_PREFIX)/lib/libtensorflow.so
@@ -55,7 +56,13 @@ fuzz: libtensorflow
 	$(GO) test $(FUZZFLAGS) -fuzz='^FuzzRestoreIndex$$' -fuzztime=$(FUZZTIME_SHORT) ./tfgraph/
 	$(GO) test $(FUZZFLAGS) -fuzz='^FuzzSavedModel$$' -fuzztime=$(FUZZTIME_SHORT) ./savedmodel/
 
-test: build python vet unit fuzz
+# Benchmarks are outside `go test ./...`; run the quick ones once so that
+# they keep compiling and running (a broken benchmark is found here, not on
+# the day its numbers are needed).
+benchsmoke: libtensorflow
+	$(GO) test -run='^$$' -bench='^(BenchmarkAugment|BenchmarkTutorialStep|BenchmarkStep)$$' -benchtime=1x ./dataset/ ./trainer/
+
+test: build python vet unit fuzz benchsmoke
 
 demo: build
 	bash scripts/demo.sh

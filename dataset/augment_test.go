@@ -152,6 +152,95 @@ func TestAugmentTransforms(t *testing.T) {
 	}
 }
 
+// TestNextAugmentedMatchesApply checks the fused path training uses
+// (transforms applied while uint8 pixels become float32) against filling a
+// batch and then transforming it, for each kind of transform and fill.
+func TestNextAugmentedMatchesApply(t *testing.T) {
+	dir := t.TempDir()
+	goodTree(t, dir, []string{"a", "b"}, 6)
+	for _, ch := range []int{1, 3} {
+		for _, tc := range []struct {
+			name string
+			a    Augment
+		}{
+			{"flip", Augment{Flip: true}},
+			{"tone", Augment{Brightness: 0.3, Contrast: 0.5}},
+			{"flip and tone", Augment{Flip: true, Brightness: 0.3, Contrast: 0.5}},
+			{"rotation reflect", Augment{Rotation: 0.2}},
+			{"zoom nearest", Augment{Zoom: 0.5, Fill: FillNearest}},
+			{"everything constant", Augment{Flip: true, Rotation: 0.1, Zoom: 0.3, Translate: 0.3, Brightness: 0.2, Contrast: 0.4, Fill: FillConstant}},
+		} {
+			t.Run(fmt.Sprintf("%s/%d", tc.name, ch), func(t *testing.T) {
+				batches := func(fused, stream bool) []float32 {
+					load := Load
+					if stream {
+						load = Open // decoded per batch, by parallel workers
+					}
+					set, err := load(dir, Options{Size: 9, Channels: ch, ValidationSize: 0})
+					if err != nil {
+						t.Fatal(err)
+					}
+					g, err := NewAugmenter(tc.a, 9, ch, 7)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var out []float32
+					var b Batch
+					for range 3 {
+						if fused {
+							err = set.Train.NextAugmented(5, &b, g)
+						} else if err = set.Train.NextBatch(5, &b); err == nil {
+							err = g.Apply(&b)
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+						out = append(out, b.X...)
+					}
+					return out
+				}
+				fused, twoPass := batches(true, false), batches(false, false)
+				if streamed := batches(true, true); !slices.Equal(streamed, fused) {
+					t.Error("streaming gives other augmented batches than loading")
+				}
+				changed := false
+				for i := range fused {
+					if d := fused[i] - twoPass[i]; d > 1e-6 || d < -1e-6 {
+						t.Fatalf("value %d: fused %g, fill then Apply %g", i, fused[i], twoPass[i])
+					}
+					if fused[i] < 0 || fused[i] > 1 {
+						t.Fatalf("value %d: %g outside [0, 1]", i, fused[i])
+					}
+				}
+				plain := batchesPlain(t, dir, ch)
+				for i := range plain {
+					changed = changed || plain[i] != fused[i]
+				}
+				if !changed {
+					t.Error("the augmented batches equal the plain ones")
+				}
+			})
+		}
+	}
+}
+
+// batchesPlain is three plain batches of 5 from dir at 9×9×ch.
+func batchesPlain(t *testing.T, dir string, ch int) []float32 {
+	set, err := Load(dir, Options{Size: 9, Channels: ch, ValidationSize: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []float32
+	var b Batch
+	for range 3 {
+		if err := set.Train.NextBatch(5, &b); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b.X...)
+	}
+	return out
+}
+
 // TestAugmentFill shifts an all-ones image by a quarter of its width with
 // each fill mode: reflect and nearest keep it all ones, constant brings in
 // zeros.
@@ -191,20 +280,53 @@ func TestReflect(t *testing.T) {
 	}
 }
 
-// BenchmarkAugment is the cost of augmenting one batch of the tutorial's
-// shape (32 images of 128×128×3) with the default set.
+// BenchmarkAugment is the cost of one training batch of the tutorial's
+// shape (32 images of 128×128×3, held in memory) filled plain, with flips
+// only, and with the whole default-free set (every transform on), against
+// Augmenter.Apply on a float32 batch that is already filled:
+//
+//	go test -run '^$' -bench Augment -benchtime 200x ./dataset/
 func BenchmarkAugment(b *testing.B) {
-	batch := testBatch(1, 32, 128, 3)
-	g, err := NewAugmenter(DefaultAugment(), 128, 3, 1)
+	dir := b.TempDir()
+	goodTree(b, dir, []string{"a", "b"}, 16)
+	set, err := Load(dir, Options{Size: 128, ValidationSize: 0})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := g.Apply(batch); err != nil {
+	all := Augment{Flip: true, Rotation: 0.05, Zoom: 0.1, Translate: 0.1, Brightness: 0.1, Contrast: 0.1}
+	for _, tc := range []struct {
+		name string
+		a    Augment
+	}{{"plain", Augment{}}, {"flip", Augment{Flip: true}}, {"default", DefaultAugment()}, {"all", all}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var g *Augmenter
+			if tc.a.Enabled() {
+				if g, err = NewAugmenter(tc.a, 128, 3, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var batch Batch
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := set.Train.NextAugmented(32, &batch, g); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("apply-all", func(b *testing.B) {
+		batch := testBatch(1, 32, 128, 3)
+		g, err := NewAugmenter(all, 128, 3, 1)
+		if err != nil {
 			b.Fatal(err)
 		}
-	}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := g.Apply(batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 func ExampleAugmenter() {

@@ -102,7 +102,16 @@ func (s *Split) Image(i int) (*Image, error) {
 // Options.Reshuffle is set) and the batch starts again at the first
 // example, so the last, shorter part of an epoch is never returned. n must
 // be between 1 and Len().
-func (s *Split) NextBatch(n int, b *Batch) error {
+func (s *Split) NextBatch(n int, b *Batch) error { return s.NextAugmented(n, b, nil) }
+
+// NextAugmented is NextBatch with g's random transforms applied to each
+// image as its pixels are converted to float32 (nil g: none). Training
+// batches take this path: one pass over the pixels instead of a conversion
+// and then a transform.
+func (s *Split) NextAugmented(n int, b *Batch, g *Augmenter) error {
+	if g != nil && (g.size != s.size || g.ch != s.channels) {
+		return fmt.Errorf("augment: augmenter for %dx%dx%d images, split of %dx%dx%d", g.size, g.size, g.ch, s.size, s.size, s.channels)
+	}
 	if len(s.examples) == 0 {
 		return errEmpty
 	}
@@ -120,7 +129,7 @@ func (s *Split) NextBatch(n int, b *Batch) error {
 		if wrapped && s.reshuffle {
 			shuffle(s.rng, s.examples)
 		}
-		bad, err := s.fill(s.examples[start:index], b)
+		bad, err := s.fill(s.examples[start:index], b, g)
 		if err != nil {
 			return err
 		}
@@ -152,9 +161,10 @@ func deleteExamples(ex []example, start int, bad []int) []example {
 	return out
 }
 
-// fill converts examples into b. When streaming, it returns the indexes (in
-// ex) of unusable files, or, in strict mode, an error.
-func (s *Split) fill(ex []example, b *Batch) (bad []int, err error) {
+// fill converts examples into b, transformed by g when not nil. When
+// streaming, it returns the indexes (in ex) of unusable files, or, in strict
+// mode, an error.
+func (s *Split) fill(ex []example, b *Batch, g *Augmenter) (bad []int, err error) {
 	n := len(ex)
 	imgLen := s.store.imgLen
 	b.N = n
@@ -174,16 +184,35 @@ func (s *Split) fill(ex []example, b *Batch) (bad []int, err error) {
 		b.Paths[k] = e.path
 		b.Y[k*s.classes+e.label] = 1
 	}
+	if g != nil {
+		// Each image's transform is drawn here, in order, so that the batch
+		// does not depend on which decoding worker takes which image.
+		g.draws = g.draws[:0]
+		for range n {
+			g.draws = append(g.draws, g.next())
+		}
+	}
 	if !s.store.stream {
 		for k, e := range ex {
-			toFloat32(b.X[k*imgLen:(k+1)*imgLen], s.store.pix[e.slot*imgLen:(e.slot+1)*imgLen])
+			dst, src := b.X[k*imgLen:(k+1)*imgLen], s.store.pix[e.slot*imgLen:(e.slot+1)*imgLen]
+			if g != nil {
+				render(dst, src, 1.0/255, s.size, s.channels, g.a.Fill, g.draws[k])
+			} else {
+				toFloat32(dst, src)
+			}
 		}
 		return nil, nil
+	}
+	convert := func(k int, dst []float32, src []uint8) { toFloat32(dst, src) }
+	if g != nil {
+		convert = func(k int, dst []float32, src []uint8) {
+			render(dst, src, 1.0/255, s.size, s.channels, g.a.Fill, g.draws[k])
+		}
 	}
 	for len(s.scratch) < min(s.store.workers, n) {
 		s.scratch = append(s.scratch, &scratch{})
 	}
-	return s.store.decodeBatch(ex, b.X, s.size, s.channels, s.scratch)
+	return s.store.decodeBatch(ex, b.X, s.size, s.channels, s.scratch, convert)
 }
 
 func growFloat(f []float32, n int) []float32 {
@@ -193,8 +222,9 @@ func growFloat(f []float32, n int) []float32 {
 	return f[:n]
 }
 
-// decodeBatch decodes ex in parallel into x, one goroutine per scratch.
-func (st *store) decodeBatch(ex []example, x []float32, size, channels int, scr []*scratch) ([]int, error) {
+// decodeBatch decodes ex in parallel into x, one goroutine per scratch,
+// each image's pixels converted by convert.
+func (st *store) decodeBatch(ex []example, x []float32, size, channels int, scr []*scratch, convert func(k int, dst []float32, src []uint8)) ([]int, error) {
 	n := len(ex)
 	errs := make([]error, n)
 	parallel.For(n, len(scr), func(w, k int) bool {
@@ -208,7 +238,7 @@ func (st *store) decodeBatch(ex []example, x []float32, size, channels int, scr 
 			errs[k] = err
 			return true
 		}
-		toFloat32(x[k*st.imgLen:(k+1)*st.imgLen], sc.pix)
+		convert(k, x[k*st.imgLen:(k+1)*st.imgLen], sc.pix)
 		return true
 	})
 	var bad []int

@@ -19,6 +19,20 @@ func Preprocess(data []byte, size, channels int) ([]float32, error) {
 	return img.Float32(nil), nil
 }
 
+// PreprocessFiles is PreprocessFile for each file, one after the other in
+// a [len(paths), size, size, channels] batch: what tfcat preprocess writes.
+func PreprocessFiles(paths []string, size, channels int) ([]float32, error) {
+	out := make([]float32, 0, len(paths)*size*size*channels)
+	for _, p := range paths {
+		x, err := PreprocessFile(p, size, channels)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x...)
+	}
+	return out, nil
+}
+
 // PreprocessFile is Preprocess for an image file; errors name the file.
 func PreprocessFile(path string, size, channels int) ([]float32, error) {
 	var s scratch

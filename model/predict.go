@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 
 	"github.com/tfcat/tfcat/dataset"
@@ -16,6 +17,23 @@ type Prediction struct {
 	Class         int
 	Probabilities []float32
 	Err           error
+}
+
+// ReportFailures writes each prediction's error to w, one line each
+// prefixed "tfcat: ", and returns an error that counts them and names the
+// first file, or nil when every file was predicted.
+func ReportFailures(w io.Writer, preds []Prediction) error {
+	var failed []string
+	for _, p := range preds {
+		if p.Err != nil {
+			fmt.Fprintf(w, "tfcat: %v\n", p.Err)
+			failed = append(failed, p.File)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d images could not be read (first: %s)", len(failed), len(preds), failed[0])
+	}
+	return nil
 }
 
 // PredictFiles preprocesses the files as the tutorial does and predicts them

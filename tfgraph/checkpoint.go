@@ -38,6 +38,10 @@ const (
 type Info struct {
 	Classes []string // class names in label order; empty when unknown
 	Step    int      // training steps taken
+	// TrainerState is what a trainer needs to resume where it stopped
+	// (best validation loss, learning-rate schedule state), opaque here:
+	// stored in the .meta as it is and read back by InfoFromMeta.
+	TrainerState []byte
 }
 
 // checkpointFiles lists a prefix's files; the .meta is optional to a loader.

@@ -22,7 +22,8 @@ const (
 	collectionClasses   = "tfcat_classes"    // bytes_list: class names in label order
 	collectionInputSize = "tfcat_input_size" // int64_list: height, width, channels
 	collectionStep      = "tfcat_global_step"
-	collectionNetwork   = "tfcat_network" // bytes_list: the Network as JSON
+	collectionNetwork   = "tfcat_network"       // bytes_list: the Network as JSON
+	collectionTrainer   = "tfcat_trainer_state" // bytes_list: Info.TrainerState
 )
 
 // StrippedOpList is the OpDefs, from the linked library, of the op types gd
@@ -128,6 +129,9 @@ func (m *Model) MetaGraphDef(info Info) (*corepb.MetaGraphDef, error) {
 	if len(classes) > 0 {
 		meta.CollectionDef[collectionClasses] = bytesList(classes)
 	}
+	if len(info.TrainerState) > 0 {
+		meta.CollectionDef[collectionTrainer] = bytesList([][]byte{info.TrainerState})
+	}
 	return meta, nil
 }
 
@@ -172,6 +176,9 @@ func InfoFromMeta(meta *corepb.MetaGraphDef) MetaInfo {
 	if c := cols[collectionStep].GetInt64List(); c != nil && len(c.Value) == 1 {
 		mi.Step = int(c.Value[0])
 		mi.Tfcat = true
+	}
+	if c := cols[collectionTrainer].GetBytesList(); c != nil && len(c.Value) == 1 {
+		mi.TrainerState = c.Value[0]
 	}
 	if c := cols[collectionNetwork].GetBytesList(); c != nil && len(c.Value) == 1 {
 		var n Network

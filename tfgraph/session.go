@@ -3,6 +3,7 @@ package tfgraph
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -226,6 +227,21 @@ type Runtime struct {
 	Devices    []string `json:"devices"`
 	GPUs       []string `json:"gpus"`
 	Types      []string `json:"-"` // each device's type, as Devices
+}
+
+// WriteText writes r as tfcat version prints it, after the line naming
+// tfcat's own version.
+func (r Runtime) WriteText(w io.Writer, version string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "tfcat %s\nTensorFlow %s (C library; tfcat pins %s)\n", version, r.TensorFlow, r.Pinned)
+	for i, d := range r.Devices {
+		fmt.Fprintf(&b, "device %s (%s)\n", d, r.Types[i])
+	}
+	if len(r.GPUs) == 0 {
+		b.WriteString("GPUs: none visible\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // DescribeRuntime lists the runtime's version and devices. The error is from

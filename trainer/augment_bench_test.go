@@ -42,21 +42,28 @@ func colourFolder(b *testing.B, perClass int) string {
 	return dir
 }
 
-// BenchmarkTutorialStep is one steady-state training step of the
-// tutorial's network (128×128×3, batches of 32) without and with the
-// default augmentation, which runs in the prefetching goroutine while the
-// previous step runs:
+// BenchmarkTutorialStep is the cost of augmentation on a steady-state
+// training step of the tutorial's network (128×128×3, batches of 32), with
+// flips (the --augment set) and with every transform on. The prefetching
+// goroutine applies them while it fills the next batch during the step.
 //
-//	go test -run '^$' -bench TutorialStep -benchtime 40x ./trainer/
+// On a shared machine, run after run, a step's time drifts by more than
+// what augmentation costs, so each op is a block of blockSteps plain steps
+// and then blockSteps augmented ones on the same session, and the metrics
+// are the two sides' ms per step (wall and CPU) and their ratios:
+//
+//	go test -run '^$' -bench TutorialStep -benchtime 6x ./trainer/
 func BenchmarkTutorialStep(b *testing.B) {
+	const blockSteps = 5
 	data := colourFolder(b, 48)
 	for _, tc := range []struct {
 		name string
 		aug  dataset.Augment
-	}{{"plain", dataset.Augment{}}, {"augment", dataset.DefaultAugment()}} {
+	}{{"augment", dataset.DefaultAugment()},
+		{"all", dataset.Augment{Flip: true, Rotation: 0.05, Zoom: 0.1, Translate: 0.1, Brightness: 0.1, Contrast: 0.1}}} {
 		b.Run(tc.name, func(b *testing.B) {
 			opt := Tutorial(data)
-			opt.Validation, opt.Steps, opt.Augment = 0, 1<<30, tc.aug
+			opt.Validation, opt.Steps = 0, 1<<30
 			opt.ModelDir = b.TempDir()
 			if err := opt.normalize(); err != nil {
 				b.Fatal(err)
@@ -69,30 +76,46 @@ func BenchmarkTutorialStep(b *testing.B) {
 			if err := r.build(); err != nil {
 				b.Fatal(err)
 			}
-			var aug *dataset.Augmenter
-			if tc.aug.Enabled() {
-				var err error
-				if aug, err = dataset.NewAugmenter(tc.aug, opt.Size, opt.Channels, opt.Seed); err != nil {
-					b.Fatal(err)
-				}
+			aug, err := dataset.NewAugmenter(tc.aug, opt.Size, opt.Channels, opt.Seed)
+			if err != nil {
+				b.Fatal(err)
 			}
-			r.trainSrc = augmentingPrefetcher(r.set.Train, opt.BatchSize, aug)
+			// Two prefetchers on one split: only the one in use fills.
+			plain := newPrefetcher(r.set.Train, opt.BatchSize)
+			augmented := augmentingPrefetcher(r.set.Train, opt.BatchSize, aug)
+			defer plain.close()
+			r.trainSrc = augmented // closed by r.close
 			r.perEp = 1 << 30
-			for range 3 {
-				if err := r.step(); err != nil {
-					b.Fatal(err)
+			r.stepFn = r.sess.Step
+			var wall, cpu [2]time.Duration
+			block := func(side int, src *prefetcher) {
+				r.trainSrc = src
+				w0, c0 := time.Now(), cpuTime(b)
+				for range blockSteps {
+					if err := r.step(); err != nil {
+						b.Fatal(err)
+					}
 				}
+				wall[side] += time.Since(w0)
+				cpu[side] += cpuTime(b) - c0
 			}
-			// CPU time (all threads: TensorFlow's and the augmenting
-			// goroutine's) is steadier than wall time on a shared machine.
-			cpu0 := cpuTime(b)
+			block(0, plain) // warm up both
+			block(1, augmented)
+			wall, cpu = [2]time.Duration{}, [2]time.Duration{}
 			b.ResetTimer()
 			for range b.N {
-				if err := r.step(); err != nil {
-					b.Fatal(err)
-				}
+				block(0, plain)
+				block(1, augmented)
 			}
-			b.ReportMetric(float64((cpuTime(b)-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+			r.trainSrc = augmented
+			steps := float64(b.N * blockSteps)
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 / steps }
+			b.ReportMetric(ms(wall[0]), "plain-ms/step")
+			b.ReportMetric(ms(wall[1]), "aug-ms/step")
+			b.ReportMetric(wall[1].Seconds()/wall[0].Seconds(), "wall-ratio")
+			b.ReportMetric(ms(cpu[0]), "plain-cpu-ms/step")
+			b.ReportMetric(ms(cpu[1]), "aug-cpu-ms/step")
+			b.ReportMetric(cpu[1].Seconds()/cpu[0].Seconds(), "cpu-ratio")
 		})
 	}
 }

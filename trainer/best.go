@@ -39,7 +39,7 @@ func (r *run) saveBest(step int) error {
 		return nil
 	}
 	prefix, err := r.sess.Save(tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name + tfgraph.BestSuffix, MaxToKeep: 1, StateFile: tfgraph.BestStateFile},
-		tfgraph.Info{Classes: r.set.Classes, Step: step})
+		r.info(step))
 	if err != nil {
 		return fmt.Errorf("saving the best checkpoint: %w", err)
 	}

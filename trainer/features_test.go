@@ -3,13 +3,16 @@ package trainer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -194,5 +197,166 @@ func TestKeepBestAndRestore(t *testing.T) {
 	}
 	if _, err := os.Stat(best.Checkpoint + tfgraph.IndexSuffix); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestResumeKeepsBest: a run keeps its best checkpoint; the resumed run,
+// at a learning rate too large to improve on it, must not replace it, must
+// count early stopping's patience on from the first run and restore the
+// first run's best.
+func TestResumeKeepsBest(t *testing.T) {
+	opt := small(t, folder(t, 8)) // 3 steps per epoch
+	opt.Epochs, opt.KeepBest = 3, true
+	var best Event
+	var losses []float32
+	opt.OnEvent = func(e Event) error {
+		switch e.Kind {
+		case Best:
+			best = e
+		case Epoch:
+			losses = append(losses, e.ValLoss)
+		}
+		return nil
+	}
+	if _, err := Train(context.Background(), opt); err != nil {
+		t.Fatal(err)
+	}
+	if best.Kind != Best || best.BestLoss != slices.Min(losses) {
+		t.Fatalf("first run: best %+v for losses %v", best, losses)
+	}
+	prefix, err := tfgraph.ResolveCheckpoint(opt.ModelDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := tfgraph.ReadMetaGraph(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := tfgraph.InfoFromMeta(meta).TrainerState; !strings.Contains(string(st), "best_loss") {
+		t.Fatalf("the checkpoint's trainer state %q holds no best loss", st)
+	}
+
+	again := opt
+	again.Resume, again.Epochs, again.EarlyStop, again.RestoreBest = true, 30, 2, true
+	again.LearningRate = 5 // far too large: the loss cannot beat the first run's best
+	var events []Event
+	again.OnEvent = func(e Event) error {
+		if e.Kind != Step {
+			events = append(events, e)
+		}
+		return nil
+	}
+	res, err := Train(context.Background(), again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var epochs int
+	for _, e := range events {
+		switch e.Kind {
+		case Best:
+			t.Errorf("the resumed run replaced the best (loss %g) with loss %g", best.BestLoss, e.BestLoss)
+		case Epoch:
+			epochs++
+		}
+	}
+	// Patience 2 counts on from the first run's epochs since its best.
+	sinceBest := len(losses) - 1 - slices.Index(losses, best.BestLoss)
+	if want := max(2-sinceBest, 1); res.Reason != EarlyStop || epochs != want {
+		t.Errorf("resumed run: %v after %d epochs, want an early stop after %d", res.Reason, epochs, want)
+	}
+	if res.Step != best.Step {
+		t.Errorf("resumed run ended at step %d, want the first run's best, step %d, restored", res.Step, best.Step)
+	}
+}
+
+// TestRunStateRoundTrip: the state a checkpoint stores gives a resumed run
+// the best loss, the patience count and a plateau schedule's reduced rate.
+func TestRunStateRoundTrip(t *testing.T) {
+	sched := Schedule{Kind: Plateau, Patience: 2, Factor: 0.5}
+	r := &run{set: &dataset.Set{}, bestLoss: 0.25, sinceBest: 1, sched: newScheduler(sched, 1e-3, 100, 10)}
+	r.sched.best, r.sched.sinceBest, r.sched.plateauRate = 0.3, 1, 2.5e-4
+	info := r.info(7)
+
+	for _, tc := range []struct {
+		name  string
+		state []byte
+		check func(t *testing.T, r *run)
+	}{
+		{"saved state", info.TrainerState, func(t *testing.T, r *run) {
+			if r.bestLoss != 0.25 || r.sinceBest != 1 {
+				t.Errorf("best loss %g, epochs since %d; want 0.25, 1", r.bestLoss, r.sinceBest)
+			}
+			if sc := r.sched; sc.best != 0.3 || sc.sinceBest != 1 || sc.rate(50) != 2.5e-4 {
+				t.Errorf("plateau: best %g, since %d, rate %g; want 0.3, 1, 2.5e-4", sc.best, sc.sinceBest, sc.rate(50))
+			}
+		}},
+		{"no validation yet", []byte(`{}`), func(t *testing.T, r *run) {
+			if !math.IsInf(r.bestLoss, 1) || r.sched.rate(50) != 1e-3 {
+				t.Errorf("best loss %g, rate %g; want +Inf and the base rate", r.bestLoss, r.sched.rate(50))
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := &run{opt: Options{ModelDir: t.TempDir()}, resumed: tc.state, bestLoss: math.Inf(1), sched: newScheduler(sched, 1e-3, 100, 10)}
+			if err := res.restoreState(); err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, res)
+		})
+	}
+	bad := &run{resumed: []byte("{"), bestLoss: math.Inf(1)}
+	var re *ResumeError
+	if err := bad.restoreState(); !errors.As(err, &re) {
+		t.Errorf("a corrupt state: %v, want a ResumeError", err)
+	}
+}
+
+// TestScheduleInTensorBoard: TensorFlow's own event reader finds the
+// learning rate of every epoch of a step schedule under "learning_rate",
+// with the values the epoch events reported.
+func TestScheduleInTensorBoard(t *testing.T) {
+	opt := small(t, folder(t, 8)) // 3 steps per epoch
+	opt.Epochs, opt.LogDir = 4, t.TempDir()
+	opt.Schedule = Schedule{Kind: StepDecay, Every: 2, Factor: 0.1}
+	want := map[int]float64{}
+	opt.OnEvent = func(e Event) error {
+		if e.Kind == Epoch {
+			want[e.Step] = e.LearningRate
+		}
+		return nil
+	}
+	if _, err := Train(context.Background(), opt); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(t.TempDir(), "read.py")
+	os.WriteFile(script, []byte(`import sys, glob
+import tensorflow as tf
+for path in glob.glob(sys.argv[1] + "/events.out.tfevents.*"):
+    for e in tf.compat.v1.train.summary_iterator(path):
+        for v in e.summary.value:
+            if v.tag == "learning_rate":
+                print(e.step, repr(v.simple_value))
+`), 0o644)
+	got := map[int]float64{}
+	for _, line := range strings.Split(strings.TrimSpace(testenv.RunPython(t, script, opt.LogDir)), "\n") {
+		var step int
+		var lr float64
+		if _, err := fmt.Sscan(line, &step, &lr); err != nil {
+			t.Fatalf("Python printed %q: %v", line, err)
+		}
+		got[step] = lr
+	}
+	if len(want) != 4 || len(got) != len(want) {
+		t.Fatalf("TensorBoard has learning rates %v, the epoch events %v", got, want)
+	}
+	rates := map[float64]bool{}
+	for step, lr := range want {
+		if math.Abs(got[step]-lr) > 1e-6*lr {
+			t.Errorf("step %d: TensorBoard learning_rate %g, event %g", step, got[step], lr)
+		}
+		rates[lr] = true
+	}
+	if !rates[1e-3] || !rates[1e-4] {
+		t.Errorf("learning rates %v: want 1e-3 for two epochs, then 1e-4", want)
 	}
 }

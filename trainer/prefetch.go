@@ -23,7 +23,7 @@ func newPrefetcher(split *dataset.Split, n int) *prefetcher {
 }
 
 // augmentingPrefetcher serves split's batches of n; aug, when not nil,
-// transforms each batch in the goroutine, after it is filled.
+// transforms each image as the goroutine fills the batch.
 func augmentingPrefetcher(split *dataset.Split, n int, aug *dataset.Augmenter) *prefetcher {
 	p := &prefetcher{ready: make(chan filled, 1), free: make(chan *dataset.Batch, 2), stop: make(chan struct{})}
 	p.free <- new(dataset.Batch)
@@ -36,10 +36,7 @@ func augmentingPrefetcher(split *dataset.Split, n int, aug *dataset.Augmenter) *
 			case <-p.stop:
 				return
 			}
-			err := split.NextBatch(n, b)
-			if err == nil && aug != nil {
-				err = aug.Apply(b)
-			}
+			err := split.NextAugmented(n, b, aug)
 			select {
 			case p.ready <- filled{b, err}:
 			case <-p.stop:

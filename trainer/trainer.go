@@ -100,6 +100,7 @@ type run struct {
 
 	bestLoss  float64
 	sinceBest int
+	resumed   []byte // the resumed checkpoint's trainer state (state.go)
 	start     time.Time
 
 	sched      *scheduler // nil for a constant learning rate
@@ -190,6 +191,7 @@ func (r *run) resume() error {
 		o.Classes = mi.Classes
 	}
 	r.res.StartStep, r.res.Step = mi.Step, mi.Step
+	r.resumed = mi.TrainerState
 	return r.emit(Event{Kind: Resumed, Checkpoint: prefix, Step: mi.Step})
 }
 
@@ -275,7 +277,7 @@ func (r *run) save(step int) error {
 		sess = r.shadow
 	}
 	prefix, err := sess.Save(tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name, StepSuffix: o.StepSuffix, MaxToKeep: o.MaxToKeep},
-		tfgraph.Info{Classes: r.set.Classes, Step: step})
+		r.info(step))
 	if err != nil {
 		return err
 	}
@@ -321,6 +323,9 @@ func (r *run) train(ctx context.Context) error {
 		r.validSrc = newPrefetcher(r.set.Validation, r.validN)
 	}
 	r.bestLoss = math.Inf(1)
+	if err := r.restoreState(); err != nil {
+		return err
+	}
 	r.start = time.Now()
 	err := r.loop(ctx)
 	res := r.res
@@ -438,20 +443,25 @@ func (r *run) epoch(n int, b *dataset.Batch) error {
 	if err := r.emit(e); err != nil {
 		return err
 	}
+	// The state moves on before the save, so that the checkpoint holds it.
+	improved := false
+	if r.validSrc != nil {
+		if r.sched != nil {
+			r.sched.epoch(float64(e.ValLoss))
+		}
+		if improved = float64(e.ValLoss) < r.bestLoss; improved {
+			r.bestLoss, r.sinceBest = float64(e.ValLoss), 0
+		} else {
+			r.sinceBest++
+		}
+	}
 	if err := r.save(r.res.Step); err != nil {
 		return err
 	}
-	if r.validSrc == nil {
-		return nil
-	}
-	if r.sched != nil {
-		r.sched.epoch(float64(e.ValLoss))
-	}
-	if float64(e.ValLoss) < r.bestLoss {
-		r.bestLoss, r.sinceBest = float64(e.ValLoss), 0
+	if improved {
 		return r.saveBest(r.res.Step)
 	}
-	if r.sinceBest++; r.opt.EarlyStop > 0 && r.sinceBest >= r.opt.EarlyStop {
+	if r.validSrc != nil && r.opt.EarlyStop > 0 && r.sinceBest >= r.opt.EarlyStop {
 		return errEarlyStop
 	}
 	return nil

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/model"
 	"github.com/urfave/cli/v2"
@@ -42,17 +40,7 @@ func predictCommand() *cli.Command {
 			if err := model.WritePredictions(c.App.Writer, format, m.Classes, preds); err != nil {
 				return err
 			}
-			var failed []string
-			for _, p := range preds {
-				if p.Err != nil {
-					fmt.Fprintf(c.App.ErrWriter, "tfcat: %v\n", p.Err)
-					failed = append(failed, p.File)
-				}
-			}
-			if len(failed) > 0 {
-				return fmt.Errorf("%d of %d images could not be read (first: %s)", len(failed), len(preds), failed[0])
-			}
-			return nil
+			return model.ReportFailures(c.App.ErrWriter, preds)
 		},
 	}
 }

@@ -32,13 +32,9 @@ func preprocessCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			out := make([]float32, 0, len(files)*size*size*ch)
-			for _, f := range files {
-				x, err := dataset.PreprocessFile(f, size, ch)
-				if err != nil {
-					return err
-				}
-				out = append(out, x...)
+			out, err := dataset.PreprocessFiles(files, size, ch)
+			if err != nil {
+				return err
 			}
 			if err := npy.WriteFile(c.String("out"), []int{len(files), size, size, ch}, out); err != nil {
 				return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/urfave/cli/v2"
 
@@ -26,14 +25,8 @@ func versionCommand() *cli.Command {
 				if err := json.NewEncoder(w).Encode(info); err != nil {
 					return err
 				}
-			} else {
-				fmt.Fprintf(w, "tfcat %s\nTensorFlow %s (C library; tfcat pins %s)\n", version, rt.TensorFlow, rt.Pinned)
-				for i, d := range rt.Devices {
-					fmt.Fprintf(w, "device %s (%s)\n", d, rt.Types[i])
-				}
-				if len(rt.GPUs) == 0 {
-					fmt.Fprintln(w, "GPUs: none visible")
-				}
+			} else if err := rt.WriteText(w, version); err != nil {
+				return err
 			}
 			if derr == nil {
 				derr = tfgraph.CheckRuntime()
