@@ -228,7 +228,7 @@ func (b *builder) importBase(net Network, bb *Backbone, x tf.Output) (tf.Output,
 			continue
 		}
 		v := &Variable{Name: o.Name(), Ref: o.Output(0), Resource: o.Type() == "VarHandleOp"}
-		if dt, err := o.Attr("dtype"); err != nil || dt.(tf.DataType) != tf.Float {
+		if dt, err := o.Attr("dtype"); err != nil || dt != any(tf.Float) {
 			return tf.Output{}, nil, fmt.Errorf("backbone variable %s is not float32", o.Name())
 		}
 		if sh, err := o.Attr("shape"); err == nil {
