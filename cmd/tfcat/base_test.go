@@ -31,6 +31,7 @@ func TestTrainBase(t *testing.T) {
 		want string
 	}{
 		{"trains", base, 0, ""},
+		{"augmented: features per batch", append([]string{"--flip", "--fc", "4"}, base...), 0, ""},
 		{"not a SavedModel", []string{"--base", empty}, 1, "backbone " + empty + ": not a SavedModel"},
 		{"size", append([]string{"--size", "20"}, base...), 1, "takes 16x16 images, not the 20x20"},
 		{"conv", append([]string{"--conv", "4"}, base...), 2, "--conv [4] cannot be used with a backbone"},
