@@ -96,7 +96,7 @@ func OpenBackbone(dir string, opt BackboneOptions) (*tfgraph.Backbone, error) {
 	case size > 0 && opt.Size > 0 && opt.Size != size:
 		return fail("input %s takes %dx%d images, not the %dx%d asked for", inKey, size, size, opt.Size, opt.Size)
 	case size <= 0 && opt.Size <= 0:
-		return fail("input %s takes any size; give one", inKey)
+		return fail("input %s takes images of any size; give the size to resize to (224 for most ImageNet backbones)", inKey)
 	case size <= 0:
 		size = opt.Size
 	}

@@ -258,6 +258,7 @@ func TestBadBackbones(t *testing.T) {
 		{"several outputs", filepath.Join(dir, "two"), savedmodel.BackboneOptions{}, "choose the features"},
 		{"unknown output", filepath.Join(dir, "two"), savedmodel.BackboneOptions{Output: "c"}, `no output "c"`},
 		{"WriteFile", filepath.Join(dir, "writefile"), savedmodel.BackboneOptions{}, "WriteFile"},
+		{"any size, none given", filepath.Join(dir, "anysize"), savedmodel.BackboneOptions{}, "takes images of any size"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := savedmodel.OpenBackbone(c.path, c.opt)
@@ -282,5 +283,8 @@ func TestBadBackbones(t *testing.T) {
 	}
 	if _, err := savedmodel.OpenBackbone(filepath.Join(dir, "two"), savedmodel.BackboneOptions{Output: "b"}); err != nil {
 		t.Errorf("output b of two: %v", err)
+	}
+	if bb, err := savedmodel.OpenBackbone(filepath.Join(dir, "anysize"), savedmodel.BackboneOptions{Size: 40}); err != nil || bb.Height != 40 || bb.Features != 3 {
+		t.Errorf("any size at 40: %+v, %v", bb, err)
 	}
 }
