@@ -49,4 +49,19 @@ func TestTrainBase(t *testing.T) {
 			}
 		})
 	}
+	// --resume rebuilds the graph from the checkpoint alone: no backbone folder.
+	m := filepath.Join(t.TempDir(), "m")
+	common := []string{"tfcat", "train", "-q", "--data", data, "--batch", "4", "--device", "/cpu:0", "--model-dir", m}
+	if code := run(append(append(common, "--iterations", "3"), base...), io.Discard, os.Stderr); code != 0 {
+		t.Fatalf("train exited %d", code)
+	}
+	if err := os.RemoveAll(sm); err != nil {
+		t.Fatal(err)
+	}
+	if code := run(append(common, "--iterations", "6", "--resume"), io.Discard, os.Stderr); code != 0 {
+		t.Fatalf("resume exited %d", code)
+	}
+	if code := run([]string{"tfcat", "eval", "-q", "--model", m, "--data", data, "--device", "/cpu:0"}, io.Discard, os.Stderr); code != 0 {
+		t.Fatalf("eval exited %d", code)
+	}
 }
