@@ -43,9 +43,11 @@ func Inspect(path string) (*Description, error) {
 		if info.Tfcat {
 			d.WrittenBy = "tfcat export (SavedModel, signatures " + sigs + ")"
 		}
-		// A serving graph holds only the weights: every variable is trained.
+		// A serving graph holds only the weights: every variable is trained
+		// but a frozen backbone's.
+		frozen := info.Network != nil && info.Network.Base != nil
 		for i := range d.Variables {
-			d.Variables[i].Trainable = true
+			d.Variables[i].Trainable = !frozen || !strings.HasPrefix(d.Variables[i].Name, tfgraph.BasePrefix+"/")
 		}
 		d.Parameters = tfgraph.Parameters(d.Variables)
 		return d, nil

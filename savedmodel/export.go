@@ -83,7 +83,14 @@ func Export(checkpoint, outDir string, opt ExportOptions) (*Info, error) {
 		return nil, err
 	}
 
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{InferenceOnly: true})
+	bopt := tfgraph.BuildOptions{InferenceOnly: true}
+	if net.Base != nil {
+		// The backbone travels in the checkpoint's graph.
+		if bopt.Base, err = tfgraph.BackboneFromGraph(meta.GraphDef, net.Base); err != nil {
+			return nil, fmt.Errorf("%s: %w", prefix+tfgraph.MetaSuffix, err)
+		}
+	}
+	m, err := tfgraph.Build(net, bopt)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,9 @@
 package tfgraph
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -19,6 +21,9 @@ type Variable struct {
 	Read      tf.Output     // "<name>/read:0"
 	Assign    *tf.Operation // "<name>/Assign", from Initial
 	Initial   tf.Output     // the initial value's tensor
+	// Resource is set for a backbone's resource variable (VarHandleOp):
+	// Ref is then its handle and Read a ReadVariableOp.
+	Resource bool
 }
 
 // Model is the tutorial's graph, built in Go. Its node names are those the Python
@@ -51,6 +56,16 @@ type Model struct {
 
 	// Sync holds the replication nodes when built with a Replication.
 	Sync *SyncOps
+
+	// Features is the backbone's output the head reads (Identity
+	// "features") when Net.Base is set; its Op is nil otherwise.
+	Features tf.Output
+	// BaseVars are the backbone's variables: frozen, saved and restored
+	// with the others but outside Vars.
+	BaseVars []*Variable
+	backbone *Backbone
+	baseInit *tf.Operation // loads BaseVars from the backbone's SavedModel
+	baseFile tf.Output
 
 	saver   *saverNodes
 	updates []*tf.Operation // batch normalisation's moving averages, run with Train
@@ -92,6 +107,8 @@ type BuildOptions struct {
 	// Session.SetLearningRate changes between steps, for learning-rate
 	// schedules. Off, it is the tutorial's Const.
 	ScheduledLearningRate bool
+	// Base is the backbone's graph when Network.Base is set.
+	Base *Backbone
 }
 
 // builder keeps the scope and the root-level names already used, so explicit
@@ -210,11 +227,29 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 	m.Labels = b.add(tf.OpSpec{Type: "Placeholder", Name: LabelsName, Attrs: map[string]any{
 		"dtype": tf.Float, "shape": tf.MakeShape(-1, int64(net.Classes))}}).Output(0)
 
+	head := m.X
+	if net.Base != nil {
+		if opt.Base == nil {
+			return nil, errors.New("the network has a backbone and BuildOptions.Base is nil")
+		}
+		if opt.Replication != nil {
+			return nil, errors.New("a backbone cannot be trained on a cluster yet")
+		}
+		if m.Features, m.BaseVars, err = b.importBase(net, opt.Base, m.X); err != nil {
+			return nil, err
+		}
+		m.backbone, head = opt.Base, m.Features
+		if opt.Base.Variables != "" && len(m.BaseVars) > 0 {
+			if err := b.baseInit(m, opt.Base); err != nil {
+				return nil, err
+			}
+		}
+	}
 	layers := b.variables(m)
 	if err := b.s.Err(); err != nil {
 		return nil, err
 	}
-	m.Logits, _ = b.forward(b.s, net, m.X, layers, false)
+	m.Logits, _ = b.forward(b.s, net, head, layers, false)
 	if b.s.Err() != nil {
 		return nil, b.s.Err()
 	}
@@ -253,7 +288,7 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 	if err := b.s.Err(); err != nil {
 		return nil, err
 	}
-	if m.saver, err = addSaver(b, m.Vars); err != nil {
+	if m.saver, err = addSaver(b, append(slices.Clone(m.Vars), m.BaseVars...)); err != nil {
 		return nil, err
 	}
 	m.Graph = g

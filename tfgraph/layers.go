@@ -200,7 +200,11 @@ func (b *builder) trainingPath(m *Model, layers []layerVars) error {
 		return nil
 	}
 	ts := b.s.SubScope(trainScope)
-	logits, updates := b.forward(ts, net, m.X, layers, true)
+	head := m.X
+	if net.Base != nil {
+		head = m.Features
+	}
+	logits, updates := b.forward(ts, net, head, layers, true)
 	cs := ts.SubScope("softmax_cross_entropy")
 	loss, _ := op.SoftmaxCrossEntropyWithLogits(cs, logits, m.Labels)
 	if mean := ts.AddOperation(tf.OpSpec{Type: "Mean", Name: CostName,

@@ -37,6 +37,10 @@ type Network struct {
 	// size, in training and prediction alike; "" is dataset.Stretch, the
 	// tutorial's cv2.resize.
 	Resize dataset.ResizeMode `json:",omitempty"`
+	// Base, when set, puts the network's head — its fully connected layers
+	// and the softmax — on a pretrained backbone's features instead of conv
+	// layers (Conv is then empty); the backbone is frozen.
+	Base *Base `json:",omitempty"`
 
 	// Adam's hyper-parameters (TF1 AdamOptimizer).
 	LearningRate float64
@@ -83,9 +87,11 @@ func (n Network) Validate() error {
 		return fmt.Errorf("network: %d channels; want 1 or 3", n.Channels)
 	case n.Classes < 2:
 		return fmt.Errorf("network: %d classes; need at least 2", n.Classes)
-	case len(n.Conv) == 0:
+	case len(n.Conv) == 0 && n.Base == nil:
 		return errors.New("network: no conv layers")
-	case n.FC <= 0:
+	case len(n.Conv) > 0 && n.Base != nil:
+		return errors.New("network: conv layers on a backbone")
+	case n.FC < 0 || (n.FC == 0 && (n.Base == nil || len(n.MoreFC) > 0)):
 		return fmt.Errorf("network: fully connected size %d must be positive", n.FC)
 	case !(n.Dropout >= 0 && n.Dropout < 1):
 		return fmt.Errorf("network: dropout %g must lie in [0, 1)", n.Dropout)
@@ -111,6 +117,9 @@ func (n Network) Validate() error {
 	if _, err := dataset.ParseResizeMode(string(n.Resize)); err != nil {
 		return fmt.Errorf("network: %w", err)
 	}
+	if n.Base != nil {
+		return n.Base.Validate(n.Channels)
+	}
 	return nil
 }
 
@@ -125,17 +134,27 @@ func pooled(n, layers int) int {
 // FlatSize is the length of the flattened last conv output (16·16·64 = 16384 for
 // the tutorial).
 func (n Network) FlatSize() int {
+	if n.Base != nil {
+		return n.Base.Features
+	}
 	return pooled(n.Height, len(n.Conv)) * pooled(n.Width, len(n.Conv)) * n.Conv[len(n.Conv)-1].Filters
 }
 
 // Hidden lists the units of the hidden fully connected layers: FC, then MoreFC.
-func (n Network) Hidden() []int { return append([]int{n.FC}, n.MoreFC...) }
+// A network on a backbone may have none (FC 0): the softmax then sits on the
+// backbone's features.
+func (n Network) Hidden() []int {
+	if n.FC == 0 {
+		return nil
+	}
+	return append([]int{n.FC}, n.MoreFC...)
+}
 
 // IsTutorial reports whether n has only what the tutorial's graph has: no
 // extra fully connected layers, dropout or batch normalisation, and the
 // tutorial's resizing. Such a network builds exactly the tutorial's graph.
 func (n Network) IsTutorial() bool {
-	return len(n.MoreFC) == 0 && n.Dropout == 0 && !n.BatchNorm && (n.Resize == "" || n.Resize == dataset.Stretch)
+	return len(n.MoreFC) == 0 && n.Dropout == 0 && n.Base == nil && !n.BatchNorm && (n.Resize == "" || n.Resize == dataset.Stretch)
 }
 
 // VariableShapes lists the shapes of the weights and biases, the variables

@@ -114,6 +114,11 @@ func ResumeWithOptions(prefix string, c SessionConfig, lr float64, opt BuildOpti
 	if lr > 0 {
 		net.LearningRate = lr
 	}
+	if net.Base != nil && opt.Base == nil {
+		if opt.Base, err = BackboneFromGraph(meta.GraphDef, net.Base); err != nil {
+			return nil, mi, fmt.Errorf("%s: %w", prefix+MetaSuffix, err)
+		}
+	}
 	m, err := Build(net, opt)
 	if err != nil {
 		return nil, mi, err

@@ -39,6 +39,9 @@ func addSaver(b *builder, vars []*Variable) (*saverNodes, error) {
 			return nil, fmt.Errorf("saver: two variables named %q", v.Name)
 		}
 		keys[i], refs[i], dtypes[i] = v.Name, v.Ref, tf.Float
+		if v.Resource {
+			refs[i] = v.Read
+		}
 	}
 	slices := make([]string, len(keys))
 
@@ -74,8 +77,13 @@ func addSaver(b *builder, vars []*Variable) (*saverNodes, error) {
 		if i > 0 {
 			name = fmt.Sprintf("%s_%d", name, i)
 		}
-		assigns[i] = b.add(tf.OpSpec{Type: opAssign, Name: name, Input: []tf.Input{v.Ref, restore.Output(i)},
-			Attrs: map[string]any{"validate_shape": true, "use_locking": true}})
+		if v.Resource {
+			assigns[i] = b.add(tf.OpSpec{Type: "AssignVariableOp", Name: name, Input: []tf.Input{v.Ref, restore.Output(i)},
+				Attrs: map[string]any{"dtype": tf.Float}})
+		} else {
+			assigns[i] = b.add(tf.OpSpec{Type: opAssign, Name: name, Input: []tf.Input{v.Ref, restore.Output(i)},
+				Attrs: map[string]any{"validate_shape": true, "use_locking": true}})
+		}
 	}
 	all := b.add(tf.OpSpec{Type: "NoOp", Name: SaverRestoreOp, ControlDependencies: assigns})
 	if err := b.s.Err(); err != nil {

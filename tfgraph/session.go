@@ -179,6 +179,7 @@ type Session struct {
 	s         *tf.Session
 	mu        sync.Mutex // Step, Evaluate and Close
 	steps     stepper
+	cache     *featureCache // CacheFeatures
 }
 
 // NewSession opens a session on m's graph. Close it when done.

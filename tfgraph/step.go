@@ -96,6 +96,9 @@ func (s *Session) run(r **tfc.Runner, b *dataset.Batch, fetches []tf.Output, tar
 	if s.s == nil {
 		return ErrClosed
 	}
+	if s.cache != nil && len(b.Paths) >= b.N {
+		return s.runCached(b, fetches, targets, out, train)
+	}
 	nIn := 2
 	if train && s.steps.in[2] != nil {
 		nIn = 3

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/model"
+	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/trainer"
 )
 
@@ -71,4 +72,53 @@ func ExampleOptions_onEvent() {
 	// epoch 1 at step 1
 	// epoch 2 at step 6
 	// saved dogs-cats-model at step 10
+}
+
+// Transfer learning: train a head on the features of a pretrained
+// SavedModel. Here the backbone is a small tfcat model, exported, whose
+// first fully connected layer gives the features; a Keras application or a
+// TF Hub model works the same way (with its own preprocessing, Channels and
+// Scale). The result is one model: the checkpoint holds the backbone too.
+func ExampleBase() {
+	dir, _ := os.MkdirTemp("", "tfcat-example")
+	defer os.RemoveAll(dir)
+	data := filepath.Join(dir, "data")
+	testenv.WriteClassFolders(data, []string{"dark", "grey", "light"}, 20, 16)
+	_, err := trainer.Train(context.Background(), trainer.Options{
+		Data: data, Size: 16, Channels: 1, Seed: 1, BatchSize: 10, Epochs: 3, LearningRate: 1e-3,
+		FC: []int{16}, ModelDir: filepath.Join(dir, "pretrained"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := savedmodel.Export(filepath.Join(dir, "pretrained"), filepath.Join(dir, "backbone"), savedmodel.ExportOptions{}); err != nil {
+		log.Fatal(err)
+	}
+
+	res, err := trainer.Train(context.Background(), trainer.Options{
+		Data: data, Classes: []string{"dark", "light"}, Seed: 1, BatchSize: 10, Epochs: 10, LearningRate: 1e-2,
+		ModelDir: filepath.Join(dir, "model"),
+		Base:     &trainer.Base{Path: filepath.Join(dir, "backbone"), Output: "fc1/Relu:0", Channels: "bgr", Scale: "0,1"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("trained a head for", res.Classes)
+
+	m, err := model.Open(filepath.Join(dir, "model"), model.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	h, w, c := m.InputSize()
+	fmt.Printf("input %dx%dx%d, the backbone's\n", h, w, c)
+	preds, err := m.PredictFiles([]string{filepath.Join(data, "light", "003.png")}, 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("prediction:", m.Classes[preds[0].Class])
+	// Output:
+	// trained a head for [dark light]
+	// input 16x16x1, the backbone's
+	// prediction: light
 }

@@ -119,6 +119,11 @@ type Options struct {
 	// a validation split.
 	KeepBest, RestoreBest bool
 
+	// Base, when set, trains a head on a pretrained backbone (transfer
+	// learning) instead of the conv layers: see Base. Size and Channels
+	// then come from the backbone's signature.
+	Base *Base
+
 	// Session configures TensorFlow (device, threads).
 	Session tfgraph.SessionConfig
 	// OnEvent, when set, receives the events of the run in order. An error
@@ -221,6 +226,12 @@ func (o *Options) normalize() error {
 		return &OptionError{Option: "FC", Value: "[]", Reason: "must list at least one layer"}
 	case !(o.Dropout >= 0 && o.Dropout < 1):
 		return &OptionError{Option: "Dropout", Value: o.Dropout, Reason: "must lie in [0, 1)"}
+	case o.Base != nil && o.Base.Path == "":
+		return &OptionError{Option: "Base", Value: `""`, Reason: "must name a SavedModel folder"}
+	case o.Base != nil && o.Conv != nil:
+		return &OptionError{Option: "Conv", Value: o.Conv, Reason: "cannot be used with a backbone: the head has only fully connected layers"}
+	case o.Base != nil && o.Cluster != nil:
+		return &OptionError{Option: "Base", Value: o.Base.Path, Reason: "cannot be trained on a cluster yet"}
 	}
 	for _, l := range []struct {
 		name  string

@@ -58,6 +58,10 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		if err := r.resume(); err != nil {
 			return nil, err
 		}
+	} else if opt.Base != nil {
+		if err := r.openBase(); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.load(); err != nil {
 		return nil, err
@@ -103,6 +107,9 @@ type run struct {
 	lr         float64    // the learning rate set in the session
 	bestPrefix string     // KeepBest: the best checkpoint, and its step
 	bestStep   int
+
+	backbone *tfgraph.Backbone // Base: the backbone read, and its record
+	base     *tfgraph.Base
 }
 
 func (r *run) close() {
@@ -168,6 +175,9 @@ func (r *run) resume() error {
 	if err := o.checkNetwork(sess.Model.Net); err != nil {
 		return &ResumeError{err}
 	}
+	if o.Base != nil && sess.Model.Net.Base == nil {
+		return &ResumeError{&OptionError{Option: "Base", Value: o.Base.Path, Reason: "contradicts the checkpoint, which has no backbone", Err: ErrResumeMismatch}}
+	}
 	o.Resize = sess.Model.Net.Resize
 	h, w, ch := sess.InputSize()
 	if h != w || (o.Size != 0 && h != o.Size) || (o.Channels != 0 && ch != o.Channels) {
@@ -229,14 +239,27 @@ func (r *run) load() error {
 // build makes the tutorial's network for the data and initialises it.
 func (r *run) build() error {
 	o := r.opt
-	m, err := tfgraph.Build(o.network(len(r.set.Classes)), tfgraph.BuildOptions{Seed: o.Seed, ScheduledLearningRate: o.Schedule.Scheduled()})
+	net := o.network(len(r.set.Classes))
+	if r.base != nil {
+		net.Base, net.Conv = r.base, nil
+		if o.FC == nil {
+			net.FC = 0 // the softmax right on the features
+		}
+	}
+	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, ScheduledLearningRate: o.Schedule.Scheduled(), Base: r.backbone})
 	if err != nil {
 		return err
 	}
 	if r.sess, err = tfgraph.NewSession(m, o.Session); err != nil {
 		return err
 	}
-	return r.sess.Init()
+	if err := r.sess.Init(); err != nil {
+		return err
+	}
+	if r.backbone != nil && r.backbone.Variables != "" {
+		return r.sess.InitBase()
+	}
+	return nil
 }
 
 func (r *run) save(step int) error {
@@ -276,6 +299,19 @@ func (r *run) train(ctx context.Context) error {
 	}
 	if o.Schedule.Scheduled() {
 		r.sched = newScheduler(o.Schedule, o.LearningRate, r.steps, r.perEp)
+	}
+	if r.sess.Model.Net.Base != nil && aug == nil {
+		// A frozen backbone gives an image the same features at every
+		// epoch: compute them once.
+		limit := int64(DefaultFeatureCacheBytes)
+		if o.Base != nil && o.Base.CacheBytes != 0 {
+			limit = o.Base.CacheBytes
+		}
+		if limit > 0 {
+			if err := r.sess.CacheFeatures(limit); err != nil {
+				return err
+			}
+		}
 	}
 	r.trainSrc = augmentingPrefetcher(r.set.Train, r.globalBatch(), aug)
 	if r.stepFn == nil {

@@ -83,10 +83,10 @@ func trainAction(c *cli.Context) error {
 	}
 	// Resuming takes the checkpoint's input size unless the flags say otherwise.
 	resuming := opt.Resume || opt.ResumeIfPresent
-	if !resuming || c.IsSet("size") {
+	if (!resuming && c.String("base") == "") || c.IsSet("size") { // a backbone fixes the size
 		opt.Size = c.Int("size")
 	}
-	if !resuming || c.IsSet("channels") {
+	if (!resuming && c.String("base") == "") || c.IsSet("channels") {
 		opt.Channels = c.Int("channels")
 	}
 	if err := modelOptions(c, &opt); err != nil {

@@ -29,6 +29,10 @@ var modelFlags = []cli.Flag{
 	&cli.StringFlag{Name: "lr-schedule", Value: "constant", Usage: "constant, step[:EPOCHS[:FACTOR]], cosine[:MIN] or plateau[:PATIENCE[:FACTOR[:MIN]]]"},
 	&cli.BoolFlag{Name: "keep-best", Usage: "also keep the checkpoint of lowest validation loss (<name>-best, best_checkpoint)"},
 	&cli.BoolFlag{Name: "restore-best", Usage: "on early stop, restore the best checkpoint's weights (implies --keep-best)"},
+	&cli.StringFlag{Name: "base", Usage: "SavedModel of a pretrained feature extractor: train a head (--fc, softmax) on its frozen features"}, trustFlag,
+	&cli.StringFlag{Name: "base-output", Usage: "--base: the feature output, a signature output key or a tensor name (default: the only output)"},
+	&cli.StringFlag{Name: "base-channels", Usage: "--base: rgb (Keras applications, TF Hub) or bgr (tfcat models; their default)"},
+	&cli.StringFlag{Name: "base-scale", Usage: "--base: input scaling, 0,1 (default), -1,1, 0,255, caffe, torch or MEAN/STD on 0..255"},
 }
 
 // optionFlags names the flag of each trainer option, for errors.
@@ -38,6 +42,7 @@ var optionFlags = map[string]string{
 	"Augment.Brightness": "--brightness", "Augment.Contrast": "--contrast", "Augment.Fill": "--fill", "KeepBest": "--keep-best",
 	"Schedule.Kind": "--lr-schedule", "Schedule.Every": "--lr-schedule", "Schedule.Factor": "--lr-schedule",
 	"Schedule.Patience": "--lr-schedule", "Schedule.Min": "--lr-schedule",
+	"Base": "--base", "Base.Channels": "--base-channels", "Base.Scale": "--base-scale",
 	"Channels": "--channels", "Steps": "--iterations", "LearningRate": "--lr", "EarlyStop": "--early-stop", "SaveEvery": "--save-every",
 }
 
@@ -47,7 +52,7 @@ func modelOptions(c *cli.Context, opt *trainer.Options) error {
 	set := func(name string) bool { return !(opt.Resume || opt.ResumeIfPresent) || c.IsSet(name) }
 	var err error
 	for name, dst := range map[string]*[]int{"conv": &opt.Conv, "fc": &opt.FC} {
-		if set(name) {
+		if set(name) && (c.String("base") == "" || c.IsSet(name)) { // a backbone has no conv layers, no hidden ones unless asked
 			if *dst, err = trainer.ParseLayers(c.String(name)); err != nil {
 				return usagef("--%s %v", name, err)
 			}
@@ -63,6 +68,9 @@ func modelOptions(c *cli.Context, opt *trainer.Options) error {
 	}
 	opt.Dropout, opt.BatchNorm = c.Float64("dropout"), c.Bool("batch-norm")
 	opt.KeepBest, opt.RestoreBest = c.Bool("keep-best"), c.Bool("restore-best")
+	if b := c.String("base"); b != "" {
+		opt.Base = &trainer.Base{Path: b, Output: c.String("base-output"), Channels: c.String("base-channels"), Scale: c.String("base-scale"), Trust: c.Bool("trust-graph")}
+	}
 	if c.Bool("augment") {
 		opt.Augment = dataset.DefaultAugment()
 	}

@@ -6,6 +6,11 @@
 #                                     with and without augmentation at equal steps
 #                                     (AUGMENT, default "--augment", are the flags;
 #                                     MODES, default "plain augment", the runs)
+#   scripts/bench/accuracy.sh transfer  transfer learning (issue 15): a backbone trained on the
+#                                     eight other classes (all 48,000 images), exported; a
+#                                     softmax head on its flattened conv features vs the same
+#                                     network from scratch, shirt vs tshirt-top, 100 training
+#                                     images per class, 3 seeds, equal steps
 # TFCAT (default bin/tfcat) is the binary; WORK (default a temporary folder) the data.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -43,8 +48,38 @@ small)
     done
   done
   ;;
+transfer)
+  held=shirt,tshirt-top
+  eight=trouser,pullover,dress,coat,sandal,sneaker,bag,ankle-boot
+  [ -d tr8-train ] || "$tfcat" data fashion-mnist --out tr8-train --classes $eight >/dev/null
+  [ -d tr2-train ] || "$tfcat" data fashion-mnist --out tr2-train --classes $held --limit 100 >/dev/null
+  [ -d tr2-test ] || "$tfcat" data fashion-mnist --out tr2-test --split test --classes $held >/dev/null
+  net=(--size 28 --channels 1 --conv 32,64 --fc 128)
+  start=$(date +%s)
+  rm -rf backbone8 backbone8-sm
+  "$tfcat" train --data tr8-train "${net[@]}" --batch 64 --epochs 10 --validation 0 --lr 1e-3 --seed 1 --model-dir backbone8 -q
+  "$tfcat" export --model backbone8 --out backbone8-sm -q
+  echo "transfer: backbone on $eight (48,000 images) trained and exported in $(($(date +%s) - start)) s"
+  for seed in 1 2 3; do
+    t0=$(date +%s)
+    rm -rf "head-$seed"
+    "$tfcat" train --data tr2-train --base backbone8-sm --base-output flatten/Reshape:0 --base-channels bgr --base-scale 0,1 \
+      --batch 32 --iterations 600 --validation 0 --lr 3e-4 --seed $seed --model-dir "head-$seed" -q
+    "$tfcat" eval --model "head-$seed" --data tr2-test --format json -q > "e-head-$seed.json"
+    line="transfer: seed $seed head $(acc "e-head-$seed.json") ($(($(date +%s) - t0)) s)"
+    for lr in 3e-4 1e-3; do
+      t0=$(date +%s)
+      rm -rf "scratch-$lr-$seed"
+      "$tfcat" train --data tr2-train "${net[@]}" --batch 32 --iterations 600 --validation 0 --lr $lr --seed $seed \
+        --model-dir "scratch-$lr-$seed" -q
+      "$tfcat" eval --model "scratch-$lr-$seed" --data tr2-test --format json -q > "e-scratch-$lr-$seed.json"
+      line="$line, scratch lr $lr $(acc "e-scratch-$lr-$seed.json") ($(($(date +%s) - t0)) s)"
+    done
+    echo "$line"
+  done
+  ;;
 *)
-  echo "usage: $0 full|small" >&2
+  echo "usage: $0 full|small|transfer" >&2
   exit 2
   ;;
 esac

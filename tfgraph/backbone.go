@@ -1,0 +1,345 @@
+package tfgraph
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	attrpb "github.com/wamuir/graft/tensorflow/core/framework/attr_value_go_proto"
+	funcpb "github.com/wamuir/graft/tensorflow/core/framework/function_go_proto"
+	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
+	nodepb "github.com/wamuir/graft/tensorflow/core/framework/node_def_go_proto"
+	"github.com/wamuir/graft/tensorflow/op"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tfcat/tfcat/internal/tfc"
+)
+
+// Names of a transfer-learning graph: the backbone's nodes are imported under
+// BasePrefix ("base/..."), and the head reads the backbone's features from
+// the Identity FeaturesName, which training on cached features feeds.
+const (
+	BasePrefix   = "base"
+	FeaturesName = "features"
+	// basePreprocess scopes the conversion of tfcat's input (BGR, /255) to
+	// the backbone's own preprocessing.
+	basePreprocess = "base_preprocess"
+)
+
+// Base records the pretrained backbone a network's head sits on
+// (Network.Base): where its features come from and how tfcat's input — BGR
+// (or grey), scaled by 1/255 — becomes the backbone's input. The backbone's
+// graph and weights travel in the checkpoint itself (its .meta and variables),
+// so a trained model does not depend on Source still existing.
+type Base struct {
+	// Source is the SavedModel folder the backbone was read from; it is only
+	// a record.
+	Source string `json:",omitempty"`
+	// Input and Output are the backbone's image input and feature output,
+	// tensor names in its own graph (without BasePrefix).
+	Input, Output string
+	// Features is the width of the feature output, [batch, Features].
+	Features int
+	// RGB is set when the backbone takes RGB: tfcat's BGR channels are then
+	// reversed in the graph.
+	RGB bool `json:",omitempty"`
+	// Mean and Std map a pixel p in 0..255 (in the backbone's channel order)
+	// to (p − Mean)/Std: one value for every channel, or one per channel.
+	// Keras's MobileNetV2 takes [-1, 1] (Mean 127.5, Std 127.5); tfcat's own
+	// models take [0, 1] (Mean 0, Std 255).
+	Mean, Std []float64
+}
+
+// Validate reports the first thing wrong with b for an input of channels.
+func (b *Base) Validate(channels int) error {
+	switch {
+	case b.Input == "" || b.Output == "":
+		return errors.New("base: no input or output tensor")
+	case b.Features <= 0:
+		return fmt.Errorf("base: %d features; must be positive", b.Features)
+	case b.RGB && channels != 3:
+		return fmt.Errorf("base: RGB needs 3 channels, not %d", channels)
+	case len(b.Mean) != 1 && len(b.Mean) != channels, len(b.Std) != 1 && len(b.Std) != channels:
+		return fmt.Errorf("base: mean %v and std %v need 1 or %d values", b.Mean, b.Std, channels)
+	}
+	for _, s := range b.Std {
+		if !(s > 0) {
+			return fmt.Errorf("base: std %v must be positive", b.Std)
+		}
+	}
+	return nil
+}
+
+// Backbone is a backbone's graph, ready for Build (BuildOptions.Base): the
+// nodes a feature extractor needs and the functions they call, with names as
+// in its SavedModel. Keys, when set, map its variables (node names) to their
+// keys in the checkpoint bundle at Variables, from which Session.InitBase
+// loads them; a backbone read back from a tfcat checkpoint has none, its
+// weights being in the checkpoint.
+type Backbone struct {
+	Graph              *graphpb.GraphDef
+	Keys               map[string]string
+	Variables          string
+	Input, Output      string
+	Height, Width      int // the input's size
+	Channels, Features int
+}
+
+// PruneGraph keeps the nodes of gd that roots (node or tensor names) need and
+// the functions they call, directly or through other functions.
+func PruneGraph(gd *graphpb.GraphDef, roots []string) (*graphpb.GraphDef, error) {
+	byName := make(map[string]int, len(gd.Node))
+	for i, n := range gd.Node {
+		byName[n.Name] = i
+	}
+	keep := map[string]bool{}
+	stack := make([]string, len(roots))
+	for i, r := range roots {
+		stack[i] = NodeName(r)
+	}
+	for len(stack) > 0 {
+		name := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if keep[name] {
+			continue
+		}
+		i, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("the graph has no node %q", name)
+		}
+		keep[name] = true
+		for _, in := range gd.Node[i].Input {
+			stack = append(stack, NodeName(in))
+		}
+	}
+	out := &graphpb.GraphDef{Versions: gd.Versions}
+	var calls []string
+	for _, n := range gd.Node {
+		if keep[n.Name] {
+			out.Node = append(out.Node, n)
+			calls = append(calls, calledFunctions(n.Attr)...)
+		}
+	}
+	lib := gd.GetLibrary()
+	if lib == nil {
+		return out, nil
+	}
+	funcs := map[string]int{}
+	for i, f := range lib.Function {
+		funcs[f.GetSignature().GetName()] = i
+	}
+	used := map[string]bool{}
+	for len(calls) > 0 {
+		name := calls[len(calls)-1]
+		calls = calls[:len(calls)-1]
+		i, ok := funcs[name]
+		if used[name] || !ok {
+			continue
+		}
+		used[name] = true
+		for _, n := range lib.Function[i].NodeDef {
+			calls = append(calls, calledFunctions(n.Attr)...)
+		}
+	}
+	out.Library = &funcpb.FunctionDefLibrary{}
+	for _, f := range lib.Function {
+		if used[f.GetSignature().GetName()] {
+			out.Library.Function = append(out.Library.Function, f)
+		}
+	}
+	return out, nil
+}
+
+// BackboneFromGraph is the backbone a tfcat checkpoint's graph holds under
+// BasePrefix: the nodes there, renamed as in the backbone's own graph, and
+// the graph's functions. Its weights come from the checkpoint.
+func BackboneFromGraph(gd *graphpb.GraphDef, base *Base) (*Backbone, error) {
+	pre := BasePrefix + "/"
+	out := &graphpb.GraphDef{Versions: gd.Versions, Library: gd.Library}
+	for _, n := range gd.Node {
+		if !strings.HasPrefix(n.Name, pre) {
+			continue
+		}
+		c := proto.Clone(n).(*nodepb.NodeDef)
+		c.Name = strings.TrimPrefix(c.Name, pre)
+		for i, in := range c.Input {
+			ctl := strings.HasPrefix(in, "^")
+			in = strings.TrimPrefix(in, "^")
+			switch {
+			case strings.HasPrefix(in, pre) && ctl:
+				in = "^" + strings.TrimPrefix(in, pre)
+			case strings.HasPrefix(in, pre):
+				in = strings.TrimPrefix(in, pre)
+			case ctl:
+				return nil, fmt.Errorf("backbone node %q waits for %q, outside the backbone", n.Name, in)
+			default:
+				// The image input, mapped to tfcat's preprocessed one.
+				in = base.Input
+			}
+			c.Input[i] = in
+		}
+		out.Node = append(out.Node, c)
+	}
+	if len(out.Node) == 0 {
+		return nil, errors.New("the graph holds no backbone")
+	}
+	return &Backbone{Graph: out, Input: base.Input, Output: base.Output, Features: base.Features}, nil
+}
+
+// importBase adds the backbone under BasePrefix, its input mapped to x
+// converted to the backbone's preprocessing, and returns the features
+// Identity and the backbone's variables (frozen: not trainable).
+func (b *builder) importBase(net Network, bb *Backbone, x tf.Output) (tf.Output, []*Variable, error) {
+	base := net.Base
+	pre, err := b.preprocess(base, x, net.Channels)
+	if err != nil {
+		return tf.Output{}, nil, err
+	}
+	def, err := proto.Marshal(bb.Graph)
+	if err != nil {
+		return tf.Output{}, nil, err
+	}
+	inOp, inIdx, err := ParseTensorName(base.Input)
+	if err != nil {
+		return tf.Output{}, nil, fmt.Errorf("backbone input: %w", err)
+	}
+	opts := tf.GraphImportOptions{Prefix: BasePrefix}
+	opts.AddInputMapping(inOp, inIdx, pre)
+	if err := b.g.ImportWithOptions(def, opts); err != nil {
+		return tf.Output{}, nil, fmt.Errorf("importing the backbone: %w", err)
+	}
+	outOp, outIdx, err := ParseTensorName(base.Output)
+	if err != nil {
+		return tf.Output{}, nil, fmt.Errorf("backbone output: %w", err)
+	}
+	o := b.g.Operation(BasePrefix + "/" + outOp)
+	if o == nil || outIdx < 0 || outIdx >= o.NumOutputs() {
+		return tf.Output{}, nil, fmt.Errorf("the backbone has no tensor %q", base.Output)
+	}
+	feat := b.add(tf.OpSpec{Type: "Identity", Name: FeaturesName, Input: []tf.Input{o.Output(outIdx)}})
+	if feat == nil {
+		return tf.Output{}, nil, b.s.Err()
+	}
+	var vars []*Variable
+	for _, o := range b.g.Operations() {
+		if !strings.HasPrefix(o.Name(), BasePrefix+"/") || (o.Type() != opVariableV2 && o.Type() != "VarHandleOp") {
+			continue
+		}
+		v := &Variable{Name: o.Name(), Ref: o.Output(0), Resource: o.Type() == "VarHandleOp"}
+		if dt, err := o.Attr("dtype"); err != nil || dt != any(tf.Float) {
+			return tf.Output{}, nil, fmt.Errorf("backbone variable %s is not float32", o.Name())
+		}
+		if sh, err := o.Attr("shape"); err == nil {
+			if s, ok := sh.(tf.Shape); ok {
+				v.Shape, _ = s.ToSlice()
+			}
+		}
+		if v.Resource {
+			// Outside BasePrefix: BackboneFromGraph takes only the backbone.
+			rs := b.s.SubScope(fmt.Sprintf("base_read_%d", len(vars)))
+			v.Read = op.ReadVariableOp(rs, v.Ref, tf.Float)
+		} else {
+			v.Read = v.Ref
+		}
+		vars = append(vars, v)
+	}
+	slices.SortFunc(vars, func(a, c *Variable) int { return strings.Compare(a.Name, c.Name) })
+	return feat.Output(0), vars, b.s.Err()
+}
+
+// baseInit adds "base_init": a RestoreV2 of the backbone's variables from
+// the bundle whose prefix is fed to "base_init/filename", under bb.Keys.
+func (b *builder) baseInit(m *Model, bb *Backbone) error {
+	var keys []string
+	var assigns []*tf.Operation
+	var targets []*Variable
+	for _, v := range m.BaseVars {
+		k, ok := bb.Keys[strings.TrimPrefix(v.Name, BasePrefix+"/")]
+		if !ok {
+			return fmt.Errorf("backbone variable %s has no checkpoint key", strings.TrimPrefix(v.Name, BasePrefix+"/"))
+		}
+		keys, targets = append(keys, k), append(targets, v)
+	}
+	s := b.s.SubScope("base_init")
+	file := op.Placeholder(s.SubScope("filename"), tf.String, op.PlaceholderShape(tf.ScalarShape()))
+	dtypes := make([]tf.DataType, len(keys))
+	for i := range dtypes {
+		dtypes[i] = tf.Float
+	}
+	restored := op.RestoreV2(s, file, op.Const(s.SubScope("keys"), keys), op.Const(s.SubScope("slices"), make([]string, len(keys))), dtypes)
+	for i, v := range targets {
+		if v.Resource {
+			assigns = append(assigns, op.AssignVariableOp(s.SubScope(fmt.Sprintf("assign_%d", i)), v.Ref, restored[i]))
+		} else {
+			assigns = append(assigns, s.AddOperation(tf.OpSpec{Type: opAssign, Name: fmt.Sprintf("Assign_%d", i),
+				Input: []tf.Input{v.Ref, restored[i]}, Attrs: map[string]any{"validate_shape": true, "use_locking": true}}))
+		}
+	}
+	m.baseFile = file
+	m.baseInit = b.add(tf.OpSpec{Type: "NoOp", Name: "base_init", ControlDependencies: assigns})
+	return b.s.Err()
+}
+
+// preprocess converts tfcat's input (BGR or grey, scaled by 1/255) to the
+// backbone's: channels reversed for RGB, then (255·x − Mean)/Std.
+func (b *builder) preprocess(base *Base, x tf.Output, channels int) (tf.Output, error) {
+	if err := base.Validate(channels); err != nil {
+		return tf.Output{}, err
+	}
+	s := b.s.SubScope(basePreprocess)
+	if base.RGB {
+		x = op.ReverseV2(s.SubScope("rgb"), x, op.Const(s.SubScope("channel_axis"), []int32{3}))
+	}
+	n := max(len(base.Mean), len(base.Std))
+	scale, shift := make([]float32, n), make([]float32, n)
+	identity := true
+	for i := range n {
+		m, sd := base.Mean[min(i, len(base.Mean)-1)], base.Std[min(i, len(base.Std)-1)]
+		scale[i], shift[i] = float32(255/sd), float32(-m/sd)
+		identity = identity && scale[i] == 1 && shift[i] == 0
+	}
+	if !identity {
+		x = op.AddV2(s.SubScope("shift"), op.Mul(s.SubScope("scale"), x, op.Const(s.SubScope("scale_by"), scale)),
+			op.Const(s.SubScope("shift_by"), shift))
+	}
+	return x, s.Err()
+}
+
+// InitBase loads the backbone's weights from its SavedModel's variables:
+// the first initialisation of a transfer-learning model (later ones restore
+// the tfcat checkpoint, which holds them).
+func (s *Session) InitBase() error {
+	bb := s.Model.backbone
+	if bb == nil || s.Model.baseInit == nil {
+		return errors.New("the model has no backbone to load")
+	}
+	if err := CheckIndex(bb.Variables); err != nil {
+		return fmt.Errorf("loading the backbone's weights: %w", err)
+	}
+	t, err := tf.NewTensor(bb.Variables)
+	if err != nil {
+		return err
+	}
+	defer tfc.Free(t)
+	if _, err := s.s.Run(map[tf.Output]*tf.Tensor{s.Model.baseFile: t}, nil, []*tf.Operation{s.Model.baseInit}); err != nil {
+		return fmt.Errorf("loading the backbone's weights from %s: %w", bb.Variables, err)
+	}
+	return nil
+}
+
+// calledFunctions lists the functions a node's attributes name (the "f" of
+// a PartitionedCall, the branches of an If, ...).
+func calledFunctions(attrs map[string]*attrpb.AttrValue) []string {
+	var out []string
+	for _, a := range attrs {
+		if f := a.GetFunc(); f != nil {
+			out = append(out, f.GetName())
+		}
+		for _, f := range a.GetList().GetFunc() {
+			out = append(out, f.GetName())
+		}
+	}
+	return out
+}
