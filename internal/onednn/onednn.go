@@ -17,6 +17,10 @@ import (
 // folder or several images — which costs one more library load (about
 // 0.35 s). A one-image predict gains less than that and stays as it is.
 //
+// On Linux TensorFlow already turns oneDNN on by itself on CPUs with
+// neural-network instructions (AVX512_VNNI, AVX512_BF16, AVX_VNNI, AMX): there
+// tfcat does not restart, as the variable would change nothing.
+//
 // Off switches: the global flag --onednn=false, or TF_ENABLE_ONEDNN_OPTS set
 // in the environment (to 0 for TensorFlow's default kernels; to 1 for oneDNN
 // without the second start). The global flag --onednn turns it on for every
@@ -90,7 +94,7 @@ func manyImages(args []string) bool {
 // returns only if it did nothing or the exec failed (tfcat then runs with
 // TensorFlow's default kernels).
 func Reexec(args []string) {
-	if _, set := os.LookupEnv(Env); set || !Wanted(args) {
+	if _, set := os.LookupEnv(Env); set || !Wanted(args) || TensorFlowDefault(cpuFlags()) {
 		return
 	}
 	exe, err := os.Executable()
@@ -98,4 +102,35 @@ func Reexec(args []string) {
 		return
 	}
 	syscall.Exec(exe, args, append(os.Environ(), Env+"=1"))
+}
+
+// tfDefaultFlags are the /proc/cpuinfo flags on which TensorFlow 2.18 turns
+// oneDNN on by itself on Linux (tensorflow/core/util/port.cc, IsMklEnabled).
+var tfDefaultFlags = []string{"avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16"}
+
+// TensorFlowDefault reports whether TensorFlow turns oneDNN on by itself on a
+// CPU with these flags (as /proc/cpuinfo lists them).
+func TensorFlowDefault(flags []string) bool {
+	for _, f := range flags {
+		for _, w := range tfDefaultFlags {
+			if f == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cpuFlags are the first CPU's flags in /proc/cpuinfo; none where it cannot be read.
+func cpuFlags() []string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "flags" {
+			return strings.Fields(v)
+		}
+	}
+	return nil
 }

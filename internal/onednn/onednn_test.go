@@ -3,8 +3,11 @@ package onednn
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
+
+func runtimeIsLinux() bool { return runtime.GOOS == "linux" }
 
 func TestWanted(t *testing.T) {
 	dir := t.TempDir()
@@ -38,5 +41,17 @@ func TestWanted(t *testing.T) {
 		if got := Wanted(c.args); got != c.want {
 			t.Errorf("Wanted(%q) = %v, want %v", c.args, got, c.want)
 		}
+	}
+}
+
+func TestTensorFlowDefault(t *testing.T) {
+	if TensorFlowDefault([]string{"fma", "avx2", "avx512f"}) {
+		t.Error("AVX-512 without VNNI or BF16: TensorFlow leaves oneDNN off")
+	}
+	if !TensorFlowDefault([]string{"avx2", "avx512f", "avx512_bf16"}) || !TensorFlowDefault([]string{"amx_tile"}) {
+		t.Error("VNNI, BF16 or AMX: TensorFlow turns oneDNN on itself")
+	}
+	if f := cpuFlags(); len(f) == 0 && runtimeIsLinux() {
+		t.Error("no CPU flags read from /proc/cpuinfo")
 	}
 }
