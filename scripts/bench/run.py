@@ -41,6 +41,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -161,9 +162,12 @@ def accuracy_check(a, data, folder, env):
     losses, models = {}, {}
     for tag, pre, e in (("plain", [a.tfcat, "--onednn=false"], plain_env), ("fast", [a.tfcat], env)):
         models[tag] = os.path.join(a.work, "acc-" + tag)
-        _, _, ev, _ = run(pre + ["train", "--data", data, "--iterations", "30", "--model-dir", models[tag],
-                                 "--json", "--device", "/cpu:0", "-q", "--validation", "0"], e)
-        losses[tag] = [x["loss"] for x in ev if x.get("event") == "step"]
+        shutil.rmtree(models[tag], ignore_errors=True)
+        run(pre + ["train", "--data", data, "--iterations", "30", "--model-dir", models[tag],
+                   "--json", "--device", "/cpu:0", "-q", "--validation", "0"], e)
+        # The history keeps every step's loss (--json prints every tenth).
+        with open(os.path.join(models[tag], "history.jsonl")) as f:
+            losses[tag] = [x["loss"] for x in map(json.loads, f) if x.get("event") == "step"]
     probs = {}
     for tag, pre, e in (("plain", [a.tfcat, "--onednn=false"], plain_env), ("fast", [a.tfcat], env)):
         _, _, _, out = run(pre + ["predict", "-q", "--format", "csv", "--model", models["plain"], folder], e)
