@@ -32,7 +32,8 @@ kernels: probabilities on the 1,000 prediction images within 1e-5, and the loss 
 30 training steps within 1e-4.
 
 usage: run.py --tfcat BIN [--work DIR] [--repeats 1] [--steps 200] [--xla-steps 30]
-              [--tools tfcat,tutorial,...] [--markdown] [--json FILE]
+              [--tools tfcat,tutorial,...] [--no-accuracy] [--markdown] [--json FILE]
+       run.py --from-json FILE [--markdown]
 """
 import argparse
 import csv
@@ -199,7 +200,12 @@ def main():
     ap.add_argument("--no-accuracy", action="store_true", help="skip the accuracy check")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--json", help="write the results here (for scripts/bench/plot.py)")
+    ap.add_argument("--from-json", help="print the table of an earlier --json file and stop")
     a = ap.parse_args()
+    if a.from_json:
+        with open(a.from_json) as f:
+            report(json.load(f), a.markdown)
+        return
     tools = [t for t in a.tools.split(",") if t]
     py = sys.executable
     os.makedirs(a.work, exist_ok=True)
@@ -233,27 +239,36 @@ def main():
     med = {t: {k: statistics.median(v) for k, v in r[t].items()} for t in tools}
     for t in tools:
         med[t]["gflops"] = 3 * flops_per_image() * med[t]["steady"] / 1e9
+    info["images_predicted"] = n_pred
+    res = {"info": info, "median": med, "all": r, "peak_gflops": peak, "accuracy": acc}
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"info": info, "median": med, "all": r, "peak_gflops": peak, "accuracy": acc}, f, indent=1)
+            json.dump(res, f, indent=1)
+    report(res, a.markdown)
+
+
+def report(res, markdown):
+    """Prints the table of res (what main measured, or a --json file read back)."""
+    info, med, peak, acc = res["info"], res["median"], res["peak_gflops"], res["accuracy"]
+    tools = list(med)
     rows = [("steady", "training, steady state (images/s)", "%.0f"),
-            ("e2e", "end-to-end training, %d steps (s)" % a.steps, "%.1f"),
+            ("e2e", "end-to-end training, %d steps (s)" % info["steps"], "%.1f"),
             ("rss", "peak RSS of training (MiB)", "%.0f"),
             ("one", "one-image predict from process start (s)", "%.2f"),
-            ("folder", "folder predict, %d images (images/s)" % n_pred, "%.0f"),
+            ("folder", "folder predict, %d images (images/s)" % info["images_predicted"], "%.0f"),
             ("gflops", "training GFLOP/s (MatMul peak %.0f)" % peak, "%.1f")]
     base = "tutorial" if "tutorial" in tools else tools[0]
-    if a.markdown:
+    if markdown:
         print("| measure | " + " | ".join(tools) + " | tfcat / %s |" % base)
         print("|---" * (len(tools) + 2) + "|")
     for k, name, fmt in rows:
         vals = [fmt % med[t][k] for t in tools]
         ratio = med["tfcat"][k] / med[base][k] if "tfcat" in tools else float("nan")
-        if a.markdown:
+        if markdown:
             print("| %s | %s | %.2f |" % (name, " | ".join(vals), ratio))
         else:
             print("%-44s %s  %6.2f" % (name, " ".join("%11s" % v for v in vals), ratio))
-    if not a.markdown:
+    if not markdown:
         print("%-44s %s  tfcat / %s" % ("", " ".join("%11s" % t for t in tools), base))
     peers = [t for t in tools if not t.startswith("tfcat")]
     if "tfcat" in tools and peers:
@@ -261,18 +276,18 @@ def main():
         print("tfcat steady / best peer (%s): %.2f; tfcat e2e / tutorial: %s" % (
             best, med["tfcat"]["steady"] / med[best]["steady"],
             "%.2f" % (med["tfcat"]["e2e"] / med["tutorial"]["e2e"]) if "tutorial" in tools else "-"))
-    if "keras-xla" in tools and a.xla_steps < a.steps:
-        print("keras-xla trains %d steps, not %d: its e2e and RSS are for those" % (a.xla_steps, a.steps))
-    print("tfcat at %.0f%% of the %.0f GFLOP/s MatMul peak" % (100 * med.get("tfcat", {"gflops": 0})["gflops"] / peak, peak))
+    if "keras-xla" in tools and info["xla_steps"] < info["steps"]:
+        print("keras-xla trains %d steps, not %d: its e2e and RSS are for those" % (info["xla_steps"], info["steps"]))
+    if "tfcat" in tools:
+        print("tfcat at %.0f%% of the %.0f GFLOP/s MatMul peak" % (100 * med["tfcat"]["gflops"] / peak, peak))
     if acc:
         print("accuracy, tfcat defaults vs TF default kernels: %d images, max probability difference %.2g (%d classes "
               "changed); %d steps, max loss difference %.2g (final %.7f vs %.7f)" % (
                   acc["images"], acc["max_prob_diff"], acc["classes_changed"], acc["steps"], acc["max_loss_diff"],
                   acc["final_loss"][0], acc["final_loss"][1]))
-    print("load average %.1f at the start, %.1f at the end" % (info["load_start"], info["load_end"]))
+    print("load average %.1f at the start, %.1f at the end; %s" % (info["load_start"], info["load_end"], info["date"]))
     if acc and (acc["max_prob_diff"] > 1e-5 or acc["max_loss_diff"] > 1e-4):
         sys.exit("bench: tfcat's speed settings change the results beyond the tolerance")
-
 
 if __name__ == "__main__":
     main()
