@@ -35,7 +35,7 @@ def main():
         ax.set_xticks(range(len(tools)), tools, rotation=35, ha="right", fontsize=9)
         ax.set_title(title, fontsize=10)
         for b, v in zip(bars, vals):
-            ax.annotate("%.3g" % v, (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom",
+            ax.annotate("%.0f" % v if v >= 100 else "%.3g" % v, (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom",
                         fontsize=8)
         ax.margins(y=0.15)
     note = "%d steps (keras-xla %d)" % (info["steps"], min(info["steps"], info["xla_steps"]))
