@@ -9,8 +9,8 @@ import (
 )
 
 // TensorFlow reads TF_ENABLE_ONEDNN_OPTS while libtensorflow is being loaded,
-// before any Go code runs, and leaves oneDNN off on CPUs without AVX-512
-// extensions. On such CPUs oneDNN's fp32 kernels run the tutorial's network
+// before any Go code runs, and on Linux leaves oneDNN off unless the CPU has
+// AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX. On other CPUs oneDNN's fp32 kernels run the tutorial's network
 // about twice as fast, with probabilities within 2e-7 of the default kernels
 // (BENCHMARKS.md). tfcat therefore starts itself again with the variable set
 // for the commands that run many steps — train, eval, serve and predict of a
