@@ -6,6 +6,8 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
+
+	"github.com/tfcat/tfcat/internal/tfc"
 )
 
 // Variable is a TF1 reference variable: a VariableV2 op with an Identity
@@ -103,6 +105,9 @@ type builder struct {
 	opt   BuildOptions
 	// devices places variables by name (Replication); empty: no device.
 	devices map[string]string
+	// biased pairs each convolution's or MatMul's output with the AddV2
+	// that adds its bias (see fusable).
+	biased [][2]tf.Output
 }
 
 func (b *builder) unique(name string) string {
@@ -289,6 +294,9 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 		return fmt.Errorf("gradients of the cost: %w", err)
 	}
 	m.Grads = grads
+	if err := b.fusable(); err != nil {
+		return err
+	}
 
 	// Reference variables are read without a copy, so an ApplyAdam that ran
 	// while another variable's gradient was still being computed would change
@@ -372,4 +380,26 @@ func cleanScopeErr(err error) error {
 		return fmt.Errorf("%s", msg[:i])
 	}
 	return err
+}
+
+// fusable lets TensorFlow's graph optimiser fuse each convolution and MatMul
+// with the AddV2 that adds its bias (oneDNN's _FusedConv2D and _FusedMatMul,
+// as in the Python tutorial's graph). The C API's gradient of AddV2 reads
+// the shape of its first input, the convolution's output; that second
+// consumer keeps the optimiser from fusing. The sum has the same shape (the
+// bias is a vector of the channels), so the Shape ops read it instead: the
+// same values, the forward graph untouched.
+func (b *builder) fusable() error {
+	for _, pair := range b.biased {
+		contraction, sum := pair[0], pair[1]
+		for _, c := range contraction.Consumers() {
+			if c.Op.Type() != "Shape" {
+				continue
+			}
+			if err := tfc.UpdateEdge(b.g, sum, c.Op, c.Index); err != nil {
+				return fmt.Errorf("gradients: reading the shape of %s from %s: %w", contraction.Op.Name(), sum.Op.Name(), err)
+			}
+		}
+	}
+	return nil
 }
