@@ -127,8 +127,9 @@ func matmulPeak(n int64, cfg tfgraph.SessionConfig) (float64, error) {
 	a := op.Placeholder(s.SubScope("a"), tf.Float, op.PlaceholderShape(tf.MakeShape(n, n)))
 	w := op.Placeholder(s.SubScope("b"), tf.Float, op.PlaceholderShape(tf.MakeShape(n, n)))
 	c := a
-	for range 4 {
-		c = op.Mul(s, op.MatMul(s, c, w), op.Const(s.SubScope("scale"), float32(1)/float32(n)))
+	for i := range 4 {
+		l := s.SubScope(fmt.Sprint("layer", i))
+		c = op.Mul(l, op.MatMul(l, c, w), op.Const(l, float32(1)/float32(n)))
 	}
 	g, err := s.Finalize()
 	if err != nil {
