@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates .venv with the Python reference stack tfcat's tests compare against:
 # tensorflow-cpu (version from TENSORFLOW_VERSION), numpy, opencv-python-headless,
-# pillow (scripts/requirements-reference.txt). Tests only: tfcat never runs Python.
+# pillow, and the benchmark's Keras, JAX, optax and matplotlib
+# (scripts/requirements-reference.txt). Tests and benchmarks only: tfcat never runs Python.
 # Reuses the wheel scripts/install-libtensorflow.sh cached. Idempotent.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

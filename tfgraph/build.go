@@ -8,6 +8,8 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
+
+	"github.com/tfcat/tfcat/internal/tfc"
 )
 
 // Variable is a TF1 reference variable: a VariableV2 op with an Identity
@@ -120,6 +122,9 @@ type builder struct {
 	opt   BuildOptions
 	// devices places variables by name (Replication); empty: no device.
 	devices map[string]string
+	// biased pairs each convolution's or MatMul's output with the AddV2
+	// that adds its bias (see fusable).
+	biased [][2]tf.Output
 }
 
 func (b *builder) unique(name string) string {
@@ -324,6 +329,9 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 		return fmt.Errorf("gradients of the cost: %w", err)
 	}
 	m.Grads = grads
+	if err := b.fusable(); err != nil {
+		return err
+	}
 
 	// Reference variables are read without a copy, so an ApplyAdam that ran
 	// while another variable's gradient was still being computed would change
@@ -407,4 +415,61 @@ func cleanScopeErr(err error) error {
 		return fmt.Errorf("%s", msg[:i])
 	}
 	return err
+}
+
+// fusable lets TensorFlow's graph optimiser fuse each convolution and MatMul
+// with the AddV2 that adds its bias (oneDNN's _FusedConv2D and _FusedMatMul,
+// as in the Python tutorial's graph), and drops a reduction that reduces
+// nothing. The C API's gradient of AddV2 reads the shape of its first input,
+// the convolution's output; that second consumer keeps the optimiser from
+// fusing. The sum has the same shape (the bias is a vector of the channels),
+// so the Shape ops read it instead. And the gradient of that first input is
+// Reshape(Sum(g, axes), shape) with axes computed at run time, though none
+// are reduced: its consumers read g itself. The same values; the forward
+// graph untouched.
+func (b *builder) fusable() error {
+	// producer[consumer name, input index] is the output an input reads.
+	producer := map[string]tf.Output{}
+	for _, o := range b.g.Operations() {
+		for i := range o.NumOutputs() {
+			for _, c := range o.Output(i).Consumers() {
+				producer[fmt.Sprint(c.Op.Name(), ":", c.Index)] = o.Output(i)
+			}
+		}
+	}
+	input := func(op *tf.Operation, i int) (tf.Output, bool) {
+		p, ok := producer[fmt.Sprint(op.Name(), ":", i)]
+		return p, ok
+	}
+	for _, pair := range b.biased {
+		contraction, sum := pair[0], pair[1]
+		for _, c := range contraction.Consumers() {
+			if c.Op.Type() != "Shape" {
+				continue
+			}
+			if err := tfc.UpdateEdge(b.g, sum, c.Op, c.Index); err != nil {
+				return fmt.Errorf("gradients: reading the shape of %s from %s: %w", contraction.Op.Name(), sum.Op.Name(), err)
+			}
+			// The Reshape(Sum(g, axes), this shape) of the contraction's gradient.
+			for _, r := range c.Op.Output(0).Consumers() {
+				if r.Op.Type() != "Reshape" || r.Index != 1 {
+					continue
+				}
+				red, ok := input(r.Op, 0)
+				if !ok || red.Op.Type() != "Sum" {
+					continue
+				}
+				g, ok := input(red.Op, 0)
+				if !ok || g.Op.Type() != "Identity" {
+					continue
+				}
+				for _, u := range r.Op.Output(0).Consumers() {
+					if err := tfc.UpdateEdge(b.g, g, u.Op, u.Index); err != nil {
+						return fmt.Errorf("gradients: reading %s's gradient without a reduction: %w", contraction.Op.Name(), err)
+					}
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -115,6 +115,7 @@ func (b *builder) forward(s *op.Scope, net Network, x tf.Output, layers []layerV
 			updates = append(updates, upd...)
 		} else {
 			pre = op.AddV2(cs, conv, layers[i].bias.Read)
+			b.biased = append(b.biased, [2]tf.Output{conv, pre})
 		}
 		pool := op.MaxPool(cs, pre, []int64{1, 2, 2, 1}, []int64{1, 2, 2, 1}, "SAME")
 		layer = op.Relu(cs, pool)
@@ -133,6 +134,7 @@ func (b *builder) forward(s *op.Scope, net Network, x tf.Output, layers []layerV
 			updates = append(updates, upd...)
 		} else {
 			pre = op.AddV2(fc, mm, l.bias.Read)
+			b.biased = append(b.biased, [2]tf.Output{mm, pre})
 		}
 		layer = op.Relu(fc, pre)
 		if train && net.Dropout > 0 {
@@ -141,7 +143,10 @@ func (b *builder) forward(s *op.Scope, net Network, x tf.Output, layers []layerV
 	}
 	out := layers[len(layers)-1]
 	fo := s.SubScope(fmt.Sprintf("fc%d", len(net.Hidden())+1))
-	return op.AddV2(fo, op.MatMul(fo, layer, out.w.Read), out.bias.Read), updates
+	mm := op.MatMul(fo, layer, out.w.Read)
+	logits = op.AddV2(fo, mm, out.bias.Read)
+	b.biased = append(b.biased, [2]tf.Output{mm, logits})
+	return logits, updates
 }
 
 // batchNorm normalises x over axes (tf.nn.batch_normalization): in training

@@ -168,3 +168,35 @@ func (r *Runner) Close() {
 	C.TF_DeleteStatus(r.status)
 	*r = Runner{}
 }
+
+// RunTraced is Run with TensorFlow's tracing: runOptions is a serialized
+// RunOptions (such as one asking for FULL_TRACE), and the serialized
+// RunMetadata TensorFlow fills — the step stats — is returned. It allocates,
+// unlike Run; it is for profiling one run.
+func (r *Runner) RunTraced(inputs []*tf.Tensor, runOptions []byte) ([]byte, error) {
+	if len(inputs) != r.nIn {
+		return nil, fmt.Errorf("runner: %d inputs for %d feeds", len(inputs), r.nIn)
+	}
+	r.FreeOutputs()
+	vals := unsafe.Slice(r.inputValues, max(r.nIn, 1))
+	for i, t := range inputs {
+		if t == nil || cTensor(t) == nil {
+			return nil, fmt.Errorf("runner: input %d is nil or freed", i)
+		}
+		vals[i] = cTensor(t)
+	}
+	raw := C.CBytes(runOptions)
+	opts := C.TF_NewBufferFromString(raw, C.size_t(len(runOptions))) // a copy
+	C.free(raw)
+	defer C.TF_DeleteBuffer(opts)
+	meta := C.TF_NewBuffer()
+	defer C.TF_DeleteBuffer(meta)
+	C.TF_SessionRun(r.sess, opts,
+		r.inputs, r.inputValues, C.int(r.nIn),
+		r.outputs, r.outputValues, C.int(r.nOut),
+		r.targets, C.int(r.nTargets), meta, r.status)
+	if C.TF_GetCode(r.status) != C.TF_OK {
+		return nil, fmt.Errorf("%s", C.GoString(C.TF_Message(r.status)))
+	}
+	return C.GoBytes(meta.data, C.int(meta.length)), nil
+}

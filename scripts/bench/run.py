@@ -1,30 +1,48 @@
-"""tfcat against the Python tutorial, side by side in one run on one machine.
+"""tfcat against what a user would pick instead, side by side in one run on one machine.
 
-Prepares a two-class folder of 128x128 BGR JPEGs (Fashion-MNIST T-shirt/top and
-Trouser, upscaled with cv2 and coloured with a colour map), then runs each
-measurement for tfcat and for Python alternately, --repeats times, and prints
-the medians and the ratios tfcat / Python:
+Prepares a two-class folder of 2,000 128x128 BGR JPEGs (Fashion-MNIST T-shirt/top and
+Trouser, upscaled with cv2 and coloured with a colour map) and 1,000 more to predict,
+then runs each tool in turn, --repeats times (all tools once, then again), on the
+tutorial's network (3 conv 3x3 32/32/64 + fc 128, batch 32, Adam 1e-4), the same data
+and all cores:
 
-  a  training step time at steady state (batch 32)
-  b  end-to-end training: process start, data loaded, N iterations, checkpoint saved
-  c  peak RSS of that training run
-  d  one-image predict, process start to printed result
-  e  folder predict throughput (1,000 images)
-  f  decode + resize throughput
-  g  training GFLOP/s against the practical peak (a large MatMul, same runtime)
+  tfcat          tfcat's defaults (oneDNN kernels, see internal/onednn)
+  tfcat-nodnn    tfcat --onednn=false with TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's
+                 default Eigen kernels
+  tutorial       the tutorial's TF1 Python (scripts/bench/tutorial.py), feed_dict
+  keras          Keras 3 model.fit over tf.data (scripts/bench/peers.py)
+  keras-xla      the same with jit_compile=True (XLA), --xla-steps steps
+  jax            plain JAX, jitted step, optax Adam, NumPy batches
 
-tfcat runs with --onednn (TensorFlow's oneDNN CPU kernels, which TensorFlow
-leaves off on CPUs without AVX-512) except for d, where one image gains nothing
-from it; rows a0 and e0 give tfcat with TensorFlow's default kernels, the
-kernels the Python side uses.
+Rows, medians over the repeats:
 
-usage: run.py --tfcat BIN [--work DIR] [--repeats 3] [--iterations 40] [--markdown]
+  steady   steady-state training images/s: 320 / the median time of 10 steps
+  e2e      end-to-end training (s): process start to the model on disk, --steps steps,
+           every tool validating on its whole 20% split after each epoch (the tutorial:
+           one batch, as it does)
+  rss      peak RSS of that run (MiB)
+  one      one-image predict from process start (s)
+  folder   folder predict (images/s): tfcat (n-1)/(time of n images - time of 1);
+           Python tools time their predict loop inside the process
+  gflops   training GFLOP/s (3 x forward FLOPs per image x steady images/s) against a
+           2048x2048 MatMul chain in the same TensorFlow
+
+Then the accuracy check of tfcat's default speed settings against TensorFlow's default
+kernels: probabilities on the 1,000 prediction images within 1e-5, and the loss of
+30 training steps within 1e-4.
+
+usage: run.py --tfcat BIN [--work DIR] [--repeats 1] [--steps 200] [--xla-steps 30]
+              [--tools tfcat,tutorial,...] [--no-accuracy] [--markdown] [--json FILE]
+       run.py --from-json FILE [--markdown]
 """
 import argparse
+import csv
 import glob
+import io
 import json
 import os
-import resource
+import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,7 +51,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TUTORIAL = os.path.join(HERE, "tutorial.py")
+PEERS = os.path.join(HERE, "peers.py")
 CLASSES = ["tshirt-top", "trouser"]
+TOOLS = ["tfcat", "tfcat-nodnn", "tutorial", "keras", "keras-xla", "jax"]
+BATCH = 32
 
 
 def run(cmd, env=None):
@@ -79,12 +100,14 @@ def prepare(tfcat, work):
     return data, pred
 
 
-def step_time(events, key_t, lo):
-    """Seconds per step between step lo and the last step event."""
-    steps = [(e["step"], e[key_t]) for e in events if e.get("event") == "step"]
-    first = [t for s, t in steps if s == lo]
-    last_step, last_t = steps[-1]
-    return (last_t - first[0]) / (last_step - lo)
+def steady(events, key_t):
+    """Images/s at steady state: 10 steps of BATCH over the median time of 10 steps
+    (step events every 10 steps; the first interval, with start-up and compilation,
+    left out)."""
+    t = {e["step"]: e[key_t] for e in events if e.get("event") == "step" and e["step"] % 10 == 0}
+    steps = sorted(t)
+    d = [t[b] - t[a] for a, b in zip(steps[1:], steps[2:])]
+    return 10 * BATCH / statistics.median(d)
 
 
 def flops_per_image(size=128, channels=3, convs=((3, 32), (3, 32), (3, 64)), fc=128, classes=2):
@@ -96,93 +119,175 @@ def flops_per_image(size=128, channels=3, convs=((3, 32), (3, 32), (3, 64)), fc=
     return 2 * macs
 
 
+def load():
+    return os.getloadavg()[0]
+
+
+def train_cmd(tool, a, py, data, model, steps):
+    """The command and the JSON key of its step timestamps."""
+    if tool in ("tfcat", "tfcat-nodnn"):
+        pre = [a.tfcat] + (["--onednn=false"] if tool == "tfcat-nodnn" else [])
+        return pre + ["train", "--data", data, "--iterations", str(steps), "--model-dir", model,
+                      "--json", "--device", "/cpu:0", "-q"], "elapsed_s"
+    if tool == "tutorial":
+        return [py, TUTORIAL, "train", data, model, str(steps)], "t"
+    if tool == "keras":
+        return [py, PEERS, "keras-train", data, model, str(steps)], "t"
+    if tool == "keras-xla":
+        return [py, PEERS, "keras-train", data, model, str(steps), "jit"], "t"
+    return [py, PEERS, "jax-train", data, model, str(steps)], "t"
+
+
+def predict(tool, a, py, model, one, folder, n, env):
+    """(one-image seconds from process start, folder images/s)."""
+    if tool in ("tfcat", "tfcat-nodnn"):
+        pre = [a.tfcat] + (["--onednn=false"] if tool == "tfcat-nodnn" else [])
+        w1, _, _, _ = run(pre + ["predict", "-q", "--model", model, one], env)
+        wn, _, _, _ = run(pre + ["predict", "-q", "--model", model, folder], env)
+        return w1, (n - 1) / (wn - w1)
+    if tool == "tutorial":
+        w1, _, _, _ = run([py, TUTORIAL, "predict", model, one], env)
+        _, _, ev, _ = run([py, TUTORIAL, "predict-loop", model, folder], env)
+    else:
+        kind = "keras" if tool.startswith("keras") else "jax"
+        w1, _, _, _ = run([py, PEERS, kind + "-predict", model, one], env)
+        _, _, ev, _ = run([py, PEERS, kind + "-predict", model, folder], env)
+    return w1, ev[-1]["images"] / ev[-1]["seconds"]
+
+
+def accuracy_check(a, data, folder, env):
+    """Largest probability and loss differences, tfcat's defaults against TensorFlow's
+    default kernels (TF_ENABLE_ONEDNN_OPTS=0): on the prediction images, with the
+    model trained on the default kernels, and over 30 training steps."""
+    plain_env = dict(env, TF_ENABLE_ONEDNN_OPTS="0")
+    losses, models = {}, {}
+    for tag, pre, e in (("plain", [a.tfcat, "--onednn=false"], plain_env), ("fast", [a.tfcat], env)):
+        models[tag] = os.path.join(a.work, "acc-" + tag)
+        shutil.rmtree(models[tag], ignore_errors=True)
+        run(pre + ["train", "--data", data, "--iterations", "30", "--model-dir", models[tag],
+                   "--json", "--device", "/cpu:0", "-q", "--validation", "0"], e)
+        # The history keeps every step's loss (--json prints every tenth).
+        with open(os.path.join(models[tag], "history.jsonl")) as f:
+            losses[tag] = [x["loss"] for x in map(json.loads, f) if x.get("event") == "step"]
+    probs = {}
+    for tag, pre, e in (("plain", [a.tfcat, "--onednn=false"], plain_env), ("fast", [a.tfcat], env)):
+        _, _, _, out = run(pre + ["predict", "-q", "--format", "csv", "--model", models["plain"], folder], e)
+        probs[tag] = {r[0]: [float(v) for v in r[2:]] for r in list(csv.reader(io.StringIO(out)))[1:]}
+    p, f = probs["plain"], probs["fast"]
+    dp = max(abs(x - y) for k in p for x, y in zip(p[k], f[k]))
+    changed = sum(p[k].index(max(p[k])) != f[k].index(max(f[k])) for k in p)
+    lp, lf = losses["plain"], losses["fast"]
+    dl = max(abs(x - y) for x, y in zip(lp, lf))
+    return {"images": len(p), "max_prob_diff": dp, "classes_changed": changed, "steps": len(lp),
+            "max_loss_diff": dl, "final_loss": [lp[-1], lf[-1]]}
+
+
+def versions(py):
+    code = ("import json, importlib.metadata as m\n"
+            "print(json.dumps({k: m.version(k) for k in ['tensorflow-cpu', 'keras', 'jax', 'jaxlib', 'optax', 'numpy', "
+            "'opencv-python-headless', 'matplotlib']}))")
+    return json.loads(subprocess.run([py, "-c", code], check=True, capture_output=True, text=True).stdout)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tfcat", required=True)
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "tfcat-bench"))
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--iterations", type=int, default=40)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=200, help="training steps (a multiple of 50: whole epochs)")
+    ap.add_argument("--xla-steps", type=int, default=30, help="steps for keras-xla (XLA's CPU convolutions are slow)")
+    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--no-accuracy", action="store_true", help="skip the accuracy check")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--json", help="write the results here (for scripts/bench/plot.py)")
+    ap.add_argument("--from-json", help="print the table of an earlier --json file and stop")
     a = ap.parse_args()
+    if a.from_json:
+        with open(a.from_json) as f:
+            report(json.load(f), a.markdown)
+        return
+    tools = [t for t in a.tools.split(",") if t]
     py = sys.executable
     os.makedirs(a.work, exist_ok=True)
     data, pred = prepare(a.tfcat, a.work)
     one = sorted(glob.glob(os.path.join(pred, "*", "*.jpg")))[0]
     n_pred = len(glob.glob(os.path.join(pred, "*", "*.jpg")))
-    n_data = len(glob.glob(os.path.join(data, "*", "*.jpg")))
-    lo = 10
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    r = {k: ([], []) for k in ("a", "a0", "b", "c", "d", "e", "e0", "f", "g")}
+    env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    info = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(), "load_start": load(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "versions": versions(py),
+            "steps": a.steps, "xla_steps": a.xla_steps, "repeats": a.repeats}
+    r = {t: {k: [] for k in ("steady", "e2e", "rss", "one", "folder")} for t in tools}
     for rep in range(a.repeats):
-        print("repeat %d/%d ..." % (rep + 1, a.repeats), file=sys.stderr, flush=True)
-        for side in (0, 1):
-            model = os.path.join(a.work, "model-%d" % side)
-            if side == 0:
-                cmd = ["train", "--data", data, "--iterations", str(a.iterations), "--model-dir", model,
-                       "--json", "--device", "/cpu:0", "-q"]
-                _, _, ev0, _ = run([a.tfcat] + cmd, env)
-                r["a0"][0].append(step_time(ev0, "elapsed_s", lo))
-                wall, rss, ev, _ = run([a.tfcat, "--onednn"] + cmd, env)
-                st = step_time(ev, "elapsed_s", lo)
-                load = next(e["load_seconds"] for e in ev if e.get("event") == "start")
-            else:
-                wall, rss, ev, _ = run([py, TUTORIAL, "train", data, model, str(a.iterations)], env)
-                st = step_time(ev, "t", lo)
-                _, _, pev, _ = run([py, TUTORIAL, "preprocess", data], env)
-                load = pev[-1]["seconds"]
-            r["a"][side].append(st)
-            if side == 1:
-                r["a0"][1].append(st)
-            r["b"][side].append(wall)
-            r["c"][side].append(rss)
-            r["f"][side].append(n_data / load)
-            r["g"][side].append(3 * flops_per_image() * 32 / st / 1e9)
-        # Predict with the model Python trained, on both sides.
-        pymodel = os.path.join(a.work, "model-1")
-        for side in (0, 1):
-            if side == 0:
-                w1, _, _, _ = run([a.tfcat, "predict", "-q", "--model", pymodel, one], env)
-                wn, _, _, _ = run([a.tfcat, "predict", "-q", "--model", pymodel, pred], env)
-                r["e0"][0].append((n_pred - 1) / (wn - w1))
-                w1d, _, _, _ = run([a.tfcat, "--onednn", "predict", "-q", "--model", pymodel, one], env)
-                wnd, _, _, _ = run([a.tfcat, "--onednn", "predict", "-q", "--model", pymodel, pred], env)
-                tput = (n_pred - 1) / (wnd - w1d)
-            else:
-                w1, _, _, _ = run([py, TUTORIAL, "predict", pymodel, one], env)
-                _, _, ev, _ = run([py, TUTORIAL, "predict-loop", pymodel, pred], env)
-                tput = ev[-1]["images"] / ev[-1]["seconds"]
-                r["e0"][1].append(tput)
-            r["d"][side].append(w1)
-            r["e"][side].append(tput)
+        for tool in tools:
+            print("repeat %d/%d: %s (load %.1f) ..." % (rep + 1, a.repeats, tool, load()), file=sys.stderr, flush=True)
+            e = dict(env, TF_ENABLE_ONEDNN_OPTS="0") if tool == "tfcat-nodnn" else env
+            model = os.path.join(a.work, "model-" + tool)
+            steps = min(a.steps, a.xla_steps) if tool == "keras-xla" else a.steps
+            cmd, key = train_cmd(tool, a, py, data, model, steps)
+            wall, rss, ev, _ = run(cmd, e)
+            r[tool]["steady"].append(steady(ev, key))
+            r[tool]["e2e"].append(wall)
+            r[tool]["rss"].append(rss)
+            w1, tput = predict(tool, a, py, model, one, pred, n_pred, e)
+            r[tool]["one"].append(w1)
+            r[tool]["folder"].append(tput)
     _, _, ev, _ = run([py, TUTORIAL, "matmul", "2048"], env)
     peak = ev[-1]["gflops"]
+    acc = None if a.no_accuracy else accuracy_check(a, data, pred, env)
+    info["load_end"] = load()
+    med = {t: {k: statistics.median(v) for k, v in r[t].items()} for t in tools}
+    for t in tools:
+        med[t]["gflops"] = 3 * flops_per_image() * med[t]["steady"] / 1e9
+    info["images_predicted"] = n_pred
+    res = {"info": info, "median": med, "all": r, "peak_gflops": peak, "accuracy": acc}
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+    report(res, a.markdown)
 
-    med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in r.items()}
-    rows = [
-        ("a", "training step, steady state (s/step, batch 32)", "%.3f", "<= 1.0", lambda t, p: t / p),
-        ("a0", "  the same, tfcat with TF's default kernels", "%.3f", "", lambda t, p: t / p),
-        ("b", "end-to-end training, %d steps (s)" % a.iterations, "%.1f", "<= 0.8", lambda t, p: t / p),
-        ("c", "peak RSS of training, %d images (MiB)" % n_data, "%.0f", "<= 0.6", lambda t, p: t / p),
-        ("d", "one-image predict from process start (s)", "%.2f", "<= 0.15", lambda t, p: t / p),
-        ("e", "folder predict, %d images (images/s)" % n_pred, "%.0f", ">= 3", lambda t, p: t / p),
-        ("e0", "  the same, tfcat with TF's default kernels", "%.0f", "", lambda t, p: t / p),
-        ("f", "decode + resize (images/s)", "%.0f", "", lambda t, p: t / p),
-        ("g", "training GFLOP/s (peak MatMul %.0f)" % peak, "%.1f", "reported", lambda t, p: t / p),
-    ]
-    if a.markdown:
-        print("| | measure | tfcat | Python | tfcat / Python | target |")
-        print("|---|---|---|---|---|---|")
-        for k, name, fmt, target, ratio in rows:
-            t, p = med[k]
-            print("| %s | %s | %s | %s | %.2f | %s |" % (k, name, fmt % t, fmt % p, ratio(t, p), target))
-    else:
-        print("%-3s %-48s %10s %10s %8s  %s" % ("", "measure (median of %d)" % a.repeats, "tfcat", "Python", "ratio", "target"))
-        for k, name, fmt, target, ratio in rows:
-            t, p = med[k]
-            print("%-3s %-48s %10s %10s %8.2f  %s" % (k, name, fmt % t, fmt % p, ratio(t, p), target))
-    print("g: tfcat at %.0f%% and Python at %.0f%% of the %.0f GFLOP/s MatMul peak (3 x forward FLOPs per step)"
-          % (100 * med["g"][0] / peak, 100 * med["g"][1] / peak, peak))
 
+def report(res, markdown):
+    """Prints the table of res (what main measured, or a --json file read back)."""
+    info, med, peak, acc = res["info"], res["median"], res["peak_gflops"], res["accuracy"]
+    tools = list(med)
+    rows = [("steady", "training, steady state (images/s)", "%.0f"),
+            ("e2e", "end-to-end training, %d steps (s)" % info["steps"], "%.1f"),
+            ("rss", "peak RSS of training (MiB)", "%.0f"),
+            ("one", "one-image predict from process start (s)", "%.2f"),
+            ("folder", "folder predict, %d images (images/s)" % info["images_predicted"], "%.0f"),
+            ("gflops", "training GFLOP/s (MatMul peak %.0f)" % peak, "%.1f")]
+    base = "tutorial" if "tutorial" in tools else tools[0]
+    if markdown:
+        print("| measure | " + " | ".join(tools) + " | tfcat / %s |" % base)
+        print("|---" * (len(tools) + 2) + "|")
+    for k, name, fmt in rows:
+        vals = [fmt % med[t][k] for t in tools]
+        ratio = med["tfcat"][k] / med[base][k] if "tfcat" in tools else float("nan")
+        if markdown:
+            print("| %s | %s | %.2f |" % (name, " | ".join(vals), ratio))
+        else:
+            print("%-44s %s  %6.2f" % (name, " ".join("%11s" % v for v in vals), ratio))
+    if not markdown:
+        print("%-44s %s  tfcat / %s" % ("", " ".join("%11s" % t for t in tools), base))
+    peers = [t for t in tools if not t.startswith("tfcat")]
+    if "tfcat" in tools and peers:
+        best = max(peers, key=lambda t: med[t]["steady"])
+        print("tfcat steady / best peer (%s): %.2f; tfcat e2e / tutorial: %s" % (
+            best, med["tfcat"]["steady"] / med[best]["steady"],
+            "%.2f" % (med["tfcat"]["e2e"] / med["tutorial"]["e2e"]) if "tutorial" in tools else "-"))
+    if "keras-xla" in tools and info["xla_steps"] < info["steps"]:
+        print("keras-xla trains %d steps, not %d: its e2e and RSS are for those" % (info["xla_steps"], info["steps"]))
+    if "tfcat" in tools:
+        print("tfcat at %.0f%% of the %.0f GFLOP/s MatMul peak" % (100 * med["tfcat"]["gflops"] / peak, peak))
+    if acc:
+        print("accuracy, tfcat defaults vs TF default kernels: %d images, max probability difference %.2g (%d classes "
+              "changed); %d steps, max loss difference %.2g (final %.7f vs %.7f)" % (
+                  acc["images"], acc["max_prob_diff"], acc["classes_changed"], acc["steps"], acc["max_loss_diff"],
+                  acc["final_loss"][0], acc["final_loss"][1]))
+    print("load average %.1f at the start, %.1f at the end; %s" % (info["load_start"], info["load_end"], info["date"]))
+    if acc and (acc["max_prob_diff"] > 1e-5 or acc["max_loss_diff"] > 1e-4):
+        sys.exit("bench: tfcat's speed settings change the results beyond the tolerance")
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,43 @@
+package tfc
+
+// #include <stdlib.h>
+// #include "tensorflow/c/c_api.h"
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"unsafe"
+
+	tf "github.com/wamuir/graft/tensorflow"
+)
+
+func init() {
+	typ := reflect.TypeOf(tf.Graph{})
+	if typ.NumField() < 1 || typ.Field(0).Name != "c" || typ.Field(0).Type.Kind() != reflect.Pointer || typ.Field(0).Offset != 0 {
+		panic(fmt.Sprintf("tfc: graft's %v layout changed; update internal/tfc", typ))
+	}
+}
+
+func cGraph(g *tf.Graph) *C.TF_Graph { return *(**C.TF_Graph)(unsafe.Pointer(g)) }
+
+// UpdateEdge makes input index of dst read src instead of what it reads now
+// (TF_UpdateEdge, which graft does not offer). The two must have the same
+// type and compatible shapes; TensorFlow checks.
+func UpdateEdge(g *tf.Graph, src tf.Output, dst *tf.Operation, index int) error {
+	if g == nil || cGraph(g) == nil || src.Op == nil || dst == nil {
+		return errors.New("update edge: nil graph or operation")
+	}
+	if index < 0 || index >= dst.NumInputs() {
+		return fmt.Errorf("update edge: %s has no input %d", dst.Name(), index)
+	}
+	st := C.TF_NewStatus()
+	defer C.TF_DeleteStatus(st)
+	C.TF_UpdateEdge(cGraph(g), C.TF_Output{oper: cOperation(src.Op), index: C.int(src.Index)},
+		C.TF_Input{oper: cOperation(dst), index: C.int(index)}, st)
+	if C.TF_GetCode(st) != C.TF_OK {
+		return fmt.Errorf("update edge: %s", C.GoString(C.TF_Message(st)))
+	}
+	return nil
+}

@@ -1,0 +1,32 @@
+package tfgraph
+
+import "testing"
+
+// The training graph must let TensorFlow fuse each convolution and MatMul
+// with its bias add: the gradients read neither their outputs' shapes nor
+// their outputs, so the bias AddV2 is each one's only consumer.
+func TestGradientsLeaveContractionsFusable(t *testing.T) {
+	m := mustBuild(t, Tutorial(2), BuildOptions{Seed: 1})
+	n := 0
+	for _, o := range m.Graph.Operations() {
+		if o.Type() != "Conv2D" && o.Type() != "MatMul" {
+			continue
+		}
+		cons := o.Output(0).Consumers()
+		if len(cons) == 1 && cons[0].Op.Type() == "AddV2" {
+			n++
+			continue
+		}
+		// Only the gradients' own MatMuls and convolutions may differ.
+		if cons[0].Op.Type() == "AddV2" {
+			var names []string
+			for _, c := range cons {
+				names = append(names, c.Op.Name()+" ("+c.Op.Type()+")")
+			}
+			t.Errorf("%s feeds %v: the bias add is not its only consumer", o.Name(), names)
+		}
+	}
+	if n != 5 { // three convolutions, two fully connected layers
+		t.Errorf("%d contractions feed only their bias add, want 5", n)
+	}
+}

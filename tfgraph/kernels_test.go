@@ -1,0 +1,128 @@
+package tfgraph
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// kernelChildEnv makes the test binary run TestOneDNNKeepsResults's child:
+// TensorFlow picks its kernels when the library loads, so each kernel set
+// needs a process of its own.
+const kernelChildEnv = "TFGRAPH_KERNEL_CHILD"
+
+// kernelRun is what a child reports: the loss of each training step and the
+// probabilities of the prediction images.
+type kernelRun struct {
+	Losses []float32
+	Probs  []float32
+}
+
+// TestOneDNNKeepsResults checks that tfcat's default speed setting, oneDNN's
+// kernels (internal/onednn), leaves the results as TensorFlow's default
+// kernels give them: the tutorial's network at 128x128x3 trained 30 steps,
+// losses within 1e-4, and the probabilities of 256 images from the same
+// checkpoint within 1e-5. (scripts/bench.sh checks 1,000 photos the same way.)
+func TestOneDNNKeepsResults(t *testing.T) {
+	if dir := os.Getenv(kernelChildEnv); dir != "" {
+		kernelChild(t, dir)
+		return
+	}
+	dir := t.TempDir()
+	runs := map[string]kernelRun{}
+	for _, kernels := range []string{"0", "1"} { // the default kernels first: they write the checkpoint
+		cmd := exec.Command(os.Args[0], "-test.run=^TestOneDNNKeepsResults$", "-test.count=1")
+		cmd.Env = append(os.Environ(), kernelChildEnv+"="+dir, "TF_ENABLE_ONEDNN_OPTS="+kernels, "TF_CPP_MIN_LOG_LEVEL=2")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("child with TF_ENABLE_ONEDNN_OPTS=%s: %v\n%s", kernels, err, out)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "run-"+kernels+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r kernelRun
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		runs[kernels] = r
+	}
+	plain, fast := runs["0"], runs["1"]
+	if len(plain.Losses) != 30 || len(fast.Losses) != 30 || len(plain.Probs) != 512 || len(fast.Probs) != 512 {
+		t.Fatalf("children reported %d and %d losses, %d and %d probabilities", len(plain.Losses), len(fast.Losses), len(plain.Probs), len(fast.Probs))
+	}
+	var dl, dp float64
+	for i := range plain.Losses {
+		dl = max(dl, math.Abs(float64(plain.Losses[i]-fast.Losses[i])))
+	}
+	for i := range plain.Probs {
+		dp = max(dp, math.Abs(float64(plain.Probs[i]-fast.Probs[i])))
+	}
+	t.Logf("oneDNN against the default kernels: losses within %.2g over 30 steps (%.7f, %.7f at the end), probabilities within %.2g",
+		dl, plain.Losses[29], fast.Losses[29], dp)
+	if dl > 1e-4 {
+		t.Errorf("losses differ by %.3g, more than 1e-4", dl)
+	}
+	if dp > 1e-5 {
+		t.Errorf("probabilities differ by %.3g, more than 1e-5", dp)
+	}
+	if plain.Losses[29] >= plain.Losses[0] {
+		t.Errorf("the loss did not fall (%v to %v): the check would compare nothing", plain.Losses[0], plain.Losses[29])
+	}
+}
+
+// kernelChild trains the tutorial's network 30 steps with the kernels its
+// environment chose, then predicts 256 images with the checkpoint the
+// default kernels' child saved, and writes both to dir.
+func kernelChild(t *testing.T, dir string) {
+	kernels := os.Getenv("TF_ENABLE_ONEDNN_OPTS")
+	net := Tutorial(2)
+	m := mustBuild(t, net, BuildOptions{Seed: 2})
+	s, err := NewSession(m, SessionConfig{Device: DeviceCPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	batches := []*Batch{randomBatch(r, net, 32), randomBatch(r, net, 32), randomBatch(r, net, 32)}
+	var out kernelRun
+	for i := range 30 {
+		loss, err := s.Step(batches[i%len(batches)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Losses = append(out.Losses, loss)
+	}
+	ckpt := filepath.Join(dir, "ckpt")
+	if kernels == "0" {
+		if _, err := s.Save(SaveOptions{Dir: ckpt, Name: DefaultCheckpointName, MaxToKeep: 1}, Info{Classes: []string{"a", "b"}, Step: 30}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, _, err := Resume(filepath.Join(ckpt, DefaultCheckpointName), SessionConfig{Device: DeviceCPU}, net.LearningRate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for range 8 {
+		b := randomBatch(r, net, 32)
+		probs, err := p.Predict(b.X, b.N)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Probs = append(out.Probs, probs...)
+	}
+	b, err := json.Marshal(out)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "run-"+kernels+".json"), b, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
