@@ -111,6 +111,10 @@ type BuildOptions struct {
 	ScheduledLearningRate bool
 	// Base is the backbone's graph when Network.Base is set.
 	Base *Backbone
+	// UnfusedGradients leaves the gradients as the C API builds them, which
+	// keeps TensorFlow from fusing each convolution and MatMul with its bias
+	// add (see fusable): the same values, slower; for comparison.
+	UnfusedGradients bool
 }
 
 // builder keeps the scope and the root-level names already used, so explicit
@@ -329,8 +333,10 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 		return fmt.Errorf("gradients of the cost: %w", err)
 	}
 	m.Grads = grads
-	if err := b.fusable(); err != nil {
-		return err
+	if !b.opt.UnfusedGradients {
+		if err := b.fusable(); err != nil {
+			return err
+		}
 	}
 
 	// Reference variables are read without a copy, so an ApplyAdam that ran

@@ -75,7 +75,7 @@ func (r *run) onCluster(ctx context.Context) error {
 		// A replica's compute on its GPU; the variables stay on the ps.
 		rep.Compute = fmt.Sprintf("%s/device:GPU:%d", c.Task.Device(), n)
 	}
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, Replication: rep})
+	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, Replication: rep, UnfusedGradients: o.UnfusedGradients})
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func (r *run) onCluster(ctx context.Context) error {
 // checkpoint resumed, or a model initialised as one process would be.
 func (r *run) initCluster(net tfgraph.Network, local tfgraph.SessionConfig) error {
 	if r.shadow == nil {
-		m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: r.opt.Seed})
+		m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: r.opt.Seed, UnfusedGradients: r.opt.UnfusedGradients})
 		if err != nil {
 			return err
 		}

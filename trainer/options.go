@@ -126,6 +126,10 @@ type Options struct {
 
 	// Session configures TensorFlow (device, threads).
 	Session tfgraph.SessionConfig
+	// UnfusedGradients turns off the rewiring of the gradients that lets
+	// TensorFlow fuse each layer's bias add into its convolution or MatMul
+	// (tfgraph.BuildOptions.UnfusedGradients): slower, for comparison.
+	UnfusedGradients bool
 	// OnEvent, when set, receives the events of the run in order. An error
 	// it returns stops training: the last completed step is saved and Train
 	// returns the error.

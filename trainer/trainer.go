@@ -167,7 +167,7 @@ func (r *run) resume() error {
 		return &ResumeError{err}
 	}
 	sess, mi, err := tfgraph.ResumeWithOptions(prefix, o.Session, o.LearningRate,
-		tfgraph.BuildOptions{ScheduledLearningRate: o.Schedule.Scheduled()})
+		tfgraph.BuildOptions{ScheduledLearningRate: o.Schedule.Scheduled(), UnfusedGradients: o.UnfusedGradients})
 	if err != nil {
 		return &ResumeError{err}
 	}
@@ -246,7 +246,8 @@ func (r *run) build() error {
 			net.FC = 0 // the softmax right on the features
 		}
 	}
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, ScheduledLearningRate: o.Schedule.Scheduled(), Base: r.backbone})
+	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, ScheduledLearningRate: o.Schedule.Scheduled(), Base: r.backbone,
+		UnfusedGradients: o.UnfusedGradients})
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,7 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "save-every", Usage: "also save every this many steps (0: only each epoch and at the end)"},
 			&cli.DurationFlag{Name: "cluster-timeout", Value: trainer.DefaultClusterTimeout, Usage: "with TF_CONFIG: how long a task may be unreachable before the others stop", Action: positive[time.Duration]("--cluster-timeout")},
 			&cli.BoolFlag{Name: "allow-public-cluster", Usage: "with TF_CONFIG: accept cluster addresses that resolve to public IPs (the runtime has no authentication)"},
+			&cli.BoolFlag{Name: "fuse-gradients", Value: true, Usage: "let TensorFlow fuse each bias add into its convolution or MatMul in the gradients too (=false: as the C API builds them, slower)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only errors"},
 			deviceFlag, threadsFlag,
@@ -77,6 +78,7 @@ func trainAction(c *cli.Context) error {
 		ModelDir: c.String("model-dir"), Name: c.String("name"), StepSuffix: c.Bool("step-suffix"), MaxToKeep: c.Int("max-to-keep"),
 		Resume: c.Bool("resume"), ResumeIfPresent: c.Bool("resume-if-present"), LogDir: c.String("logdir"), Session: cfg, OnEvent: out.Event, SaveEvery: c.Int("save-every"),
 		ClusterTimeout: c.Duration("cluster-timeout"), AllowPublicCluster: c.Bool("allow-public-cluster"),
+		UnfusedGradients: !c.Bool("fuse-gradients"),
 	}
 	if opt.Cluster, _, err = cluster.FromEnv(); err != nil {
 		return err
