@@ -7,18 +7,10 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"unsafe"
 
 	tf "github.com/wamuir/graft/tensorflow"
 )
-
-func init() {
-	typ := reflect.TypeOf(tf.Graph{})
-	if typ.NumField() < 1 || typ.Field(0).Name != "c" || typ.Field(0).Type.Kind() != reflect.Pointer || typ.Field(0).Offset != 0 {
-		panic(fmt.Sprintf("tfc: graft's %v layout changed; update internal/tfc", typ))
-	}
-}
 
 func cGraph(g *tf.Graph) *C.TF_Graph { return *(**C.TF_Graph)(unsafe.Pointer(g)) }
 

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	for _, typ := range []reflect.Type{reflect.TypeOf(tf.Session{}), reflect.TypeOf(tf.Operation{})} {
+	for _, typ := range []reflect.Type{reflect.TypeOf(tf.Session{}), reflect.TypeOf(tf.Operation{}), reflect.TypeOf(tf.Graph{})} {
 		if typ.NumField() < 1 || typ.Field(0).Name != "c" || typ.Field(0).Type.Kind() != reflect.Pointer || typ.Field(0).Offset != 0 {
 			panic(fmt.Sprintf("tfc: graft's %v layout changed; update internal/tfc", typ))
 		}
