@@ -108,7 +108,8 @@ func OpenBackbone(dir string, opt BackboneOptions) (*tfgraph.Backbone, error) {
 	if err != nil {
 		return nil, &BackboneError{Dir: dir, Err: err}
 	}
-	bb := &tfgraph.Backbone{Input: in.GetName(), Output: outName, Height: size, Width: size, Channels: int(d[3])}
+	bb := &tfgraph.Backbone{Input: in.GetName(), Output: outName, Height: size, Width: size, Channels: int(d[3]),
+		ByTfcat: tfgraph.InfoFromMeta(meta).Network != nil}
 	roots := []string{tfgraph.NodeName(outName)}
 	if !opt.Trust {
 		if err := tfgraph.CheckGraph(meta.GraphDef, roots, filepath.Join(dir, ModelFile)); err != nil {

@@ -85,6 +85,9 @@ type Backbone struct {
 	Input, Output      string
 	Height, Width      int // the input's size
 	Channels, Features int
+	// ByTfcat says the SavedModel is a tfcat export (its MetaGraph holds
+	// tfcat's network record), whose input is BGR like every tfcat model's.
+	ByTfcat bool
 }
 
 // PruneGraph keeps the nodes of gd that roots (node or tensor names) need and

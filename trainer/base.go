@@ -115,7 +115,7 @@ func (r *run) openBase() error {
 	channels := b.Channels
 	if channels == "" {
 		channels = "rgb"
-		if info, err := savedmodel.Inspect(b.Path); err == nil && info.Network != nil {
+		if bb.ByTfcat {
 			channels = "bgr"
 		}
 	}
