@@ -1,6 +1,11 @@
 package tfgraph
 
-import "testing"
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
 
 // The training graph must let TensorFlow fuse each convolution and MatMul
 // with its bias add: the gradients read neither their outputs' shapes nor
@@ -38,4 +43,86 @@ func fusableContractions(t *testing.T, opt BuildOptions) int {
 		}
 	}
 	return n
+}
+
+// Each bias's gradient is one GEMV (see biasGradients) by default, and the
+// C API's Sum with UnfusedGradients.
+func TestBiasGradientsAreGEMVs(t *testing.T) {
+	for _, tc := range []struct {
+		opt  BuildOptions
+		want int
+	}{{BuildOptions{Seed: 1}, 5}, {BuildOptions{Seed: 1, UnfusedGradients: true}, 0}} {
+		m := mustBuild(t, Tutorial(2), tc.opt)
+		n := 0
+		for i, v := range m.Vars[:len(m.Grads)] {
+			g := m.Grads[i].Op
+			if len(v.Shape) != 1 || g.Type() != "Reshape" {
+				continue
+			}
+			if mm := m.Graph.Operation(strings.TrimSuffix(g.Name(), "sum") + "MatMul"); strings.HasSuffix(g.Name(), "/sum") && mm != nil && mm.Type() == "MatMul" {
+				n++
+			}
+		}
+		if n != tc.want {
+			t.Errorf("UnfusedGradients %v: %d bias gradients are GEMVs, want %d", tc.opt.UnfusedGradients, n, tc.want)
+		}
+	}
+}
+
+// BenchmarkGradients measures what each change to the C API's gradients
+// does to the tutorial's training step (batch 32, 128×128×3, TensorFlow's
+// default threads): as the C API builds them, with the contractions fusable
+// (fusable), and with the bias gradients as GEMVs too (biasGradients, the
+// default). The three sessions take turns in blocks of steps, so that drift
+// on a shared machine falls on all alike; it reports ms per step and the
+// ratio of each to the C API's:
+//
+//	go test -run '^$' -bench Gradients -benchtime 10x ./tfgraph/
+func BenchmarkGradients(b *testing.B) {
+	const blockSteps = 5
+	variants := []struct {
+		name string
+		opt  BuildOptions
+	}{
+		{"capi", BuildOptions{Seed: 1, UnfusedGradients: true}},
+		{"fusable", BuildOptions{Seed: 1, sumBiasGradients: true}},
+		{"default", BuildOptions{Seed: 1}},
+	}
+	sessions := make([]*Session, len(variants))
+	for i, v := range variants {
+		s, err := NewSession(mustBuild(b, Tutorial(2), v.opt), SessionConfig{Device: DeviceCPU})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Init(); err != nil {
+			b.Fatal(err)
+		}
+		sessions[i] = s
+	}
+	batch := randomBatch(rand.New(rand.NewPCG(1, 2)), Tutorial(2), 32)
+	wall := make([]time.Duration, len(variants))
+	round := func() {
+		for i, s := range sessions {
+			t0 := time.Now()
+			for range blockSteps {
+				if _, err := s.Step(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			wall[i] += time.Since(t0)
+		}
+	}
+	round() // warm up: the first steps optimise the graph
+	clear(wall)
+	b.ResetTimer()
+	for range b.N {
+		round()
+	}
+	for i, v := range variants {
+		b.ReportMetric(wall[i].Seconds()*1e3/float64(b.N*blockSteps), v.name+"-ms/step")
+		if i > 0 {
+			b.ReportMetric(wall[i].Seconds()/wall[0].Seconds(), v.name+"/capi")
+		}
+	}
 }

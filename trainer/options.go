@@ -126,9 +126,11 @@ type Options struct {
 
 	// Session configures TensorFlow (device, threads).
 	Session tfgraph.SessionConfig
-	// UnfusedGradients turns off the rewiring of the gradients that lets
+	// UnfusedGradients turns off the rewriting of the gradients that lets
 	// TensorFlow fuse each layer's bias add into its convolution or MatMul
-	// (tfgraph.BuildOptions.UnfusedGradients): slower, for comparison.
+	// and sums each bias gradient as a GEMV
+	// (tfgraph.BuildOptions.UnfusedGradients): the tutorial's arithmetic
+	// exactly, slower.
 	UnfusedGradients bool
 	// OnEvent, when set, receives the events of the run in order. An error
 	// it returns stops training: the last completed step is saved and Train

@@ -47,7 +47,7 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "save-every", Usage: "also save every this many steps (0: only each epoch and at the end)"},
 			&cli.DurationFlag{Name: "cluster-timeout", Value: trainer.DefaultClusterTimeout, Usage: "with TF_CONFIG: how long a task may be unreachable before the others stop", Action: positive[time.Duration]("--cluster-timeout")},
 			&cli.BoolFlag{Name: "allow-public-cluster", Usage: "with TF_CONFIG: accept cluster addresses that resolve to public IPs (the runtime has no authentication)"},
-			&cli.BoolFlag{Name: "fuse-gradients", Value: true, Usage: "let TensorFlow fuse each bias add into its convolution or MatMul in the gradients too (=false: as the C API builds them, slower)"},
+			&cli.BoolFlag{Name: "fuse-gradients", Value: true, Usage: "rewrite the gradients for speed: each bias add fusable into its convolution or MatMul, bias gradients as GEMVs (=false: as the C API builds them, the tutorial's arithmetic exactly, slower)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only errors"},
 			deviceFlag, threadsFlag,

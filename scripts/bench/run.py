@@ -157,7 +157,8 @@ def predict(tool, a, py, model, one, folder, n, env):
 
 def accuracy_check(a, data, folder, env):
     """Largest probability and loss differences, tfcat's defaults against TensorFlow's
-    default kernels (TF_ENABLE_ONEDNN_OPTS=0): on the prediction images, with the
+    default kernels (TF_ENABLE_ONEDNN_OPTS=0) running the tutorial's gradients as the
+    C API builds them (--fuse-gradients=false): on the prediction images, with the
     model trained on the default kernels, and over 30 training steps."""
     plain_env = dict(env, TF_ENABLE_ONEDNN_OPTS="0")
     losses, models = {}, {}
@@ -165,7 +166,8 @@ def accuracy_check(a, data, folder, env):
         models[tag] = os.path.join(a.work, "acc-" + tag)
         shutil.rmtree(models[tag], ignore_errors=True)
         run(pre + ["train", "--data", data, "--iterations", "30", "--model-dir", models[tag],
-                   "--json", "--device", "/cpu:0", "-q", "--validation", "0"], e)
+                   "--json", "--device", "/cpu:0", "-q", "--validation", "0"] +
+            (["--fuse-gradients=false"] if tag == "plain" else []), e)
         # The history keeps every step's loss (--json prints every tenth).
         with open(os.path.join(models[tag], "history.jsonl")) as f:
             losses[tag] = [x["loss"] for x in map(json.loads, f) if x.get("event") == "step"]

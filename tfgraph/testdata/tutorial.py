@@ -99,6 +99,9 @@ def cmd_steps(a):
             np.save(os.path.join(a.out, "y_%02d.npy" % i), yb)
             loss, _ = s.run([cost, opt], feed_dict={x: xb, y_true: yb})
             losses.append(loss)
+            if i == 0:
+                for v, val in zip(gvars, s.run(gvars)):
+                    np.save(os.path.join(a.out, "step1_" + fname(v.op.name)), val)
         np.save(os.path.join(a.out, "losses.npy"), np.array(losses, dtype=np.float32))
         for v, val in zip(gvars, s.run(gvars)):
             np.save(os.path.join(a.out, "final_" + fname(v.op.name)), val)
