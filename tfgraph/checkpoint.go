@@ -74,6 +74,12 @@ type SaveOptions struct {
 // are written under a temporary prefix first; the state file moves to it, the
 // files are linked to their final names, and the state file moves again.
 func (s *Session) Save(opt SaveOptions, info Info) (string, error) {
+	return writeCheckpoint(s.Model, opt, info, s.SaveVariables)
+}
+
+// writeCheckpoint is Save for m's variables, which writeVars writes to the
+// V2 bundle at the prefix it is given.
+func writeCheckpoint(m *Model, opt SaveOptions, info Info, writeVars func(prefix string) error) (string, error) {
 	name := opt.Name
 	if name == "" {
 		name = DefaultCheckpointName
@@ -88,7 +94,7 @@ func (s *Session) Save(opt SaveOptions, info Info) (string, error) {
 		return "", fmt.Errorf("creating checkpoint folder: %w", err)
 	}
 	prefix := filepath.Join(opt.Dir, name)
-	metaDef, err := s.Model.MetaGraphDef(info)
+	metaDef, err := m.MetaGraphDef(info)
 	if err != nil {
 		return "", err
 	}
@@ -104,7 +110,7 @@ func (s *Session) Save(opt SaveOptions, info Info) (string, error) {
 			os.Remove(f)
 		}
 	}
-	if err := s.SaveVariables(tmp); err != nil {
+	if err := writeVars(tmp); err != nil {
 		cleanup()
 		return "", err
 	}

@@ -24,6 +24,8 @@ type saverNodes struct {
 	save     tf.Output     // save/control_dependency:0, fetched to save
 	restore  *tf.Operation // save/restore_all
 	keys     []string      // checkpoint keys in byte order
+	reads    []tf.Output   // each key's variable's value (Snapshot)
+	shapes   [][]int64     // and its shape
 }
 
 // addSaver adds Python's Saver sub-graph over vars: every variable is saved and
@@ -89,7 +91,12 @@ func addSaver(b *builder, vars []*Variable) (*saverNodes, error) {
 	if err := b.s.Err(); err != nil {
 		return nil, err
 	}
-	return &saverNodes{filename: prefix.Output(0), save: dep.Output(0), restore: all, keys: keys}, nil
+	reads := make([]tf.Output, len(sorted))
+	shapes := make([][]int64, len(sorted))
+	for i, v := range sorted {
+		reads[i], shapes[i] = v.Read, v.Shape
+	}
+	return &saverNodes{filename: prefix.Output(0), save: dep.Output(0), restore: all, keys: keys, reads: reads, shapes: shapes}, nil
 }
 
 // SaveVariables writes every variable to the V2 checkpoint bundle at prefix

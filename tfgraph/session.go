@@ -180,6 +180,7 @@ type Session struct {
 	mu        sync.Mutex // Step, Evaluate and Close
 	steps     stepper
 	cache     *featureCache // CacheFeatures
+	writer    *bundleWriter // Snapshot's, made at the first
 }
 
 // NewSession opens a session on m's graph. Close it when done.
@@ -206,7 +207,11 @@ func (s *Session) Close() error {
 	defer s.mu.Unlock()
 	s.steps.close()
 	s.s = nil
-	return s.Predictor.closeSession()
+	werr := s.writer.close()
+	if err := s.Predictor.closeSession(); err != nil {
+		return err
+	}
+	return werr
 }
 
 // Raw is the underlying graft session, for callers that run their own fetches.

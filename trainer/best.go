@@ -2,8 +2,6 @@ package trainer
 
 import (
 	"fmt"
-
-	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // setRate gives the session the schedule's learning rate for the step with
@@ -34,12 +32,10 @@ func (r *run) eventRate() float64 {
 // saveBest saves the best checkpoint so far, with KeepBest: <Name>-best,
 // named by tfgraph.BestStateFile.
 func (r *run) saveBest(step int) error {
-	o := r.opt
-	if !o.KeepBest {
+	if !r.opt.KeepBest {
 		return nil
 	}
-	prefix, err := r.sess.Save(tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name + tfgraph.BestSuffix, MaxToKeep: 1, StateFile: tfgraph.BestStateFile},
-		r.info(step))
+	prefix, err := r.sess.Save(r.bestOptions(), r.info(step))
 	if err != nil {
 		return fmt.Errorf("saving the best checkpoint: %w", err)
 	}

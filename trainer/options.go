@@ -75,6 +75,11 @@ type Options struct {
 	// SaveEvery, when positive, also saves every SaveEvery steps, so that a
 	// long run loses at most that many.
 	SaveEvery int
+	// SyncCheckpoints writes every checkpoint before the next step. By
+	// default a checkpoint during training is a copy of the variables
+	// written in the background while the next steps run (Events report it
+	// once written); the last one is always written before Train returns.
+	SyncCheckpoints bool
 
 	// Cluster, when set, trains on a TensorFlow cluster (see package
 	// cluster): every task runs Train with the same options and its task

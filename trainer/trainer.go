@@ -108,11 +108,16 @@ type run struct {
 	bestPrefix string     // KeepBest: the best checkpoint, and its step
 	bestStep   int
 
+	pending chan writes // a background checkpoint write in flight (saves.go)
+
 	backbone *tfgraph.Backbone // Base: the backbone read, and its record
 	base     *tfgraph.Base
 }
 
 func (r *run) close() {
+	if r.pending != nil {
+		<-r.pending // the write uses the session
+	}
 	if r.trainSrc != nil {
 		r.trainSrc.close()
 	}
@@ -264,7 +269,9 @@ func (r *run) build() error {
 }
 
 func (r *run) save(step int) error {
-	o := r.opt
+	if err := r.collectWrites(true); err != nil {
+		return err
+	}
 	sess := r.sess
 	if r.shadow != nil {
 		// The variables live on the parameter servers: save the local copy.
@@ -277,8 +284,7 @@ func (r *run) save(step int) error {
 		}
 		sess = r.shadow
 	}
-	prefix, err := sess.Save(tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name, StepSuffix: o.StepSuffix, MaxToKeep: o.MaxToKeep},
-		r.info(step))
+	prefix, err := sess.Save(r.saveOptions(), r.info(step))
 	if err != nil {
 		return err
 	}
@@ -329,6 +335,9 @@ func (r *run) train(ctx context.Context) error {
 	}
 	r.start = time.Now()
 	err := r.loop(ctx)
+	if werr := r.collectWrites(true); err == nil {
+		err = werr
+	}
 	res := r.res
 	switch {
 	case err == nil:
@@ -401,11 +410,14 @@ func (r *run) step() error {
 	i := step // the tutorial's loop index: the step just run, 0-based
 	step++
 	r.res.Step = step
+	if err := r.collectWrites(false); err != nil {
+		return err
+	}
 	if err := r.emit(Event{Kind: Step, Step: step, Loss: loss, Elapsed: time.Since(r.start), LearningRate: r.eventRate()}); err != nil {
 		return err
 	}
 	if n := r.opt.SaveEvery; n > 0 && step%n == 0 && i%r.perEp != 0 {
-		if err := r.save(step); err != nil {
+		if err := r.saveInBackground(step, false); err != nil {
 			return err
 		}
 	}
@@ -418,6 +430,10 @@ func (r *run) step() error {
 // epoch evaluates the epoch's training batch and the whole validation split,
 // reports, saves, and applies early stopping.
 func (r *run) epoch(n int, b *dataset.Batch) error {
+	// The last epoch's checkpoint is reported before this epoch.
+	if err := r.collectWrites(true); err != nil {
+		return err
+	}
 	e := Event{Kind: Epoch, Epoch: n, Step: r.res.Step, LearningRate: r.eventRate()}
 	var err error
 	if e.Loss, e.TrainAccuracy, err = r.sess.Evaluate(b); err != nil {
@@ -456,11 +472,8 @@ func (r *run) epoch(n int, b *dataset.Batch) error {
 			r.sinceBest++
 		}
 	}
-	if err := r.save(r.res.Step); err != nil {
+	if err := r.saveInBackground(r.res.Step, improved); err != nil {
 		return err
-	}
-	if improved {
-		return r.saveBest(r.res.Step)
 	}
 	if r.validSrc != nil && r.opt.EarlyStop > 0 && r.sinceBest >= r.opt.EarlyStop {
 		return errEarlyStop

@@ -46,6 +46,7 @@ func small(t testing.TB, data string) Options {
 func TestEventsInOrder(t *testing.T) {
 	opt := small(t, folder(t, 8)) // 12 training images: 3 steps per epoch
 	opt.Epochs = 2
+	opt.SyncCheckpoints = true // background writes report when they finish
 	var kinds []Kind
 	var last Event
 	opt.OnEvent = func(e Event) error {
@@ -68,6 +69,79 @@ func TestEventsInOrder(t *testing.T) {
 	}
 	if res.Step != 6 || res.Reason != Completed || res.CheckpointStep != 6 {
 		t.Errorf("result %+v", res)
+	}
+}
+
+// TestBackgroundCheckpoints: by default the epochs' checkpoints are written
+// while training goes on; each is reported once its files are complete, in
+// order, before the next epoch's, and holds the variables of its step: the
+// same as a run that writes each before the next step.
+func TestBackgroundCheckpoints(t *testing.T) {
+	data := folder(t, 8) // 3 steps per epoch
+	runs := map[bool]string{}
+	for _, sync := range []bool{false, true} {
+		opt := small(t, data)
+		opt.Epochs, opt.SyncCheckpoints = 3, sync
+		opt.StepSuffix, opt.MaxToKeep = true, -1 // keep each checkpoint under its own name
+		opt.Session.IntraOpThreads, opt.Session.InterOpThreads = 1, 1
+		var steps []int
+		var kinds []Kind
+		opt.OnEvent = func(e Event) error {
+			kinds = append(kinds, e.Kind)
+			if e.Kind != Checkpoint {
+				return nil
+			}
+			steps = append(steps, e.Step)
+			for _, suffix := range []string{tfgraph.IndexSuffix, tfgraph.DataSuffix, tfgraph.MetaSuffix} {
+				if _, err := os.Stat(e.Checkpoint + suffix); err != nil {
+					t.Errorf("checkpoint of step %d reported before its file: %v", e.Step, err)
+				}
+			}
+			return nil
+		}
+		res, err := Train(context.Background(), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []int{1, 4, 7, 9}; !slices.Equal(steps, want) {
+			t.Errorf("sync %v: checkpoints at steps %v, want %v", sync, steps, want)
+		}
+		epochs := 0
+		for i, k := range kinds {
+			if k == Epoch {
+				epochs++
+				if n := slices.Index(kinds[i+1:], Checkpoint); n < 0 || slices.Contains(kinds[i+1:i+1+n], Epoch) {
+					t.Errorf("sync %v: epoch %d's checkpoint not reported before the next epoch: %v", sync, epochs, kinds)
+				}
+			}
+		}
+		if res.CheckpointStep != 9 || kinds[len(kinds)-1] != Done {
+			t.Errorf("sync %v: result %+v, events %v", sync, res, kinds)
+		}
+		runs[sync] = opt.ModelDir
+	}
+	for _, step := range []int{1, 4, 7, 9} {
+		var vals [2]map[string][]float32
+		for i, sync := range []bool{false, true} {
+			prefix := filepath.Join(runs[sync], fmt.Sprintf("%s-%d", tfgraph.DefaultCheckpointName, step))
+			s, mi, err := tfgraph.Resume(prefix, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}, 1e-3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mi.Step != step {
+				t.Errorf("%s records step %d", prefix, mi.Step)
+			}
+			vals[i], err = s.VariableValues()
+			s.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for name, v := range vals[1] {
+			if !slices.Equal(v, vals[0][name]) {
+				t.Errorf("step %d: %s written in the background differs from the synchronous save", step, name)
+			}
+		}
 	}
 }
 
@@ -201,6 +275,10 @@ func newRun(t testing.TB) *run {
 		if err := r.step(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Step 1's checkpoint is written in the background, allocating.
+	if err := r.collectWrites(true); err != nil {
+		t.Fatal(err)
 	}
 	return r
 }

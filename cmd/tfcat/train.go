@@ -47,6 +47,7 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "save-every", Usage: "also save every this many steps (0: only each epoch and at the end)"},
 			&cli.DurationFlag{Name: "cluster-timeout", Value: trainer.DefaultClusterTimeout, Usage: "with TF_CONFIG: how long a task may be unreachable before the others stop", Action: positive[time.Duration]("--cluster-timeout")},
 			&cli.BoolFlag{Name: "allow-public-cluster", Usage: "with TF_CONFIG: accept cluster addresses that resolve to public IPs (the runtime has no authentication)"},
+			&cli.BoolFlag{Name: "background-checkpoints", Value: true, Usage: "write each epoch's checkpoint while the next steps run (=false: before them)"},
 			&cli.BoolFlag{Name: "fuse-gradients", Value: true, Usage: "rewrite the gradients for speed: each bias add fusable into its convolution or MatMul, bias gradients as GEMVs (=false: as the C API builds them, the tutorial's arithmetic exactly, slower)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only errors"},
@@ -79,6 +80,7 @@ func trainAction(c *cli.Context) error {
 		Resume: c.Bool("resume"), ResumeIfPresent: c.Bool("resume-if-present"), LogDir: c.String("logdir"), Session: cfg, OnEvent: out.Event, SaveEvery: c.Int("save-every"),
 		ClusterTimeout: c.Duration("cluster-timeout"), AllowPublicCluster: c.Bool("allow-public-cluster"),
 		UnfusedGradients: !c.Bool("fuse-gradients"),
+		SyncCheckpoints:  !c.Bool("background-checkpoints"),
 	}
 	if opt.Cluster, _, err = cluster.FromEnv(); err != nil {
 		return err

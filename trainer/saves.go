@@ -1,0 +1,121 @@
+package trainer
+
+import (
+	"fmt"
+
+	"github.com/tfcat/tfcat/tfgraph"
+)
+
+// Checkpoints in the background. An epoch's checkpoint (and, with KeepBest,
+// the best) is a snapshot of the variables (tfgraph.Session.Snapshot),
+// written by a goroutine while the next steps run, so that TensorFlow's
+// writing of the bundle and the fsyncs are off the step loop. One epoch's
+// writes are in flight at a time, in order, each with Save's crash safety;
+// the training goroutine emits their events once they are on disk. Every
+// other save (the last one, an interrupted or failed run's, a cluster's)
+// first waits for them.
+
+// written is one checkpoint a background write finished.
+type written struct {
+	kind     Kind // Checkpoint or Best
+	step     int
+	prefix   string
+	bestLoss float64 // Best's
+}
+
+// writes is what a background write reports, once.
+type writes struct {
+	done []written
+	err  error
+}
+
+// saveInBackground snapshots the variables after step and writes them as
+// the checkpoint, and as the best one too when best is set.
+func (r *run) saveInBackground(step int, best bool) error {
+	if r.opt.SyncCheckpoints || r.shadow != nil {
+		if err := r.save(step); err != nil || !best {
+			return err
+		}
+		return r.saveBest(step)
+	}
+	if err := r.collectWrites(true); err != nil {
+		return err
+	}
+	snap, err := r.sess.Snapshot()
+	if err != nil {
+		return fmt.Errorf("saving step %d: %w", step, err)
+	}
+	info := r.info(step)
+	type job struct {
+		kind Kind
+		opt  tfgraph.SaveOptions
+	}
+	jobs := []job{{Checkpoint, r.saveOptions()}}
+	if best && r.opt.KeepBest {
+		jobs = append(jobs, job{Best, r.bestOptions()})
+	}
+	bestLoss := r.bestLoss
+	done := make(chan writes, 1)
+	r.pending = done
+	go func() {
+		defer snap.Free()
+		var w writes
+		for _, j := range jobs {
+			prefix, err := snap.Save(j.opt, info)
+			if err != nil {
+				if j.kind == Best {
+					err = fmt.Errorf("saving the best checkpoint: %w", err)
+				}
+				w.err = err
+				break
+			}
+			w.done = append(w.done, written{j.kind, info.Step, prefix, bestLoss})
+		}
+		done <- w
+	}()
+	return nil
+}
+
+// collectWrites emits the events of a finished background write and
+// returns its error; with wait it waits for one in flight.
+func (r *run) collectWrites(wait bool) error {
+	if r.pending == nil {
+		return nil
+	}
+	var w writes
+	if wait {
+		w = <-r.pending
+	} else {
+		select {
+		case w = <-r.pending:
+		default:
+			return nil
+		}
+	}
+	r.pending = nil
+	for _, d := range w.done {
+		var err error
+		if d.kind == Best {
+			r.bestPrefix, r.bestStep = d.prefix, d.step
+			err = r.emit(Event{Kind: Best, Step: d.step, Checkpoint: d.prefix, BestLoss: float32(d.bestLoss)})
+		} else {
+			r.res.Checkpoint, r.res.CheckpointStep = d.prefix, d.step
+			err = r.emit(Event{Kind: Checkpoint, Step: d.step, Checkpoint: d.prefix})
+		}
+		if err != nil && w.err == nil {
+			w.err = err
+		}
+	}
+	return w.err
+}
+
+// saveOptions are where the run's checkpoints go; bestOptions, its best.
+func (r *run) saveOptions() tfgraph.SaveOptions {
+	o := r.opt
+	return tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name, StepSuffix: o.StepSuffix, MaxToKeep: o.MaxToKeep}
+}
+
+func (r *run) bestOptions() tfgraph.SaveOptions {
+	o := r.opt
+	return tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name + tfgraph.BestSuffix, MaxToKeep: 1, StateFile: tfgraph.BestStateFile}
+}
