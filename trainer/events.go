@@ -12,9 +12,11 @@ import (
 type Kind int
 
 // The events of a run, in the order they come: Resumed (when resuming), Start,
-// then Step after every step and Epoch + Checkpoint at each epoch's first
-// step, Stopping (when the run ends before its last step), Checkpoint again
-// for the final save, and Done.
+// then Step after every step and Epoch at each epoch's first step, with that
+// epoch's Checkpoint (and Best) once written: right after the Epoch with
+// Options.SyncCheckpoints, otherwise after one of the next steps and always
+// before the next Epoch. Then Stopping (when the run ends before its last
+// step), Checkpoint again for the final save, and Done.
 const (
 	Resumed    Kind = iota + 1 // a checkpoint was opened to continue from (Checkpoint, Step)
 	Start                      // the data is loaded and training begins
