@@ -2,12 +2,15 @@ package tfgraph
 
 import (
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/internal/tfc"
+	tf "github.com/wamuir/graft/tensorflow"
 )
 
 func TestTutorialNetworkRecordUnchanged(t *testing.T) {
@@ -140,16 +143,142 @@ func TestNetworkVariants(t *testing.T) {
 				t.Errorf("did not learn: loss %.4f -> %.4f, accuracy %.3f", l0, l1, acc)
 			}
 			if net.Dropout > 0 {
-				// The training path drops units: its loss on one batch
-				// varies from step to step even at a learning rate of ~0.
-				a, _ := s.Step(test)
-				b, _ := s.Step(test)
-				if a == b {
-					t.Errorf("training loss %g twice: no dropout in training", a)
-				}
+				checkDropout(t, s, test)
 			}
 		})
 	}
+}
+
+// checkDropout runs the training and inference paths of s's network (one
+// hidden layer, no batch normalisation) forward on b several times with the
+// weights fixed — no training op runs — and checks dropout by what it is:
+// the training path's hidden layer is the inference path's, with each unit
+// either zeroed or scaled by 1/(1-rate); a fraction rate of the units is
+// zeroed; the mask, and so the training cost, changes from run to run; the
+// inference path gives the same values every run.
+func checkDropout(t *testing.T, s *Session, b *Batch) {
+	m, net := s.Model, s.Model.Net
+	if len(net.Hidden()) != 1 || net.BatchNorm {
+		t.Fatalf("checkDropout expects one hidden layer and no batch norm, has %v, %v", net.Hidden(), net.BatchNorm)
+	}
+	op := func(name string) tf.Output {
+		o := m.Graph.Operation(name)
+		if o == nil {
+			t.Fatalf("no op %s: the training path has no dropout", name)
+		}
+		return o.Output(0)
+	}
+	// The inference path's hidden layer, the training path's after dropout
+	// (what its output layer multiplies), and the training cost.
+	fetches := []tf.Output{op("fc1/Relu"), op(trainScope + "/fc1/dropout/Mul"), m.TrainCost, m.Logits}
+	x, _ := tfc.NewFloat32(int64(b.N), int64(net.Height), int64(net.Width), int64(net.Channels))
+	y, _ := tfc.NewFloat32(int64(b.N), int64(net.Classes))
+	defer tfc.FreeAll([]*tf.Tensor{x, y})
+	xs, _ := tfc.Float32s(x)
+	ys, _ := tfc.Float32s(y)
+	copy(xs, b.X)
+	copy(ys, b.Y)
+	before, err := s.VariableValues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rate, keep := net.Dropout, float32(1-net.Dropout)
+	var hidden, logits []float32
+	var masks [][]bool
+	var costs []float32
+	kept, zeroed, mismatched := 0, 0, 0
+	const runs = 80 // ≈ 5000 positive units: 5σ ≈ 0.035 at rate 0.5
+	for r := range runs {
+		out, err := s.Raw().Run(map[tf.Output]*tf.Tensor{m.X: x, m.Labels: y}, fetches, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inf, drop := flatten32(out[0].Value()), flatten32(out[1].Value())
+		costs = append(costs, out[2].Value().(float32))
+		lg := flatten32(out[3].Value())
+		if r == 0 {
+			hidden, logits = inf, lg
+		} else if !slices.Equal(inf, hidden) || !slices.Equal(lg, logits) {
+			t.Fatalf("inference path not deterministic: run %d differs from run 0", r)
+		}
+		// The two paths run the same MatMul of FlatSize terms; kernels
+		// that sum in another order differ by at most FlatSize float32
+		// roundings of the largest value.
+		scale := float32(0)
+		for _, v := range inf {
+			scale = max(scale, v/keep)
+		}
+		tol := float32(net.FlatSize()) * 0x1p-23 * scale
+		mask := make([]bool, len(drop))
+		for i, d := range drop {
+			switch {
+			case inf[i] == 0:
+				// ReLU's zeros say nothing about dropout.
+				if d != 0 {
+					mismatched++
+				}
+			case d == 0:
+				zeroed++
+			default:
+				kept++
+				mask[i] = true
+				if float32(math.Abs(float64(d-inf[i]/keep))) > tol {
+					mismatched++
+				}
+			}
+		}
+		masks = append(masks, mask)
+	}
+	if mismatched > 0 {
+		t.Errorf("%d training-path units are neither 0 nor the inference path's value / %g", mismatched, keep)
+	}
+	// zeroed is Binomial(n, rate) over the n units ReLU left positive: allow
+	// 5 standard deviations, sqrt(n·rate·(1-rate))/n as a fraction.
+	n := kept + zeroed
+	if n < 1000 {
+		t.Fatalf("only %d positive hidden units over %d runs: too few to measure the dropout rate", n, runs)
+	}
+	frac, bound := float64(zeroed)/float64(n), 5*math.Sqrt(rate*(1-rate)/float64(n))
+	t.Logf("dropout zeroed %d of %d units: %.4f, rate %g ± %.4f", zeroed, n, frac, rate, bound)
+	if math.Abs(frac-rate) > bound {
+		t.Errorf("dropout zeroed %.4f of %d units, want %g ± %.4f (5σ)", frac, n, rate, bound)
+	}
+	// With ~65 positive units a run, two independent masks agree with
+	// probability ~2^-65: every consecutive pair must differ.
+	sameMask, sameCost := 0, 0
+	for r := 1; r < runs; r++ {
+		if slices.Equal(masks[r], masks[r-1]) {
+			sameMask++
+		}
+		if costs[r] == costs[r-1] {
+			sameCost++
+		}
+	}
+	if sameMask > 0 {
+		t.Errorf("%d of %d consecutive runs drop the same units: the mask does not change", sameMask, runs-1)
+	}
+	if sameCost > 0 {
+		t.Errorf("%d of %d consecutive runs give the same training cost (%g) with the weights fixed: the mask does not reach the cost", sameCost, runs-1, costs[0])
+	}
+	after, err := s.VariableValues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range after {
+		if !slices.Equal(v, before[name]) {
+			t.Fatalf("%s changed during the forward runs", name)
+		}
+	}
+}
+
+func flatten32(v any) []float32 {
+	switch v := v.(type) {
+	case [][]float32:
+		return slices.Concat(v...)
+	case []float32:
+		return v
+	}
+	panic("flatten32: unexpected type")
 }
 
 // TestBatchNormCheckpointRoundTrip saves a trained batch-norm network and
