@@ -14,7 +14,7 @@ import (
 
 	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/internal/onednn"
-	"github.com/tfcat/tfcat/internal/tflog"
+	"github.com/tfcat/tfcat/tflog"
 	"github.com/tfcat/tfcat/tfgraph"
 	"github.com/urfave/cli/v2"
 )
@@ -98,8 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func main() {
-	onednn.Reexec(os.Args)
-	tflog.Quiet()
+	onednn.Reexec(os.Args, tflog.Flush)
 	code := run(os.Args, os.Stdout, os.Stderr)
 	tflog.Flush() // before exiting: what C++ wrote to stderr must not be lost
 	os.Exit(code)

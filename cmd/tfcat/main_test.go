@@ -13,14 +13,13 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/tfcat/tfcat/internal/testenv"
-	"github.com/tfcat/tfcat/internal/tflog"
+	"github.com/tfcat/tfcat/tflog"
 )
 
 // TestMain lets the scripts run "tfcat" as a command: the test binary itself.
 func TestMain(m *testing.M) {
 	os.Exit(testscript.RunMain(m, map[string]func() int{
 		"tfcat": func() int {
-			tflog.Quiet()
 			code := run(os.Args, os.Stdout, os.Stderr)
 			tflog.Flush()
 			return code

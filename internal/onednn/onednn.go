@@ -92,14 +92,18 @@ func manyImages(args []string) bool {
 // Reexec replaces the process with tfcat started again under
 // TF_ENABLE_ONEDNN_OPTS=1 when Wanted says so and the variable is unset. It
 // returns only if it did nothing or the exec failed (tfcat then runs with
-// TensorFlow's default kernels).
-func Reexec(args []string) {
+// TensorFlow's default kernels). before, if not nil, runs just before the exec
+// (tfcat puts its original standard error back there).
+func Reexec(args []string, before func()) {
 	if _, set := os.LookupEnv(Env); set || !Wanted(args) || TensorFlowDefault(cpuFlags()) {
 		return
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return
+	}
+	if before != nil {
+		before()
 	}
 	syscall.Exec(exe, args, append(os.Environ(), Env+"=1"))
 }
