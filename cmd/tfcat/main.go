@@ -14,8 +14,8 @@ import (
 
 	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/internal/onednn"
-	"github.com/tfcat/tfcat/tflog"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tflog"
 	"github.com/urfave/cli/v2"
 )
 
