@@ -11,6 +11,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
+	_ "github.com/tfcat/tfcat/tflog" // TensorFlow's log lines off the test output, as off tfcat's
 )
 
 const refSteps = 20
@@ -34,7 +35,7 @@ func pythonSteps(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testenv.RequirePython(m).Run()
 	if pythonStepsDir != "" {
 		os.RemoveAll(pythonStepsDir)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
+	_ "github.com/tfcat/tfcat/tflog" // TensorFlow's log lines off the test output, as off tfcat's
 )
 
 var (
@@ -47,7 +48,7 @@ func backbones(t testing.TB) string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testenv.RequirePython(m).Run()
 	if backbonesDir != "" {
 		os.RemoveAll(backbonesDir)
 	}

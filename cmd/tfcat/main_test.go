@@ -18,7 +18,7 @@ import (
 
 // TestMain lets the scripts run "tfcat" as a command: the test binary itself.
 func TestMain(m *testing.M) {
-	os.Exit(testscript.RunMain(m, map[string]func() int{
+	os.Exit(testscript.RunMain(testenv.RequirePython(m), map[string]func() int{
 		"tfcat": func() int {
 			code := run(os.Args, os.Stdout, os.Stderr)
 			tflog.Flush()

@@ -20,16 +20,45 @@ import (
 // repository's .venv/bin/python (made by scripts/setup-python.sh).
 func Python(t testing.TB) string {
 	t.Helper()
-	p := os.Getenv("TFCAT_PYTHON")
-	if p == "" {
-		_, file, _, _ := runtime.Caller(0)
-		p = filepath.Join(filepath.Dir(file), "..", "..", ".venv", "bin", "python")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("the Python reference interpreter %s is missing (run scripts/setup-python.sh or set TFCAT_PYTHON): %v", p, err)
+	p, err := python()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return p
 }
+
+func python() (string, error) {
+	p := os.Getenv("TFCAT_PYTHON")
+	if p == "" {
+		_, file, _, _ := runtime.Caller(0)
+		p = filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".venv", "bin", "python"))
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("the Python reference environment is missing (no %s): run bash scripts/setup-python.sh, or set TFCAT_PYTHON", p)
+	}
+	return p, nil
+}
+
+// M is what TestMain runs: *testing.M, or a wrapper such as RequirePython's.
+type M interface{ Run() int }
+
+type requirePython struct{ m M }
+
+func (r requirePython) Run() int {
+	if _, err := python(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return r.m.Run()
+}
+
+// RequirePython wraps the TestMain argument of a package whose tests compare
+// against the Python reference: its Run fails the package with one line
+// naming the set-up command when the interpreter is missing, instead of a
+// failure per test. Nothing is skipped.
+//
+//	func TestMain(m *testing.M) { os.Exit(testenv.RequirePython(m).Run()) }
+func RequirePython(m M) M { return requirePython{m} }
 
 // RunPython runs the reference interpreter with args and returns its stdout; a
 // non-zero exit fails the test with the script's stderr.
