@@ -499,6 +499,10 @@ type fakeModel struct {
 	calls  atomic.Int64
 	fail   error
 	panics bool
+	// entered, when set, receives a value as Predict starts; Predict then
+	// waits for release to close.
+	entered chan struct{}
+	release chan struct{}
 }
 
 func (f *fakeModel) InputSize() (int, int, int) { return 2, 2, 1 }
@@ -506,6 +510,10 @@ func (f *fakeModel) NumClasses() int            { return 2 }
 func (f *fakeModel) Close() error               { return nil }
 func (f *fakeModel) Predict(x []float32, n int) ([]float32, error) {
 	f.calls.Add(1)
+	if f.entered != nil {
+		f.entered <- struct{}{}
+		<-f.release
+	}
 	time.Sleep(f.delay)
 	if f.panics {
 		panic("boom")
@@ -604,21 +612,36 @@ func TestModelFailures(t *testing.T) {
 	}
 }
 
+// A request cancelled while the model runs its batch is answered 499 at once,
+// without waiting for the model: here the model runs until the test lets it
+// finish, which it does only once the request is answered (or, if the
+// server waits for the model, after 30 s, failing the test rather than
+// hanging it).
 func TestCancelledRequestDoesNotBlock(t *testing.T) {
-	f := &fakeModel{delay: 200 * time.Millisecond}
+	f := &fakeModel{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	srv, err := New(f, Config{MaxBatch: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req := httptest.NewRequestWithContext(ctx, "POST", "/v1/models/default:predict", strings.NewReader(`{"instances": [`+fakeInstance(0.5)+`]}`))
 	w := httptest.NewRecorder()
-	start := time.Now()
-	srv.ServeHTTP(w, req)
-	if time.Since(start) > 150*time.Millisecond || w.Code != 499 {
-		t.Errorf("cancelled request answered %d after %v", w.Code, time.Since(start))
+	done := make(chan struct{})
+	go func() { defer close(done); srv.ServeHTTP(w, req) }()
+	<-f.entered // the model is running the request's batch
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		close(f.release)
+		<-done
+		t.Fatalf("the cancelled request was answered only once the model finished: %d %s", w.Code, w.Body)
+	}
+	close(f.release)
+	if w.Code != 499 || !strings.Contains(w.Body.String(), "the request was cancelled") {
+		t.Errorf("cancelled request answered %d %s, want 499", w.Code, w.Body)
 	}
 }
 
