@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -10,6 +11,13 @@ import (
 // errors are one line.
 func TestExitCodes(t *testing.T) {
 	dir := t.TempDir()
+	// What a GPU device says depends on whether TensorFlow sees one here (the
+	// CUDA build on a GPU host, or not), as --device resolves it.
+	gpu0, gpu99 := "device /gpu:0: no GPU is visible", "device /gpu:99: no GPU is visible"
+	if n := len(visibleGPUs(t)); n > 0 {
+		// /gpu:0 exists, so the next check fails: the image file.
+		gpu0, gpu99 = "x.png: no such file or directory", fmt.Sprintf("device /gpu:99: only %d GPU(s) visible", n)
+	}
 	cases := []struct {
 		args []string
 		code int
@@ -25,7 +33,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"tfcat", "train", "--data", dir + "/missing"}, 1, "missing: no such file or directory"},
 		{[]string{"tfcat", "predict", "--model", dir, dir}, 1, "no image files"},
 		{[]string{"tfcat", "inspect", "--model", dir}, 1, "not a model folder"},
-		{[]string{"tfcat", "predict", "--device", "/gpu:0", "--model", dir, "x.png"}, 1, "no GPU is visible"},
+		{[]string{"tfcat", "predict", "--device", "/gpu:0", "--model", dir, "x.png"}, 1, gpu0},
+		{[]string{"tfcat", "predict", "--device", "/gpu:99", "--model", dir, "x.png"}, 1, gpu99},
 		{[]string{"tfcat", "predict", "--device", "/tpu:3", "--model", dir, "x.png"}, 1, `unknown device "/tpu:3"`},
 	}
 	for _, c := range cases {

@@ -60,6 +60,7 @@ func TestScripts(t *testing.T) {
 			"json":    cmdJSON,
 			"waitfor": cmdWaitFor,
 		},
+		Condition: scriptCondition, // [gpu] (gpu_test.go)
 	})
 }
 
