@@ -10,10 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/browser"
@@ -86,28 +86,97 @@ func open(t testing.TB, path string) *model.Model {
 	return m
 }
 
-// TestReport2000 is the acceptance figure: the report on a 2,000-image test
-// folder is made in under 10 s and weighs under 5 MB.
+// predicted is the demo model's confusion matrix on the test folder,
+// counted here from model.PredictFiles on each class folder's files (the
+// true class is the folder), independently of model.Evaluate and
+// dataset.Load, which the report uses; and each file's predicted class.
+var predicted struct {
+	once      sync.Once
+	confusion [][]int
+	class     map[string]int // by path
+	err       error
+}
+
+func predictedConfusion(t testing.TB, m *model.Model, testDir string) ([][]int, map[string]int) {
+	t.Helper()
+	predicted.once.Do(func() {
+		predicted.err = func() error {
+			k := m.NumClasses()
+			conf := make([][]int, k)
+			for i := range conf {
+				conf[i] = make([]int, k)
+			}
+			class := map[string]int{}
+			for truth, name := range m.Classes {
+				entries, err := os.ReadDir(filepath.Join(testDir, name))
+				if err != nil {
+					return err
+				}
+				var files []string
+				for _, e := range entries {
+					files = append(files, filepath.Join(testDir, name, e.Name()))
+				}
+				preds, err := m.PredictFiles(files, 50)
+				if err != nil {
+					return err
+				}
+				for _, p := range preds {
+					if p.Err != nil {
+						return p.Err
+					}
+					conf[truth][p.Class]++
+					class[p.File] = p.Class
+				}
+			}
+			predicted.confusion, predicted.class = conf, class
+			return nil
+		}()
+	})
+	if predicted.err != nil {
+		t.Fatalf("predicting the test folder: %v", predicted.err)
+	}
+	return predicted.confusion, predicted.class
+}
+
+// TestReport2000 is the acceptance test: the report on a 2,000-image test
+// folder scores every image as the model predicts it (the confusion
+// matrix counted here from per-file predictions), weighs under 5 MB, and
+// shows the most confident mistakes. Its time (the target is under 10 s)
+// is BenchmarkReport2000's.
 func TestReport2000(t *testing.T) {
 	modelDir, testDir := demoModel(t)
 	m := open(t, modelDir)
 	out := filepath.Join(t.TempDir(), "report.html")
-	t0 := time.Now()
 	r, err := WriteFile(out, Options{Model: m, Data: testDir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	took := time.Since(t0)
 	fi, err := os.Stat(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("report on %d images: %v, %d bytes, %d of %d misclassified shown", r.Evaluation.Images, took.Round(time.Millisecond), fi.Size(), len(r.Misclassified), r.MisclassifiedTotal)
+	t.Logf("report on %d images: %d bytes, %d of %d misclassified shown", r.Evaluation.Images, fi.Size(), len(r.Misclassified), r.MisclassifiedTotal)
 	if r.Evaluation.Images != 2000 {
 		t.Errorf("%d images evaluated, want 2000", r.Evaluation.Images)
 	}
-	if took > 10*time.Second || fi.Size() > 5<<20 {
-		t.Errorf("report took %v and %d bytes; want under 10 s and 5 MB", took, fi.Size())
+	want, class := predictedConfusion(t, m, testDir)
+	if !slices.EqualFunc(r.Evaluation.Confusion, want, slices.Equal) {
+		t.Errorf("the report's confusion matrix %v; counted from the model's predictions per file %v", r.Evaluation.Confusion, want)
+	}
+	wrong := 0
+	for i, p := range r.Evaluation.Paths {
+		if c, ok := class[p]; !ok || c != r.Evaluation.Predicted[i] {
+			t.Errorf("%s: the report predicts %d, the model %d (%v)", p, r.Evaluation.Predicted[i], c, ok)
+		}
+		if r.Evaluation.Predicted[i] != r.Evaluation.Labels[i] {
+			wrong++
+		}
+	}
+	if wrong != r.MisclassifiedTotal || want[0][1]+want[1][0] != wrong {
+		t.Errorf("%d misclassified in the report, %d in its evaluation, %d counted", r.MisclassifiedTotal, wrong, want[0][1]+want[1][0])
+	}
+	if fi.Size() > 5<<20 {
+		t.Errorf("report of %d bytes; want under 5 MB", fi.Size())
 	}
 	if r.MisclassifiedTotal == 0 || len(r.Misclassified) != min(r.MisclassifiedTotal, DefaultMaxMisclassified) {
 		t.Errorf("%d misclassified shown of %d", len(r.Misclassified), r.MisclassifiedTotal)
@@ -119,6 +188,22 @@ func TestReport2000(t *testing.T) {
 	}
 	if fi.Mode().Perm() != 0o644&^umask(t) {
 		t.Errorf("report mode %v", fi.Mode())
+	}
+}
+
+// BenchmarkReport2000 is the time of TestReport2000's report: the target is
+// under 10 s on 2 cores (the demo model is trained once, outside the
+// timing).
+//
+//	go test -run '^$' -bench Report2000 -benchtime 1x ./report/
+func BenchmarkReport2000(b *testing.B) {
+	modelDir, testDir := demoModel(b)
+	m := open(b, modelDir)
+	out := filepath.Join(b.TempDir(), "report.html")
+	for b.Loop() {
+		if _, err := WriteFile(out, Options{Model: m, Data: testDir}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -190,14 +275,24 @@ func TestReportInBrowser(t *testing.T) {
 	if n := len(page.ValAccuracy); n != 4 || page.ValAccuracy[n-1] < page.ValAccuracy[0]+0.2 || page.ValAccuracy[n-1] < 0.85 {
 		t.Errorf("validation accuracy per epoch %v: want 4 epochs, rising to over 85%%", page.ValAccuracy)
 	}
-	if !slices.EqualFunc(page.Confusion, r.Evaluation.Confusion, slices.Equal) {
-		t.Errorf("page's confusion matrix %v, the evaluation's %v", page.Confusion, r.Evaluation.Confusion)
+	want, _ := predictedConfusion(t, m, testDir)
+	if !slices.EqualFunc(page.Confusion, want, slices.Equal) {
+		t.Errorf("page's confusion matrix %v; counted from the model's predictions per file %v", page.Confusion, want)
+	}
+	right, all := 0, 0
+	for i, row := range want {
+		for j, n := range row {
+			all += n
+			if i == j {
+				right += n
+			}
+		}
 	}
 	if !slices.Equal(page.Header, []string{xssClass, "trouser"}) || page.ScoreRows != 2 {
 		t.Errorf("confusion header %q, %d score rows", page.Header, page.ScoreRows)
 	}
-	if page.Accuracy != pct(r.Evaluation.Accuracy) {
-		t.Errorf("accuracy shown %q, want %s", page.Accuracy, pct(r.Evaluation.Accuracy))
+	if acc := pct(float64(right) / float64(all)); page.Accuracy != acc {
+		t.Errorf("accuracy shown %q, want %s (%d of %d)", page.Accuracy, acc, right, all)
 	}
 	if len(page.Thumbs) != min(24, r.MisclassifiedTotal) {
 		t.Errorf("%d thumbnails, want %d", len(page.Thumbs), min(24, r.MisclassifiedTotal))
@@ -324,9 +419,66 @@ func TestChart(t *testing.T) {
 	if c == nil || c.Series[0].Points != fmt.Sprintf("%g,%g %g,%g", c.Left, c.Bottom, c.Right, c.Top) || len(c.Series[0].Markers) != 2 {
 		t.Errorf("chart %+v", c)
 	}
-	for _, tk := range append(c.XTicks, c.YTicks...) {
-		if tk.Pos < c.Top-0.1 || tk.Pos > c.Right+0.1 {
-			t.Errorf("tick %+v outside the plot", tk)
+	// Each axis's ticks against its own data range and side of the plot: X
+	// ticks on [Left, Right], Y ticks on [Top, Bottom], each at the place
+	// its value maps to, the Y axis's from the fixed range or from zero to
+	// the data's maximum (rounded up to a tick).
+	for _, tc := range []struct {
+		name       string
+		fixed      *[2]float64
+		pts        []point
+		xmin, xmax float64 // the steps
+		ymin, ymax float64 // the fixed range, or zero and the data's maximum
+	}{
+		{"fixed", &[2]float64{0, 1}, []point{{0, 0}, {10, math.NaN()}, {20, 1}}, 0, 20, 0, 1},
+		{"from zero", nil, []point{{1, 2.5}, {5, 0.7}, {9, 0.3}}, 1, 9, 0, 2.5},
+	} {
+		c := newChart("c", "t", "y", tc.fixed, lineSpec{"a", "a", "s0", tc.pts, true, func(v float64) string { return fmt.Sprint(v) }})
+		if c == nil || len(c.XTicks) < 2 || len(c.YTicks) < 2 {
+			t.Fatalf("%s: chart %+v: want at least 2 ticks on each axis", tc.name, c)
+		}
+		for _, tk := range c.XTicks {
+			v, err := strconv.ParseFloat(tk.Label, 64)
+			want := c.Left + (v-tc.xmin)/(tc.xmax-tc.xmin)*c.PlotW
+			if err != nil || v < tc.xmin || v > tc.xmax || math.Abs(tk.Pos-want) > 0.051 || tk.Pos < c.Left || tk.Pos > c.Right {
+				t.Errorf("%s: x tick %+v: want a step in [%g, %g] at %.1f, on [%g, %g]", tc.name, tk, tc.xmin, tc.xmax, want, c.Left, c.Right)
+			}
+		}
+		// The y axis's top is the largest tick (or the fixed range's top).
+		top := tc.ymax
+		vals := make([]float64, len(c.YTicks))
+		for i, tk := range c.YTicks {
+			label := tk.Label
+			scale := 1.0
+			if tc.fixed != nil {
+				label, scale = strings.TrimSuffix(label, "%"), 0.01
+			}
+			v, err := strconv.ParseFloat(label, 64)
+			if err != nil {
+				t.Fatalf("%s: y tick %+v: %v", tc.name, tk, err)
+			}
+			vals[i] = v * scale
+			top = math.Max(top, vals[i])
+		}
+		upper := tc.ymax // a fixed range's top, or one tick above the data
+		if tc.fixed == nil {
+			upper += vals[1] - vals[0]
+		}
+		for i, tk := range c.YTicks {
+			v := vals[i]
+			want := c.Bottom - (v-tc.ymin)/(top-tc.ymin)*c.PlotH
+			if v < tc.ymin || v > upper || math.Abs(tk.Pos-want) > 0.051 || tk.Pos < c.Top || tk.Pos > c.Bottom {
+				t.Errorf("%s: y tick %+v: want a value in [%g, %g] at %.1f, on [%g, %g]", tc.name, tk, tc.ymin, upper, want, c.Top, c.Bottom)
+			}
+		}
+		if vals[0] != tc.ymin || c.YTicks[0].Pos != c.Bottom {
+			t.Errorf("%s: lowest y tick %g at %g; want %g at the bottom, %g", tc.name, vals[0], c.YTicks[0].Pos, tc.ymin, c.Bottom)
+		}
+		// The markers, by the same map: the data lie within the y axis.
+		for _, mk := range c.Series[0].Markers {
+			if want := c.Bottom - (mk.Value-tc.ymin)/(top-tc.ymin)*c.PlotH; math.Abs(mk.Y-want) > 0.051 {
+				t.Errorf("%s: marker %+v at y %g, want %.1f", tc.name, mk, mk.Y, want)
+			}
 		}
 	}
 	if newChart("c", "t", "y", nil, lineSpec{pts: []point{{1, math.NaN()}}}) != nil {
