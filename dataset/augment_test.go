@@ -111,30 +111,6 @@ func TestAugmentTransforms(t *testing.T) {
 				}
 			}
 		}},
-		{"brightness shifts all", Augment{Brightness: 0.5}, func(t *testing.T, in, out []float32) {
-			var d float32
-			for i := range in {
-				if out[i] > 0 && out[i] < 1 {
-					d = out[i] - in[i]
-					break
-				}
-			}
-			for i := range in {
-				want := min(max(in[i]+d, 0), 1)
-				if diff := out[i] - want; diff > 1e-6 || diff < -1e-6 {
-					t.Fatalf("value %d: %g -> %g, want a shift by %g", i, in[i], out[i], d)
-				}
-			}
-		}},
-		{"contrast keeps the mean when unclipped", Augment{Contrast: 0.05}, func(t *testing.T, in, out []float32) {
-			var si, so float64
-			for i := 0; i < len(in); i += ch {
-				si, so = si+float64(in[i]), so+float64(out[i])
-			}
-			if d := (si - so) / float64(len(in)/ch); d > 0.01 || d < -0.01 {
-				t.Errorf("channel mean moved by %g", d)
-			}
-		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := augmented(t, tc.a, 3, b, size, ch)
@@ -147,6 +123,72 @@ func TestAugmentTransforms(t *testing.T) {
 			}
 			if tc.a.Flip && (flipped == 0 || flipped == b.N) {
 				t.Errorf("%d of %d images flipped", flipped, b.N)
+			}
+		})
+	}
+}
+
+// TestAugmentTone checks brightness and contrast against the parameters
+// each image drew: out = clip(mean + (in-mean)·contrast + brightness), the
+// mean the image's own per channel. The draws come from a second Augmenter
+// with the same seed (Apply draws once per image, in order), and must
+// themselves spread over the configured range: a transform that does
+// nothing, has the wrong sign or the wrong size, or draws nothing, fails.
+func TestAugmentTone(t *testing.T) {
+	const size, ch, n = 8, 3, 64
+	b := testBatch(4, n, size, ch)
+	px := size * size * ch
+	for _, tc := range []struct {
+		name string
+		a    Augment
+	}{
+		{"brightness", Augment{Brightness: 0.5}},
+		{"contrast", Augment{Contrast: 0.5}},
+		{"both", Augment{Brightness: 0.2, Contrast: 0.3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := augmented(t, tc.a, 3, b, size, ch)
+			twin, err := NewAugmenter(tc.a, size, ch, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lo, hi draw // the smallest and largest draws seen
+			lo.bright, lo.contrast, hi.bright, hi.contrast = 1, 2, -1, 0
+			changed := 0
+			for i := range n {
+				d := twin.next()
+				lo.bright, hi.bright = min(lo.bright, d.bright), max(hi.bright, d.bright)
+				lo.contrast, hi.contrast = min(lo.contrast, d.contrast), max(hi.contrast, d.contrast)
+				in, o := b.X[i*px:(i+1)*px], out[i*px:(i+1)*px]
+				var mean [ch]float64
+				for j, v := range in {
+					mean[j%ch] += float64(v) / float64(size*size)
+				}
+				for j := range in {
+					m := mean[j%ch]
+					want := min(max((float64(in[j])-m)*float64(d.contrast)+m+float64(d.bright), 0), 1)
+					if diff := float64(o[j]) - want; diff > 1e-5 || diff < -1e-5 {
+						t.Fatalf("image %d, value %d: %g -> %g, want %g (brightness %+g, contrast ×%g, mean %g)",
+							i, j, in[j], o[j], want, d.bright, d.contrast, m)
+					}
+					if o[j] != in[j] {
+						changed++
+					}
+				}
+			}
+			t.Logf("brightness drawn in [%+.3f, %+.3f], contrast in [%.3f, %.3f]; %d of %d values changed",
+				lo.bright, hi.bright, lo.contrast, hi.contrast, changed, n*px)
+			// 64 uniform draws (seeded): the outer quarter of the range at
+			// each end holds none with probability (3/4)^64, about 1e-8.
+			r, c := float32(tc.a.Brightness), float32(tc.a.Contrast)
+			if lo.bright < -r || hi.bright > r || (r > 0 && (lo.bright > -r/2 || hi.bright < r/2)) {
+				t.Errorf("brightness drawn in [%g, %g], want spread over [%g, %g]", lo.bright, hi.bright, -r, r)
+			}
+			if lo.contrast < 1-c || hi.contrast > 1+c || (c > 0 && (lo.contrast > 1-c/2 || hi.contrast < 1+c/2)) {
+				t.Errorf("contrast drawn in [%g, %g], want spread over [%g, %g]", lo.contrast, hi.contrast, 1-c, 1+c)
+			}
+			if changed < n*px/2 {
+				t.Errorf("%d of %d values changed", changed, n*px)
 			}
 		})
 	}
