@@ -20,7 +20,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 GO ?= go
 LDFLAGS := -X main.version=$(TFCAT_VERSION)
 
-.PHONY: all build libtensorflow python test vet unit fuzz benchsmoke demo bench container-check clean
+.PHONY: all build libtensorflow python test vet unit numerics fuzz benchsmoke demo bench container-check clean
 all: build
 
 libtensorflow: $(TF_PREFIX)/lib/libtensorflow.so
@@ -39,6 +39,13 @@ vet: libtensorflow
 
 unit: libtensorflow python
 	$(GO) test -count=1 ./...
+
+# The numerics tests (Python parity, fused/unfused, oneDNN/Eigen, cluster,
+# transfer, SavedModel, OpenCV parity) once per CPU kernel family that users'
+# CPUs run: oneDNN at this CPU's ISA, capped at AVX512_CORE and at AVX2, and
+# Eigen; the family TensorFlow picks here by itself ran in `unit`.
+numerics: libtensorflow python
+	GO=$(GO) bash scripts/numerics.sh --skip-default
 
 # The decoders, the request parser and the readers of model files take bytes
 # from anywhere: fuzz them for a fixed short time on every test run (longer:
@@ -64,7 +71,7 @@ fuzz: libtensorflow
 benchsmoke: libtensorflow
 	$(GO) test -run='^$$' -bench='^(BenchmarkAugment|BenchmarkTutorialStep|BenchmarkStep)$$' -benchtime=1x ./dataset/ ./trainer/
 
-test: build python vet unit fuzz benchsmoke
+test: build python vet unit numerics fuzz benchsmoke
 
 demo: build
 	bash scripts/demo.sh

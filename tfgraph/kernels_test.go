@@ -8,12 +8,21 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/tfcat/tfcat/internal/testenv"
 )
 
 // kernelChildEnv makes the test binary run TestOneDNNKeepsResults's child:
 // TensorFlow picks its kernels when the library loads, so each kernel set
 // needs a process of its own.
 const kernelChildEnv = "TFGRAPH_KERNEL_CHILD"
+
+// The largest differences between oneDNN's and Eigen's runs measured across
+// kernel families (see TestOneDNNKeepsResults).
+const (
+	kernelLossSpread = 5.6e-5
+	kernelProbSpread = 1.2e-7
+)
 
 // kernelRun is what a child reports: the loss of each training step and the
 // probabilities of the prediction images.
@@ -26,9 +35,15 @@ type kernelRun struct {
 // kernels (internal/onednn) and the rewritten gradients (fusable,
 // biasGradients), leave the results as TensorFlow's default kernels give them
 // on the tutorial's gradients: the tutorial's network at 128x128x3 trained 30
-// steps, losses within 1e-4, and the probabilities of 256 images from the
-// same checkpoint within 1e-5. (scripts/bench.sh checks 1,000 photos the same
-// way.)
+// steps, and the probabilities of 256 images from the same checkpoint.
+// (scripts/bench.sh checks 1,000 photos the same way.)
+//
+// Bounds: a spread. oneDNN and Eigen block the convolutions' reductions
+// differently, and Adam turns the rounding of near-zero gradients into
+// full-size steps, so 30 steps drift apart. Measured across kernel families
+// (oneDNN capped at each, against Eigen): losses 3.7e-5 (native,
+// AVX512_CORE), 5.6e-5 (AVX2); probabilities from one checkpoint 1.2e-7 on
+// every family. Bounds: those × testenv.SpreadHeadroom.
 func TestOneDNNKeepsResults(t *testing.T) {
 	if dir := os.Getenv(kernelChildEnv); dir != "" {
 		kernelChild(t, dir)
@@ -65,11 +80,11 @@ func TestOneDNNKeepsResults(t *testing.T) {
 	}
 	t.Logf("oneDNN against the default kernels: losses within %.2g over 30 steps (%.7f, %.7f at the end), probabilities within %.2g",
 		dl, plain.Losses[29], fast.Losses[29], dp)
-	if dl > 1e-4 {
-		t.Errorf("losses differ by %.3g, more than 1e-4", dl)
+	if bound := kernelLossSpread * testenv.SpreadHeadroom; dl > bound {
+		t.Errorf("losses differ by %.3g, more than %.3g", dl, bound)
 	}
-	if dp > 1e-5 {
-		t.Errorf("probabilities differ by %.3g, more than 1e-5", dp)
+	if bound := kernelProbSpread * testenv.SpreadHeadroom; dp > bound {
+		t.Errorf("probabilities differ by %.3g, more than %.3g", dp, bound)
 	}
 	if plain.Losses[29] >= plain.Losses[0] {
 		t.Errorf("the loss did not fall (%v to %v): the check would compare nothing", plain.Losses[0], plain.Losses[29])

@@ -42,6 +42,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// defaultStepSpread is the largest relative difference between tfcat's
+// default gradients and Python's after one step, across kernel families.
+const defaultStepSpread = 5.3e-6
+
 func npyName(prefix, v string) string { return prefix + strings.ReplaceAll(v, "/", "~") + ".npy" }
 
 func loadNPY(t *testing.T, path string) *npy.Array {
@@ -82,6 +86,19 @@ func relDiff(a, b []float32) float64 {
 // the difference grows as any rounding difference does in training (Adam
 // turns tiny gradients into full-size steps), so its loss curve is checked
 // against the tutorial's arithmetic in TestOneDNNKeepsResults.
+//
+// Bounds: the tutorial's arithmetic is exact — the same graph on the same
+// kernels, equal bits on every kernel family (scripts/numerics.sh), so any
+// difference is a bug. With the default gradients the losses are exact too
+// (a step's loss comes from the forward pass, before the update) and the
+// variables after one step differ only through the bias gradients' sums:
+// k = 32·128·128 = 524,288 terms for the first convolution's bias, summed
+// blockwise by the GEMV and pairwise by TensorFlow's Sum, each within
+// ≈ log2(k)·u ≈ 1.1e-6 of Σ|terms| (Higham, Accuracy and Stability of
+// Numerical Algorithms, §4.2), and Adam's second moment squares the
+// gradient, doubling that. Measured relative to each variable's largest
+// value: 5.22e-6 (native, AVX512_CORE), 4.86e-6 (AVX2), and on Eigen (see
+// defaultStepSpread); the bound is that spread × testenv.SpreadHeadroom.
 func TestStepsMatchPython(t *testing.T) {
 	dir := pythonSteps(t)
 	for _, tc := range []struct {
@@ -89,10 +106,10 @@ func TestStepsMatchPython(t *testing.T) {
 		opt     BuildOptions
 		steps   int
 		prefix  string  // the Python values to compare with, after steps
-		varsTol float64 // relative to each variable's largest value
+		varsTol float64 // relative to each variable's largest value; 0: exact
 	}{
-		{"tutorial gradients", BuildOptions{Seed: 1, UnfusedGradients: true}, refSteps, "final_", 1e-4},
-		{"default", BuildOptions{Seed: 1}, 1, "step1_", 1e-5},
+		{"tutorial gradients", BuildOptions{Seed: 1, UnfusedGradients: true}, refSteps, "final_", 0},
+		{"default", BuildOptions{Seed: 1}, 1, "step1_", defaultStepSpread * testenv.SpreadHeadroom},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := mustBuild(t, Tutorial(2), tc.opt)
@@ -115,19 +132,25 @@ func TestStepsMatchPython(t *testing.T) {
 				}
 				init[v] = loadNPY(t, filepath.Join(dir, npyName("init_", v))).Float32
 			}
+			if testenv.Fault() == testenv.FaultStep {
+				// One variable from the step after: Python's values after step 1.
+				init[pyVars[1]] = loadNPY(t, filepath.Join(dir, npyName("step1_", pyVars[1]))).Float32
+			}
 			if err := s.SetVariables(init); err != nil {
 				t.Fatal(err)
 			}
 			want := loadNPY(t, filepath.Join(dir, "losses.npy")).Float32
 			worstLoss := 0.0
 			for i := range tc.steps {
-				loss, err := s.Step(loadBatch(t, dir, i))
+				b := loadBatch(t, dir, i)
+				b.X = testenv.FaultInput(b.X, 3)
+				loss, err := s.Step(b)
 				if err != nil {
 					t.Fatal(err)
 				}
 				d := relDiff([]float32{loss}, []float32{want[i]})
 				worstLoss = math.Max(worstLoss, d)
-				if d > 1e-4 {
+				if d != 0 {
 					t.Errorf("step %d: loss %.7g, Python %.7g", i+1, loss, want[i])
 				}
 			}

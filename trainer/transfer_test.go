@@ -130,15 +130,19 @@ func TestTransfer(t *testing.T) {
 		}
 		x = append(x, img...)
 	}
+	// tfcat's side of every comparison below; TFCAT_TEST_FAULT makes it wrong
+	// on purpose (testenv.Fault).
+	fx := testenv.FaultInput(x, 3)
 	pc, err := ckpt.Predict(x, len(files))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := sm.Predict(x, len(files))
+	ps, err := sm.Predict(fx, len(files))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxDiff(pc, ps); d > 1e-6 {
+	// The same graph run from the checkpoint and from the export.
+	if d := maxDiff(pc, ps); d > testenv.SameGraphProb {
 		t.Errorf("checkpoint and export differ by %g", d)
 	}
 
@@ -146,7 +150,7 @@ func TestTransfer(t *testing.T) {
 	if err := os.Rename(moved, filepath.Join(bbDir, "mnv2")); err != nil {
 		t.Fatal(err)
 	}
-	feats := backboneFeatures(t, mnv2(bbDir), x, len(files))
+	feats := backboneFeatures(t, mnv2(bbDir), fx, len(files))
 
 	work := t.TempDir()
 	if err := npy.WriteFile(filepath.Join(work, "x.npy"), []int{len(files), 96, 96, 3}, x); err != nil {
@@ -158,13 +162,39 @@ func TestTransfer(t *testing.T) {
 	if len(pyFeats) != len(feats) || len(feats) == 0 {
 		t.Fatalf("%d features from Python, %d from tfcat", len(pyFeats), len(feats))
 	}
-	if d := maxDiff(feats, pyFeats); d > 1e-5 {
-		t.Errorf("features differ from Python's by %g", d)
+	// Features: the same backbone run as two graphs (tfcat's pruned import
+	// in a session, Python's restored functions), which fuse and block its
+	// ~50 convolutions differently: a spread. Relative to the features'
+	// largest magnitude, measured across kernel families (issue 24):
+	// native/AVX512_CORE/AVX2/Eigen here and AMX/AVX2/AVX512_CORE/Eigen on
+	// an Intel Xeon, at most transferFeatureSpread. (A float32 bound
+	// derived from the reduction lengths, 8·Σ√k·u over the layers, is
+	// ~4e-4: 100 times looser than any family measured.)
+	fScale := testenv.MaxAbs(pyFeats)
+	dF := maxDiff(feats, pyFeats)
+	if dF > transferFeatureSpread*testenv.SpreadHeadroom*fScale {
+		t.Errorf("features differ from Python's by %g, %.3g of their largest value %g (bound %g)", dF, dF/fScale, fScale, transferFeatureSpread*testenv.SpreadHeadroom)
 	}
-	if d := maxDiff(ps, pyProbs); d > 1e-6 {
-		t.Errorf("the export's probabilities differ from Python's by %g", d)
+	// Probabilities: the export's head (features · W + b, softmax) on
+	// features that differ as above. Each logit moves by at most
+	// L·ΔF, L the largest row sum of |W|, plus the head's own rounding
+	// (8·√K·u of Σ|W f| ≤ L·max|f| for its K-term dot products); a
+	// softmax probability moves by at most 2·p(1−p) times the largest
+	// logit change. ΔF is the features' bound, as the export's features
+	// are not fetched.
+	dims := len(feats) / len(files)
+	l := headNorm(t, ckpt, dims)
+	dz := l * (transferFeatureSpread*testenv.SpreadHeadroom*fScale + 8*math.Sqrt(float64(dims))*testenv.Unit*fScale)
+	worst := 0.0 // the largest |Δp| / its bound
+	for i, p := range pyProbs {
+		bound := 2*float64(p)*(1-float64(p))*dz + testenv.SameGraphProb
+		worst = max(worst, math.Abs(float64(ps[i])-float64(p))/bound)
 	}
-	t.Logf("features: max |tfcat − Python| %g over %d values; probabilities: %g", maxDiff(feats, pyFeats), len(feats), maxDiff(ps, pyProbs))
+	if worst > 1 {
+		t.Errorf("the export's probabilities differ from Python's by %g, %.3g times the bound from the features' (logits within %g)", maxDiff(ps, pyProbs), worst, dz)
+	}
+	t.Logf("features: max |tfcat − Python| %g over %d values, %.3g of their largest %g; probabilities: %g, %.3g of the bound",
+		dF, len(feats), dF/fScale, fScale, maxDiff(ps, pyProbs), worst)
 
 	// serve: a b64 image through the exported model.
 	srv, err := serving.New(sm, serving.Config{})
@@ -225,6 +255,39 @@ func readNpy(t *testing.T, path string) []float32 {
 		out[i] = float32(v)
 	}
 	return out
+}
+
+// transferFeatureSpread is the largest max|Δf|/max|f| between tfcat's and
+// Python's MobileNetV2 features measured across kernel families: 3.82e-6
+// (native, AVX512_CORE on an AMD EPYC with AVX512_BF16), 3.60e-6 (AVX2),
+// 4.12e-6 (AMX, issue 24: 5.60e-6 of 1.359).
+const transferFeatureSpread = 4.2e-6
+
+// headNorm returns the largest row sum of |W| of the head's dense layer, the
+// one [dims, classes] variable outside the backbone.
+func headNorm(t *testing.T, m *model.Model, dims int) float64 {
+	t.Helper()
+	vars, err := m.Variables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range vars {
+		if strings.HasPrefix(name, "base/") || len(w) != dims*m.NumClasses() {
+			continue
+		}
+		c := m.NumClasses()
+		norm := 0.0
+		for k := range c {
+			row := 0.0
+			for j := range dims {
+				row += math.Abs(float64(w[j*c+k]))
+			}
+			norm = max(norm, row)
+		}
+		return norm
+	}
+	t.Fatalf("no [%d, %d] head variable among %d", dims, m.NumClasses(), len(vars))
+	return 0
 }
 
 func maxDiff(a, b []float32) float64 {
