@@ -75,6 +75,8 @@ for fam in "${families[@]}"; do
 	for t in "${tests[@]}"; do
 		pkg=${t%% *}
 		run=${t#* }
+		# NUMERICS_PKGS="./tfgraph ./trainer" runs only those packages' tests.
+		[[ -z ${NUMERICS_PKGS:-} || " $NUMERICS_PKGS " == *" $pkg "* ]] || continue
 		# shellcheck disable=SC2086 # env holds several assignments
 		if ! env $env TFCAT_KERNELS="$fam" "$GO" test -count=1 ${GOTESTFLAGS:-} -run "$run" "$pkg" 2>&1 | sed "s/^/[$fam] /"; then
 			ok=0
