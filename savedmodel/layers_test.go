@@ -66,7 +66,7 @@ func TestPythonLoadsExportWithDropoutAndBatchNorm(t *testing.T) {
 	net.LearningRate = 1e-2
 	ckpt := trainedCheckpoint(t, net, []string{"a", "b", "c"})
 	out := filepath.Join(t.TempDir(), "export")
-	if _, err := Export(ckpt, out, ExportOptions{Session: cpu}); err != nil {
+	if _, err := Export(exportSource(t, ckpt, net), out, ExportOptions{Session: cpu}); err != nil {
 		t.Fatal(err)
 	}
 	const n = 5

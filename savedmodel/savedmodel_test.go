@@ -18,6 +18,7 @@ import (
 
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/internal/testfault"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -70,6 +71,23 @@ func maxAbsDiff(a, b []float32) float64 {
 	return d
 }
 
+// exportSource is the checkpoint tfcat's export reads: ckpt, or under
+// TFCAT_TEST_FAULT=step a copy with one variable from the next training step
+// (internal/testfault), which the comparisons with ckpt must catch.
+func exportSource(t *testing.T, ckpt string, net tfgraph.Network) string {
+	t.Helper()
+	prefix, err := tfgraph.ResolveCheckpoint(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := images(2, net.Height, net.Width, net.Channels, 9)
+	p, err := testfault.Checkpoint(prefix, t.TempDir(), x, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // checkpointPredict is what tfcat predict returns for a checkpoint: its .meta
 // imported, as predict.py does.
 func checkpointPredict(t *testing.T, ckpt string, x []float32, n int) []float32 {
@@ -93,7 +111,7 @@ func checkpointPredict(t *testing.T, ckpt string, x []float32, n int) []float32 
 func TestExportLoadsInGo(t *testing.T) {
 	ckpt := checkpoint(t, small(3), []string{"cat", "dog", "bird"})
 	out := filepath.Join(t.TempDir(), "export")
-	info, err := Export(ckpt, out, ExportOptions{Session: cpu})
+	info, err := Export(exportSource(t, ckpt, small(3)), out, ExportOptions{Session: cpu})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +366,7 @@ func TestPythonLoadsExport(t *testing.T) {
 	net := tfgraph.Tutorial(2) // the tutorial's own 128×128×3 network
 	ckpt := checkpoint(t, net, []string{"cats", "dogs"})
 	out := filepath.Join(t.TempDir(), "export")
-	if _, err := Export(ckpt, out, ExportOptions{Session: cpu}); err != nil {
+	if _, err := Export(exportSource(t, ckpt, net), out, ExportOptions{Session: cpu}); err != nil {
 		t.Fatal(err)
 	}
 	const n = 6

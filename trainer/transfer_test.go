@@ -17,6 +17,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/internal/testfault"
 	"github.com/tfcat/tfcat/model"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/serving"
@@ -111,7 +112,17 @@ func TestTransfer(t *testing.T) {
 	}
 
 	exp := filepath.Join(t.TempDir(), "export")
-	if _, err := savedmodel.Export(res.Checkpoint, exp, savedmodel.ExportOptions{}); err != nil {
+	// Under TFCAT_TEST_FAULT=step the export reads a copy of the checkpoint
+	// with the head's weights from one step later (internal/testfault).
+	grey := make([]float32, 2*96*96*3)
+	for i := range grey {
+		grey[i] = 0.5
+	}
+	src, err := testfault.Checkpoint(res.Checkpoint, t.TempDir(), grey, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := savedmodel.Export(src, exp, savedmodel.ExportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	sm, err := model.Open(exp, model.Options{})
