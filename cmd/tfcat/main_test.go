@@ -36,6 +36,13 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("PYTHON", python)
 			env.Setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+			// The kernel family scripts/numerics.sh chose: testscript starts
+			// each script with an environment of its own.
+			for _, k := range []string{"TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "OPENCV_CPU_DISABLE", "TFCAT_TEST_FAULT"} {
+				if v, ok := os.LookupEnv(k); ok {
+					env.Setenv(k, v)
+				}
+			}
 			// The folder testscript put the tfcat command in, for scripts
 			// that set a PATH holding nothing else.
 			env.Setenv("TFCATBIN", filepath.SplitList(env.Getenv("PATH"))[0])
