@@ -351,6 +351,7 @@ for path in glob.glob(sys.argv[1] + "/events.out.tfevents.*"):
 	}
 	rates := map[float64]bool{}
 	for step, lr := range want {
+		// TensorBoard stores the rate as float32: one rounding, 2⁻²⁴ relative.
 		if math.Abs(got[step]-lr) > 1e-6*lr {
 			t.Errorf("step %d: TensorBoard learning_rate %g, event %g", step, got[step], lr)
 		}

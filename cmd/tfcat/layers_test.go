@@ -97,6 +97,8 @@ func TestServeNetworkBeyondTutorial(t *testing.T) {
 		t.Fatalf("served %v, want %d probabilities", rows[0], len(want))
 	}
 	for i, p := range probs {
+		// The same graph served and predicted: 8 float32 ulps of 1
+		// (internal/testenv.SameGraphProb).
 		if f, _ := p.(float64); math.Abs(f-float64(want[i])) > 1e-6 {
 			t.Errorf("served probability %d: %v, the checkpoint's %g", i, p, want[i])
 		}
