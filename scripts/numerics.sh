@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The numerics tests — Python parity, fused against unfused gradients, oneDNN
 # against TensorFlow's default kernels, a cluster against one process,
-# transfer learning, SavedModel export, OpenCV preprocessing parity — once per
+# transfer learning, SavedModel export, OpenCV preprocessing parity, and that no
+# command prints a TensorFlow log line — once per
 # CPU kernel family that users' CPUs run, so that a tolerance that holds on
 # one family only fails here, not on a user's machine. TensorFlow picks its
 # kernels as the library loads; these variables choose them on any x86-64 CPU
@@ -32,7 +33,7 @@ tests=(
 	"./trainer ^TestTransfer$"
 	"./model ."
 	"./dataset ^TestParityOpenCV$"
-	"./cmd/tfcat ^TestScripts$/^(fusion|cluster|savedmodel)$"
+	"./cmd/tfcat ^TestScripts$/^(fusion|cluster|savedmodel|quiet)$"
 )
 
 family_env() {
