@@ -1,7 +1,8 @@
 # tfcat build. Everything cgo needs is set here: no environment by hand.
 #   make build   -> bin/tfcat, linked with an rpath into the libtensorflow prefix
 #   make test    -> go vet + go test ./... (Python reference checks included),
-#                   short fuzzing, and each quick benchmark run once
+#                   the numerics tests under each CPU kernel family, short
+#                   fuzzing, and each quick benchmark run once
 #   make demo    -> the README's first command
 #   make container-check -> build the Docker image with podman and run it (root)
 SHELL := /bin/bash
