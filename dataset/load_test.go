@@ -9,13 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/tfcat/tfcat/internal/hostile"
+	"github.com/tfcat/tfcat/internal/testenv"
 )
 
 func TestLoad(t *testing.T) {
@@ -310,7 +310,7 @@ func TestNextBatch(t *testing.T) {
 	}
 	// The buffers are reused: no allocation per batch, over 1000 batches
 	// (333 epochs, each reshuffled).
-	if n := mallocs(1000, func() { set.Train.NextBatch(4, &b) }); n != 0 {
+	if n := testenv.Mallocs(1000, func() { set.Train.NextBatch(4, &b) }); n != 0 {
 		t.Errorf("%d allocations in 1000 batches, want none", n)
 	}
 	for _, n := range []int{0, -1, 13} {
@@ -559,29 +559,4 @@ func TestSplitsConcurrently(t *testing.T) {
 			}
 		}
 	}
-}
-
-// mallocs counts the heap allocations of runs calls of f, after one call to
-// warm up. testing.AllocsPerRun divides that count by runs in integers, so
-// that one allocation every few batches reads 0; here any allocation fails.
-// runtime.MemStats.Mallocs is exact (ReadMemStats stops the world and
-// flushes each P's cached counts). The garbage collector is off from before
-// the warm-up to the end (SetGCPercent waits for a cycle in progress): a
-// cycle empties the runtime's caches (each P's cache of channel wait
-// records, sync.Pools), and the next blocking channel receive or Get
-// refills them with an allocation that is the runtime's, not f's (seen: a
-// GC just before 100 training steps made the prefetcher's receive allocate
-// once). Mallocs counts every goroutine's allocations, so, as AllocsPerRun
-// does, GOMAXPROCS is 1 meanwhile, and f must be all that runs.
-func mallocs(runs int, f func()) uint64 {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	f()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range runs {
-		f()
-	}
-	runtime.ReadMemStats(&after)
-	return after.Mallocs - before.Mallocs
 }

@@ -87,11 +87,11 @@ func TestPythonLoadsExportWithDropoutAndBatchNorm(t *testing.T) {
 	}
 	// The same forward graph (dropout and batch norm in inference form) from
 	// the checkpoint, the SavedModel and Python's loaders: a few ulps allowed.
-	if d := maxAbsDiff(got, want); d > testenv.SameGraphProb {
+	if d := testenv.MaxAbsDiff(got, want); d > testenv.SameGraphProb {
 		t.Errorf("Go SavedModel vs the checkpoint: max |Δp| = %g", d)
 	}
 	again, _ := m.Predict(x, n)
-	if d := maxAbsDiff(again, got); d != 0 {
+	if d := testenv.MaxAbsDiff(again, got); d != 0 {
 		t.Errorf("the SavedModel's predictions vary (dropout at inference?): %g", d)
 	}
 
@@ -106,7 +106,7 @@ func TestPythonLoadsExportWithDropoutAndBatchNorm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxAbsDiff(probs.Float32, got); d > testenv.SameGraphProb {
+		if d := testenv.MaxAbsDiff(probs.Float32, got); d > testenv.SameGraphProb {
 			t.Errorf("Python %s loader: probabilities differ from tfcat's by %g", loader, d)
 		} else {
 			t.Logf("Python %s loader vs tfcat: max |Δp| = %g over %d probabilities", loader, d, len(want))

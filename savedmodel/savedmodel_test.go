@@ -3,7 +3,6 @@ package savedmodel
 import (
 	"encoding/json"
 	"errors"
-	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -58,17 +57,6 @@ func images(n, h, w, c int, seed uint64) []float32 {
 		x[i] = r.Float32()
 	}
 	return x
-}
-
-func maxAbsDiff(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	d := 0.0
-	for i := range a {
-		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
-	}
-	return d
 }
 
 // exportSource is the checkpoint tfcat's export reads: ckpt, or under
@@ -185,7 +173,7 @@ func TestExportLoadsInGo(t *testing.T) {
 	// The same forward graph from the checkpoint and from the SavedModel:
 	// equal bits on every kernel family measured; a few ulps allowed.
 	want := checkpointPredict(t, ckpt, x, n)
-	if d := maxAbsDiff(got, want); d > testenv.SameGraphProb {
+	if d := testenv.MaxAbsDiff(got, want); d > testenv.SameGraphProb {
 		t.Errorf("the SavedModel's probabilities differ from the checkpoint's by %g", d)
 	} else {
 		t.Logf("Go SavedModel vs checkpoint: max |Δp| = %g", d)
@@ -408,7 +396,7 @@ func TestPythonLoadsExport(t *testing.T) {
 	}
 	// The same forward graph everywhere below (Go's and Python's loaders of
 	// the SavedModel, tfcat's checkpoint): a few ulps allowed.
-	if d := maxAbsDiff(goSM, want); d > testenv.SameGraphProb {
+	if d := testenv.MaxAbsDiff(goSM, want); d > testenv.SameGraphProb {
 		t.Errorf("Go SavedModel vs tfcat predict: max |Δp| = %g", d)
 	}
 	for _, loader := range []string{"v2", "v1"} {
@@ -420,7 +408,7 @@ func TestPythonLoadsExport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxAbsDiff(probs.Float32, goSM); d > testenv.SameGraphProb {
+		if d := testenv.MaxAbsDiff(probs.Float32, goSM); d > testenv.SameGraphProb {
 			t.Errorf("Python %s loader: probabilities differ from tfcat predict by %g", loader, d)
 		} else {
 			t.Logf("Python %s loader vs tfcat predict: max |Δp| = %g over %d probabilities", loader, d, len(want))
@@ -489,7 +477,7 @@ func TestExportPythonCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Python's graph and tfcat's export of it: the same forward operations.
-	if d := maxAbsDiff(got, want.Float32); d > testenv.SameGraphProb {
+	if d := testenv.MaxAbsDiff(got, want.Float32); d > testenv.SameGraphProb {
 		t.Errorf("export of Python's checkpoint differs from Python's y_pred by %g", d)
 	} else {
 		t.Logf("export of a Python checkpoint vs Python's y_pred: max |Δp| = %g", d)

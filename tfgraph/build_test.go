@@ -200,6 +200,18 @@ func TestBatchShapeErrors(t *testing.T) {
 	_ = tf.Float
 }
 
+// batchTensors returns b's images and labels as the tensors a raw run feeds
+// to net's x and y_true placeholders; the caller frees them.
+func batchTensors(b *Batch, net Network) (x, y *tf.Tensor) {
+	x, _ = tfc.NewFloat32(int64(b.N), int64(net.Height), int64(net.Width), int64(net.Channels))
+	y, _ = tfc.NewFloat32(int64(b.N), int64(net.Classes))
+	xs, _ := tfc.Float32s(x)
+	ys, _ := tfc.Float32s(y)
+	copy(xs, b.X)
+	copy(ys, b.Y)
+	return x, y
+}
+
 // TestModelGradients checks the gradient of the cost for every element of every
 // variable of a small model against central differences.
 func TestModelGradients(t *testing.T) {
@@ -210,13 +222,8 @@ func TestModelGradients(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := randomBatch(rand.New(rand.NewPCG(3, 4)), net, 4)
-	x, _ := tfc.NewFloat32(int64(b.N), int64(net.Height), int64(net.Width), int64(net.Channels))
-	y, _ := tfc.NewFloat32(int64(b.N), int64(net.Classes))
+	x, y := batchTensors(b, net)
 	defer tfc.FreeAll([]*tf.Tensor{x, y})
-	xs, _ := tfc.Float32s(x)
-	ys, _ := tfc.Float32s(y)
-	copy(xs, b.X)
-	copy(ys, b.Y)
 	out, err := s.Raw().Run(map[tf.Output]*tf.Tensor{m.X: x, m.Labels: y}, m.Grads, nil)
 	if err != nil {
 		t.Fatal(err)

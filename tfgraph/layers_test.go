@@ -171,13 +171,8 @@ func checkDropout(t *testing.T, s *Session, b *Batch) {
 	// The inference path's hidden layer, the training path's after dropout
 	// (what its output layer multiplies), and the training cost.
 	fetches := []tf.Output{op("fc1/Relu"), op(trainScope + "/fc1/dropout/Mul"), m.TrainCost, m.Logits}
-	x, _ := tfc.NewFloat32(int64(b.N), int64(net.Height), int64(net.Width), int64(net.Channels))
-	y, _ := tfc.NewFloat32(int64(b.N), int64(net.Classes))
+	x, y := batchTensors(b, net)
 	defer tfc.FreeAll([]*tf.Tensor{x, y})
-	xs, _ := tfc.Float32s(x)
-	ys, _ := tfc.Float32s(y)
-	copy(xs, b.X)
-	copy(ys, b.Y)
 	before, err := s.VariableValues()
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tfcat/tfcat/internal/testenv"
 )
 
 // TestHistory: a run leaves its history in the model folder — its command
@@ -187,7 +189,7 @@ func TestHistoryStepAllocatesNothing(t *testing.T) {
 		}
 	}
 	// 100 steps, a line each: one allocation in all of them fails.
-	n := mallocs(100, func() {
+	n := testenv.Mallocs(100, func() {
 		if err := r.step(); err != nil {
 			t.Fatal(err)
 		}

@@ -8,11 +8,10 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"slices"
 	"testing"
 
+	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -291,7 +290,7 @@ func newRun(t testing.TB) *run {
 // reshuffled): one allocation in all of them fails.
 func TestStepAllocatesNothing(t *testing.T) {
 	r := newRun(t)
-	n := mallocs(100, func() {
+	n := testenv.Mallocs(100, func() {
 		if err := r.step(); err != nil {
 			t.Fatal(err)
 		}
@@ -299,31 +298,6 @@ func TestStepAllocatesNothing(t *testing.T) {
 	if n != 0 {
 		t.Errorf("100 training steps allocate %d times; want 0", n)
 	}
-}
-
-// mallocs counts the heap allocations of runs calls of f, after one call to
-// warm up. testing.AllocsPerRun divides that count by runs in integers, so
-// that one allocation every few steps reads 0; here any allocation fails.
-// runtime.MemStats.Mallocs is exact (ReadMemStats stops the world and
-// flushes each P's cached counts). The garbage collector is off from before
-// the warm-up to the end (SetGCPercent waits for a cycle in progress): a
-// cycle empties the runtime's caches (each P's cache of channel wait
-// records, sync.Pools), and the next blocking channel receive or Get
-// refills them with an allocation that is the runtime's, not f's (seen: a
-// GC just before 100 training steps made the prefetcher's receive allocate
-// once). Mallocs counts every goroutine's allocations, so, as AllocsPerRun
-// does, GOMAXPROCS is 1 meanwhile, and f must be all that runs.
-func mallocs(runs int, f func()) uint64 {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	f()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range runs {
-		f()
-	}
-	runtime.ReadMemStats(&after)
-	return after.Mallocs - before.Mallocs
 }
 
 // BenchmarkStep measures one steady-state training step of a small network.

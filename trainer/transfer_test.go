@@ -141,6 +141,11 @@ func TestTransfer(t *testing.T) {
 		}
 		x = append(x, img...)
 	}
+	// The class folders are grey; tint the probe images so that their
+	// channels differ and a channel-order mistake shows.
+	for i := range x {
+		x[i] *= 0.5 + 0.25*float32(i%3)
+	}
 	// tfcat's side of every comparison below; TFCAT_TEST_FAULT makes it wrong
 	// on purpose (testenv.Fault).
 	fx := testenv.FaultInput(x, 3)
