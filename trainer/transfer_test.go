@@ -182,10 +182,11 @@ func TestTransfer(t *testing.T) {
 	// in a session, Python's restored functions), which fuse and block its
 	// ~50 convolutions differently: a spread. Relative to the features'
 	// largest magnitude, measured across kernel families (issue 24):
-	// native/AVX512_CORE/AVX2/Eigen here and AMX/AVX2/AVX512_CORE/Eigen on
-	// an Intel Xeon, at most transferFeatureSpread. (A float32 bound
-	// derived from the reduction lengths, 8·Σ√k·u over the layers, is
-	// ~4e-4: 100 times looser than any family measured.)
+	// native/AVX512_CORE/AVX2/Eigen here and AMX on an Intel Xeon, at most
+	// transferFeatureSpread; the bound is 4 times that. (A probabilistic
+	// float32 bound from the reduction lengths, 8·Σ√k·u over the layers,
+	// is ~4e-4: 100 times looser than any family measured, and too loose to
+	// see an input scaled by 1.001, which moves the features by 6e-3.)
 	fScale := testenv.MaxAbs(pyFeats)
 	dF := maxDiff(feats, pyFeats)
 	if dF > transferFeatureSpread*testenv.SpreadHeadroom*fScale {
@@ -274,10 +275,11 @@ func readNpy(t *testing.T, path string) []float32 {
 }
 
 // transferFeatureSpread is the largest max|Δf|/max|f| between tfcat's and
-// Python's MobileNetV2 features measured across kernel families: 3.82e-6
-// (native, AVX512_CORE on an AMD EPYC with AVX512_BF16), 3.60e-6 (AVX2),
-// 4.12e-6 (AMX, issue 24: 5.60e-6 of 1.359).
-const transferFeatureSpread = 4.2e-6
+// Python's MobileNetV2 features measured across kernel families on the
+// tinted probe images: 4.05e-6 (native, AVX512_CORE on an AMD EPYC with
+// AVX512_BF16), 4.24e-6 (AVX2), 4.19e-6 (Eigen); on the grey images it
+// replaced, 3.82e-6 here and 4.12e-6 with AMX (issue 24: 5.60e-6 of 1.359).
+const transferFeatureSpread = 4.3e-6
 
 // headNorm returns the largest row sum of |W| of the head's dense layer, the
 // one [dims, classes] variable outside the backbone.
