@@ -225,6 +225,8 @@ func (o *Options) normalize() error {
 		return &OptionError{Option: "SaveEvery", Value: o.SaveEvery, Reason: "must not be negative"}
 	case o.ClusterTimeout < 0:
 		return &OptionError{Option: "ClusterTimeout", Value: o.ClusterTimeout, Reason: "must be positive"}
+	case o.UnfusedGradients && o.Session.Precision != "" && o.Session.Precision != tfgraph.F32:
+		return &OptionError{Option: "Session.Precision", Value: o.Session.Precision, Reason: "cannot go with UnfusedGradients (tfcat train --fuse-gradients=false): the tutorial's exact arithmetic is float32"}
 	case o.Cluster != nil && o.Stream:
 		return &OptionError{Option: "Stream", Value: o.Stream, Reason: "cannot be used on a cluster: every replica must see the same images"}
 	case o.Cluster != nil && (o.Dropout != 0 || o.BatchNorm || o.Schedule.Scheduled() || o.KeepBest || o.RestoreBest):

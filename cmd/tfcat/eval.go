@@ -25,7 +25,7 @@ func evalCommand() *cli.Command {
 		Flags: []cli.Flag{
 			modelFlag("model folder, checkpoint prefix or SavedModel folder"),
 			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Required: true, Usage: "folder with one sub-folder of images per class"},
-			formatFlag("text", "json"), classesFlag, batchFlag, deviceFlag, threadsFlag, trustFlag, quietFlag,
+			formatFlag("text", "json"), classesFlag, batchFlag, deviceFlag, threadsFlag, precisionFlag, trustFlag, quietFlag,
 			&cli.BoolFlag{Name: "strict", Usage: "stop at the first unreadable image instead of skipping it"},
 		},
 		Action: func(c *cli.Context) error {

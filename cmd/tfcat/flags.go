@@ -21,8 +21,13 @@ var (
 	classesFlag = &cli.StringFlag{Name: "classes", Usage: "comma-separated class names in label order (for checkpoints that store none, such as the Python tutorial's)"}
 	deviceFlag  = &cli.StringFlag{Name: "device", Value: "auto", Usage: "where to run: auto, /cpu:0 or /gpu:N"}
 	threadsFlag = &cli.IntFlag{Name: "threads", Usage: "TensorFlow intra-op threads (0: one per core)"}
-	batchFlag   = &cli.IntFlag{Name: "batch", Value: 32, Usage: "images per Session.Run", Action: positive[int]("--batch")}
-	quietFlag   = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no notes on stderr"}
+	// precisionFlag picks the compute ops' arithmetic (tfgraph.ResolvePrecision);
+	// variables and checkpoints stay float32. TensorFlow Serving's
+	// --mixed_precision=bfloat16 is --precision bf16.
+	precisionFlag = &cli.StringFlag{Name: "precision", Value: "f32",
+		Usage: "compute in f32, bf16 (oneDNN's bfloat16 rewrite, CPUs with AVX512_BF16 or AMX), fp16 (CUDA's float16 rewrite, GPUs) or auto (bf16 for training where the CPU has it, else f32); variables and checkpoints stay float32"}
+	batchFlag = &cli.IntFlag{Name: "batch", Value: 32, Usage: "images per Session.Run", Action: positive[int]("--batch")}
+	quietFlag = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no notes on stderr"}
 )
 
 // modelFlag is --model with the usage that says which kinds the command reads.
@@ -68,7 +73,11 @@ func sessionConfig(c *cli.Context, note bool) (tfgraph.SessionConfig, error) {
 	if threads < 0 {
 		return tfgraph.SessionConfig{}, usagef("--threads %d must not be negative", threads)
 	}
-	return tfgraph.SessionConfig{Device: dev, IntraOpThreads: threads}, nil
+	prec, err := tfgraph.ResolvePrecision(c.String("precision"), dev, c.Command.Name == "train")
+	if err != nil {
+		return tfgraph.SessionConfig{}, usagef("--precision: %w", err)
+	}
+	return tfgraph.SessionConfig{Device: dev, IntraOpThreads: threads, Precision: prec}, nil
 }
 
 // openModel loads path with --device, --threads (sessionConfig),

@@ -14,7 +14,7 @@ func predictCommand() *cli.Command {
 		Description: help("predict"),
 		Flags: []cli.Flag{
 			modelFlag("model folder, checkpoint prefix or SavedModel folder"),
-			classesFlag, formatFlag("text", "json", "csv"), batchFlag, deviceFlag, threadsFlag, trustFlag, quietFlag,
+			classesFlag, formatFlag("text", "json", "csv"), batchFlag, deviceFlag, threadsFlag, precisionFlag, trustFlag, quietFlag,
 		},
 		Action: func(c *cli.Context) error {
 			format := format(c)

@@ -32,7 +32,7 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "request-timeout", Value: serving.DefaultRequestTimeout, Usage: "each request's deadline", Action: positive[time.Duration]("--request-timeout")},
 			&cli.IntFlag{Name: "max-requests", Value: serving.DefaultMaxConcurrentRequests, Usage: "requests parsed, decoded or predicted at once", Action: positive[int]("--max-requests")},
 			&cli.IntFlag{Name: "max-connections", Value: serving.DefaultMaxConnections, Usage: "open connections at once", Action: positive[int]("--max-connections")},
-			classesFlag, deviceFlag, threadsFlag, trustFlag, quietFlag,
+			classesFlag, deviceFlag, threadsFlag, precisionFlag, trustFlag, quietFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {

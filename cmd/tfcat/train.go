@@ -51,7 +51,7 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "fuse-gradients", Value: true, Usage: "rewrite the gradients for speed: each bias add fusable into its convolution or MatMul, bias gradients as GEMVs (=false: as the C API builds them, the tutorial's arithmetic exactly, slower)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only errors"},
-			deviceFlag, threadsFlag,
+			deviceFlag, threadsFlag, precisionFlag,
 		}, modelFlags...),
 		Action: trainAction,
 	}

@@ -42,7 +42,7 @@ var optionFlags = map[string]string{
 	"Augment.Brightness": "--brightness", "Augment.Contrast": "--contrast", "Augment.Fill": "--fill", "KeepBest": "--keep-best",
 	"Schedule.Kind": "--lr-schedule", "Schedule.Every": "--lr-schedule", "Schedule.Factor": "--lr-schedule",
 	"Schedule.Patience": "--lr-schedule", "Schedule.Min": "--lr-schedule",
-	"Base": "--base", "Base.Channels": "--base-channels", "Base.Scale": "--base-scale",
+	"Base": "--base", "Base.Channels": "--base-channels", "Base.Scale": "--base-scale", "Session.Precision": "--precision",
 	"Channels": "--channels", "Steps": "--iterations", "LearningRate": "--lr", "EarlyStop": "--early-stop", "SaveEvery": "--save-every",
 }
 

@@ -34,7 +34,7 @@ var longCommands = map[string]bool{"train": true, "eval": true, "serve": true}
 
 // PredictValueFlags are predict's flags that take a value, so that Wanted can
 // tell a flag's value from an image argument.
-var PredictValueFlags = []string{"model", "m", "classes", "format", "f", "batch", "device", "threads"}
+var PredictValueFlags = []string{"model", "m", "classes", "format", "f", "batch", "device", "threads", "precision"}
 
 // Wanted reports whether the command line asks for oneDNN: the global flags
 // (those before the command) say so, or, without --onednn among them, the
@@ -137,4 +137,32 @@ func cpuFlags() []string {
 		}
 	}
 	return nil
+}
+
+// On reports whether TensorFlow runs its oneDNN kernels in this process: as
+// TF_ENABLE_ONEDNN_OPTS says, or by its own default for this CPU.
+func On() bool {
+	switch os.Getenv(Env) {
+	case "0", "false", "False", "FALSE":
+		return false
+	case "1", "true", "True", "TRUE":
+		return true
+	}
+	return TensorFlowDefault(cpuFlags())
+}
+
+// BF16 reports whether oneDNN multiplies bfloat16 in hardware here: the CPU
+// has AVX512_BF16 or AMX and ONEDNN_MAX_CPU_ISA does not cap oneDNN below
+// them. Elsewhere oneDNN emulates bfloat16, slower than float32.
+func BF16() bool {
+	switch strings.ToUpper(os.Getenv("ONEDNN_MAX_CPU_ISA")) {
+	case "SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI":
+		return false
+	}
+	for _, f := range cpuFlags() {
+		if f == "avx512_bf16" || f == "amx_bf16" {
+			return true
+		}
+	}
+	return false
 }
