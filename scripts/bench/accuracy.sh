@@ -5,7 +5,8 @@
 #   scripts/bench/accuracy.sh small   shirt vs tshirt-top, 500 training images, 3 seeds,
 #                                     with and without augmentation at equal steps
 #                                     (AUGMENT, default "--augment", are the flags;
-#                                     MODES, default "plain augment", the runs)
+#                                     MODES, default "plain augment", the runs;
+#                                     bf16 trains with --precision bf16)
 #   scripts/bench/accuracy.sh transfer  transfer learning (issue 15): a backbone trained on the
 #                                     eight other classes (all 48,000 images), exported; a
 #                                     softmax head on its flattened conv features vs the same
@@ -41,6 +42,7 @@ small)
     for mode in ${MODES:-plain augment}; do
       flags=()
       [ $mode = augment ] && read -r -a flags <<< "${AUGMENT:---augment}"
+      [ $mode = bf16 ] && flags=(--precision bf16) # issue 25: bf16 against plain (f32)
       rm -rf "m-$mode-$seed" "e-$mode-$seed.json"
       "$tfcat" train --data sm-train --size 28 --channels 1 --batch 32 --iterations 1500 --validation 0 \
         --lr 1e-3 --seed $seed --model-dir "m-$mode-$seed" -q "${flags[@]}"
