@@ -36,9 +36,10 @@ const Unit = 0x1p-24
 const SameGraphProb = 8 * 0x1p-23
 
 // SpreadHeadroom multiplies the largest difference measured across kernel
-// families: the four families measured here agree within a factor of 1.1 to
-// 3 on every spread-bounded comparison, so 4 leaves room for a blocking not
-// seen yet while staying at least 10 times under the faults' effects.
+// families: on every spread-bounded comparison the largest of the four
+// families measured here is at most 3 times the second largest, so 4 leaves
+// room for a blocking not seen yet while staying at least 4 times under the
+// faults' effects (TFCAT_TEST_FAULT).
 const SpreadHeadroom = 4
 
 // Faults that TFCAT_TEST_FAULT asks the numerics tests to commit on tfcat's
