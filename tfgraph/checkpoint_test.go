@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -36,14 +35,6 @@ func trainedTutorial(t *testing.T, steps int) (*Session, string) {
 		}
 	}
 	return s, dir
-}
-
-func maxAbsDiff(a, b []float32) float64 {
-	d := 0.0
-	for i := range a {
-		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
-	}
-	return d
 }
 
 func TestSaveWritesTheTutorialsFiles(t *testing.T) {
@@ -133,7 +124,7 @@ func TestGoCheckpointLoadsInPython(t *testing.T) {
 	testenv.RunPython(t, "testdata/tutorial.py", "predict", out, filepath.Join(dir, "x_19.npy"), pred)
 	got := loadNPY(t, pred).Float32
 	// The same forward graph in Python and in Go.
-	if d := maxAbsDiff(got, want); d > testenv.SameGraphProb {
+	if d := testenv.MaxAbsDiff(got, want); d > testenv.SameGraphProb {
 		t.Errorf("Python's y_pred from tfcat's checkpoint differs from tfcat's by %g", d)
 	} else {
 		t.Logf("Python restored tfcat's checkpoint: max |Δp| = %g over %d probabilities", d, len(got))
@@ -178,7 +169,7 @@ func TestPythonCheckpointLoadsInGo(t *testing.T) {
 	want := loadNPY(t, filepath.Join(out, "probe_pred.npy")).Float32
 	// The same forward graph in Python and in Go: equal bits on every
 	// family measured; SameGraphProb allows a few ulps.
-	if d := maxAbsDiff(got, want); d > testenv.SameGraphProb {
+	if d := testenv.MaxAbsDiff(got, want); d > testenv.SameGraphProb {
 		t.Errorf("tfcat's y_pred from Python's checkpoint differs by %g", d)
 	} else {
 		t.Logf("imported Python checkpoint: max |Δp| = %g", d)
@@ -197,7 +188,7 @@ func TestPythonCheckpointLoadsInGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxAbsDiff(p2, want); d > testenv.SameGraphProb {
+	if d := testenv.MaxAbsDiff(p2, want); d > testenv.SameGraphProb {
 		t.Errorf("resumed model's y_pred differs by %g", d)
 	}
 	nb := loadBatch(t, dir, steps)

@@ -158,7 +158,7 @@ func TestTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The same graph run from the checkpoint and from the export.
-	if d := maxDiff(pc, ps); d > testenv.SameGraphProb {
+	if d := testenv.MaxAbsDiff(pc, ps); d > testenv.SameGraphProb {
 		t.Errorf("checkpoint and export differ by %g", d)
 	}
 
@@ -188,7 +188,7 @@ func TestTransfer(t *testing.T) {
 	// is ~4e-4: 100 times looser than any family measured, and too loose to
 	// see an input scaled by 1.001, which moves the features by 6e-3.)
 	fScale := testenv.MaxAbs(pyFeats)
-	dF := maxDiff(feats, pyFeats)
+	dF := testenv.MaxAbsDiff(feats, pyFeats)
 	if dF > transferFeatureSpread*testenv.SpreadHeadroom*fScale {
 		t.Errorf("features differ from Python's by %g, %.3g of their largest value %g (bound %g)", dF, dF/fScale, fScale, transferFeatureSpread*testenv.SpreadHeadroom)
 	}
@@ -208,10 +208,10 @@ func TestTransfer(t *testing.T) {
 		worst = max(worst, math.Abs(float64(ps[i])-float64(p))/bound)
 	}
 	if worst > 1 {
-		t.Errorf("the export's probabilities differ from Python's by %g, %.3g times the bound from the features' (logits within %g)", maxDiff(ps, pyProbs), worst, dz)
+		t.Errorf("the export's probabilities differ from Python's by %g, %.3g times the bound from the features' (logits within %g)", testenv.MaxAbsDiff(ps, pyProbs), worst, dz)
 	}
 	t.Logf("features: max |tfcat − Python| %g over %d values, %.3g of their largest %g; probabilities: %g, %.3g of the bound",
-		dF, len(feats), dF/fScale, fScale, maxDiff(ps, pyProbs), worst)
+		dF, len(feats), dF/fScale, fScale, testenv.MaxAbsDiff(ps, pyProbs), worst)
 
 	// serve: a b64 image through the exported model.
 	srv, err := serving.New(sm, serving.Config{})
@@ -306,17 +306,6 @@ func headNorm(t *testing.T, m *model.Model, dims int) float64 {
 	}
 	t.Fatalf("no [%d, %d] head variable among %d", dims, m.NumClasses(), len(vars))
 	return 0
-}
-
-func maxDiff(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	var d float64
-	for i := range a {
-		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
-	}
-	return d
 }
 
 // TestBadBackbones refuses each SavedModel that cannot serve as a backbone
