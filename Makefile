@@ -38,15 +38,16 @@ build: libtensorflow
 vet: libtensorflow
 	$(GO) vet ./...
 
+# scripts/failures.sh repeats the failing tests' lines at the end of the log.
 unit: libtensorflow python
-	$(GO) test -count=1 ./...
+	bash scripts/failures.sh $(GO) test -count=1 ./...
 
 # The numerics tests (Python parity, fused/unfused, oneDNN/Eigen, cluster,
 # transfer, SavedModel, OpenCV parity) once per CPU kernel family that users'
 # CPUs run: oneDNN at this CPU's ISA, capped at AVX512_CORE and at AVX2, and
 # Eigen; the family TensorFlow picks here by itself ran in `unit`.
 numerics: libtensorflow python
-	GO=$(GO) bash scripts/numerics.sh --skip-default
+	GO=$(GO) bash scripts/failures.sh bash scripts/numerics.sh --skip-default
 
 # The decoders, the request parser and the readers of model files take bytes
 # from anywhere: fuzz them for a fixed short time on every test run (longer:
