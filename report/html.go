@@ -55,7 +55,7 @@ type fact struct {
 }
 
 type runView struct {
-	Time, Command, Steps, Reason string
+	Time, Command, Steps, Reason, Precision string
 }
 
 type cell struct {
@@ -90,7 +90,8 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	if r.History != nil {
 		v.Charts = charts(r.History)
 		for _, run := range r.History.Runs {
-			rv := runView{Command: shellJoin(run.Command), Steps: fmt.Sprintf("%d → %d", run.StartStep, run.EndStep), Reason: run.Reason}
+			rv := runView{Command: shellJoin(run.Command), Steps: fmt.Sprintf("%d → %d", run.StartStep, run.EndStep), Reason: run.Reason,
+				Precision: run.Precision()}
 			if !run.Time.IsZero() {
 				rv.Time = run.Time.Format("2006-01-02 15:04:05 MST")
 			}

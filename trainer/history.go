@@ -12,6 +12,8 @@ import (
 	"reflect"
 	"strconv"
 	"time"
+
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // HistoryFile is the training history Train keeps in Options.ModelDir
@@ -236,6 +238,18 @@ type HistoryRun struct {
 	// says ("completed", "interrupted", "early_stop").
 	EndStep int
 	Reason  string
+}
+
+// Precision is the arithmetic the run computed in (Options.Session.Precision):
+// "f32" for runs that did not set it, including those recorded before tfcat
+// had the option.
+func (r HistoryRun) Precision() string {
+	if sess, ok := r.Options["Session"].(map[string]any); ok {
+		if p, ok := sess["Precision"].(string); ok && p != "" {
+			return p
+		}
+	}
+	return string(tfgraph.F32)
 }
 
 // HistoryLoss is one point of the loss curve.

@@ -206,3 +206,21 @@ func TestHistoryStepAllocatesNothing(t *testing.T) {
 		t.Errorf("%d step lines written, want one per step", len(hist.Losses))
 	}
 }
+
+func TestHistoryRunPrecision(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts map[string]any
+		want string
+	}{
+		{"bf16", map[string]any{"Session": map[string]any{"Precision": "bf16"}}, "bf16"},
+		{"f32", map[string]any{"Session": map[string]any{"Precision": "f32"}}, "f32"},
+		{"unset", map[string]any{"Session": map[string]any{"Precision": ""}}, "f32"},
+		{"before the option", map[string]any{"Session": map[string]any{"Device": "/cpu:0"}}, "f32"},
+		{"no options", nil, "f32"},
+	} {
+		if got := (HistoryRun{Options: tc.opts}).Precision(); got != tc.want {
+			t.Errorf("%s: Precision() = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
