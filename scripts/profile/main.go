@@ -5,7 +5,7 @@
 // a chain of 2048x2048 MatMuls in the same runtime, and the per-op profile of
 // traced steps from TensorFlow's step stats (tfgraph.Session.ProfileStep).
 //
-//	go run ./scripts/profile [-steps 20] [-traces 5] [-intra 0] [-inter 0]
+//	go run ./scripts/profile [-steps 20] [-traces 5] [-intra 0] [-inter 0] [-precision f32|bf16]
 package main
 
 import (
@@ -29,8 +29,14 @@ func main() {
 	intra := flag.Int("intra", 0, "intra-op threads (0: TensorFlow's choice)")
 	inter := flag.Int("inter", 0, "inter-op threads (0: TensorFlow's choice)")
 	top := flag.Int("top", 12, "op types listed")
+	precision := flag.String("precision", "f32", "f32 or bf16 (oneDNN's bfloat16 rewrite, applied to the MatMul chain too)")
 	flag.Parse()
-	if err := run(*steps, *traces, *top, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: *intra, InterOpThreads: *inter}); err != nil {
+	prec, err := tfgraph.ResolvePrecision(*precision, tfgraph.DeviceCPU, true)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile: -precision:", err)
+		os.Exit(2)
+	}
+	if err := run(*steps, *traces, *top, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: *intra, InterOpThreads: *inter, Precision: prec}); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)
 	}
@@ -77,7 +83,7 @@ func run(steps, traces, top int, cfg tfgraph.SessionConfig) error {
 	if !ok {
 		onednn = "unset"
 	}
-	fmt.Printf("TF_ENABLE_ONEDNN_OPTS=%s intra=%d inter=%d\n", onednn, cfg.IntraOpThreads, cfg.InterOpThreads)
+	fmt.Printf("TF_ENABLE_ONEDNN_OPTS=%s intra=%d inter=%d precision=%s\n", onednn, cfg.IntraOpThreads, cfg.InterOpThreads, cfg.Precision)
 	fmt.Printf("training step: %.1f ms (median of %d, batch %d), %.1f GFLOP/s; MatMul peak %.1f GFLOP/s: %.0f%%\n",
 		step.Seconds()*1e3, steps, batch, achieved, peak, 100*achieved/peak)
 	var p tfgraph.StepProfile
@@ -122,6 +128,8 @@ func randomBatch(net tfgraph.Network, n int) *dataset.Batch {
 }
 
 // matmulPeak is the GFLOP/s of four chained n x n float32 MatMuls, best of 5.
+// With cfg.Precision bf16 the session's rewrite runs them in bfloat16 (casts
+// included, O(n²) against the MatMuls' O(n³)): the bf16 peak.
 func matmulPeak(n int64, cfg tfgraph.SessionConfig) (float64, error) {
 	s := op.NewScope()
 	a := op.Placeholder(s.SubScope("a"), tf.Float, op.PlaceholderShape(tf.MakeShape(n, n)))

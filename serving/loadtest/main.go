@@ -83,6 +83,7 @@ func mainErr() error {
 	wait := flag.Duration("batch-wait", serving.DefaultBatchWait, "batch wait of the batched run")
 	payload := flag.String("payload", "b64", "b64 (a JPEG the server preprocesses) or tensor (preprocessed floats)")
 	threads := flag.Int("threads", 0, "TensorFlow intra-op threads (0: one per core)")
+	precision := flag.String("precision", "f32", "compute in f32 or bf16 (oneDNN's bfloat16 rewrite; CPUs with AVX512_BF16 or AMX), as tfcat serve --precision")
 	only := flag.Bool("batched-only", false, "skip the run with a largest batch of 1")
 	asJSON := flag.Bool("json", false, "print the results as one JSON object")
 	hostileRun := flag.Bool("hostile", false, "compare a clean run with one where a third of the requests are hostile")
@@ -98,7 +99,11 @@ func mainErr() error {
 		return errors.New("-clients, -duration and -max-batch must be positive")
 	}
 
-	m, err := openModel(*model, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: *threads})
+	prec, err := tfgraph.ResolvePrecision(*precision, tfgraph.DeviceCPU, false)
+	if err != nil {
+		return fmt.Errorf("-precision: %w", err)
+	}
+	m, err := openModel(*model, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: *threads, Precision: prec})
 	if err != nil {
 		return err
 	}
