@@ -25,11 +25,11 @@ fi
 "$tfcat" data fashion-mnist --out data --classes tshirt-top,trouser --limit 1000 >/dev/null
 "$tfcat" data fashion-mnist --out test --split test --classes tshirt-top,trouser --limit 100 >/dev/null
 
-train() { # device model-dir -> seconds
+train() { # device model-dir [flag ...] -> seconds
 	local t0 t1
 	t0=$(date +%s.%N)
 	"$tfcat" train --data data --size 128 --channels 3 --iterations "$steps" --seed 2 \
-		--device "$1" --model-dir "$2" -q
+		--device "$1" --model-dir "$2" -q "${@:3}"
 	t1=$(date +%s.%N)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
 }
@@ -44,3 +44,11 @@ paste -d, cpu.csv gpu.csv | awk -F, 'NR > 1 {
 	for (i = 0; i < n; i++) { d = $(3 + i) - $(3 + n + 2 + i); if (d < 0) d = -d; if (d > max) max = d }
 	rows++
 } END { printf "predict on %d images: largest |p_cpu - p_gpu| = %.3g\n", rows, max }'
+
+# float16 on the GPU (grappler's mixed-precision rewrite, with tfcat's dynamic
+# loss scaling): speed against f32 on the same GPU, and test accuracy of each.
+if [[ $gpu != /cpu:0 ]]; then
+	fp16_s=$(train "$gpu" fp16-model --precision fp16)
+	acc() { "$tfcat" eval -q --device "$gpu" --model "$1" --data test -f json | sed -n 's/.*"accuracy": *\([0-9.]*\).*/\1/p' | head -1; }
+	echo "fp16 training $steps steps: ${fp16_s}s, $(awk -v c="$gpu_s" -v g="$fp16_s" 'BEGIN { printf "%.2fx", c / g }') of f32's speed; test accuracy f32 $(acc gpu-model), fp16 $(acc fp16-model)"
+fi

@@ -72,6 +72,10 @@ type Model struct {
 
 	saver   *saverNodes
 	updates []*tf.Operation // batch normalisation's moving averages, run with Train
+	// lossScaling is set when built with BuildOptions.LossScale; scaleInit
+	// initialises its variables, which no checkpoint holds.
+	lossScaling *lossScaling
+	scaleInit   []*tf.Operation
 }
 
 // Trainable returns the model's trainable variables in creation order.
@@ -118,6 +122,13 @@ type BuildOptions struct {
 	// (see fusable; the same values) and each bias gradient is one GEMV (see
 	// biasGradients; the same sums in another order).
 	UnfusedGradients bool
+	// LossScale scales the cost dynamically before its gradients are taken
+	// and skips steps whose gradients overflow (lossscale.go): for float16
+	// training, where small gradients would flush to zero. The trainer sets
+	// it for Precision FP16. In float32 it changes no value.
+	LossScale bool
+	// lossScaleGrowth replaces lossScaleGrowth in tests.
+	lossScaleGrowth int
 	// sumBiasGradients keeps the C API's Sum for the bias gradients while
 	// the contractions are made fusable: BenchmarkGradients measures each
 	// change alone.
@@ -296,10 +307,11 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 		}
 	}
 
-	inits := make([]*tf.Operation, len(m.Vars))
+	inits := make([]*tf.Operation, len(m.Vars), len(m.Vars)+len(m.scaleInit))
 	for i, v := range m.Vars {
 		inits[i] = v.Assign
 	}
+	inits = append(inits, m.scaleInit...)
 	m.Init = b.add(tf.OpSpec{Type: "NoOp", Name: InitOpName, ControlDependencies: inits})
 	if err := b.s.Err(); err != nil {
 		return nil, err
@@ -335,7 +347,15 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 	for i, v := range vars {
 		xs[i] = v.Read
 	}
-	grads, err := b.g.AddGradients("", []tf.Output{m.TrainCost}, xs, nil)
+	cost := m.TrainCost
+	var ls *lossScaling
+	if b.opt.LossScale {
+		var err error
+		if cost, ls, err = b.scaleCost(m, cost); err != nil {
+			return err
+		}
+	}
+	grads, err := b.g.AddGradients("", []tf.Output{cost}, xs, nil)
 	if err != nil {
 		return fmt.Errorf("gradients of the cost: %w", err)
 	}
@@ -349,7 +369,23 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 			}
 		}
 	}
-	m.Grads = grads
+	gradOps := make([]*tf.Operation, len(grads))
+	if ls != nil {
+		// Adam reads the unscaled gradients through a Switch that is dead
+		// on a step that overflowed; the gate waits for the unscaled values.
+		unscaled, switched, err := b.unscale(ls, vars, grads)
+		if err != nil {
+			return err
+		}
+		m.lossScaling, m.updates = ls, append(m.updates, ls.update...)
+		m.Grads = unscaled
+		for i, g := range unscaled {
+			gradOps[i] = g.Op
+		}
+		grads = switched
+	} else {
+		m.Grads = grads
+	}
 
 	// Reference variables are read without a copy, so an ApplyAdam that ran
 	// while another variable's gradient was still being computed would change
@@ -361,9 +397,10 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 			return err
 		}
 	}
-	gradOps := make([]*tf.Operation, len(grads))
-	for i, g := range grads {
-		gradOps[i] = g.Op
+	if ls == nil {
+		for i, g := range grads {
+			gradOps[i] = g.Op
+		}
 	}
 	gate := b.add(tf.OpSpec{Type: "NoOp", Name: TrainOpName + "/gate_gradients", ControlDependencies: gradOps})
 

@@ -130,5 +130,10 @@ func (s *Session) RestoreVariables(prefix string) error {
 	if _, err := s.s.Run(map[tf.Output]*tf.Tensor{s.Model.saver.filename: t}, nil, []*tf.Operation{s.Model.saver.restore}); err != nil {
 		return fmt.Errorf("restoring variables from %s: %w", prefix, err)
 	}
+	if len(s.Model.scaleInit) > 0 { // the loss scale is not saved: it starts again
+		if _, err := s.s.Run(nil, nil, s.Model.scaleInit); err != nil {
+			return fmt.Errorf("initialising the loss scale: %w", err)
+		}
+	}
 	return nil
 }

@@ -75,7 +75,7 @@ func (r *run) onCluster(ctx context.Context) error {
 		// A replica's compute on its GPU; the variables stay on the ps.
 		rep.Compute = fmt.Sprintf("%s/device:GPU:%d", c.Task.Device(), n)
 	}
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, Replication: rep, UnfusedGradients: o.UnfusedGradients})
+	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, Replication: rep, UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale()})
 	if err != nil {
 		return err
 	}

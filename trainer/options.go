@@ -343,3 +343,8 @@ func ParseLayers(s string) ([]int, error) {
 	}
 	return out, nil
 }
+
+// lossScale says whether the graph scales its loss: float16 training needs it
+// (tfgraph.BuildOptions.LossScale), float32 and bfloat16 (float32's exponent
+// range) do not.
+func (o *Options) lossScale() bool { return o.Session.Precision == tfgraph.FP16 }

@@ -172,7 +172,7 @@ func (r *run) resume() error {
 		return &ResumeError{err}
 	}
 	sess, mi, err := tfgraph.ResumeWithOptions(prefix, o.Session, o.LearningRate,
-		tfgraph.BuildOptions{ScheduledLearningRate: o.Schedule.Scheduled(), UnfusedGradients: o.UnfusedGradients})
+		tfgraph.BuildOptions{ScheduledLearningRate: o.Schedule.Scheduled(), UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale()})
 	if err != nil {
 		return &ResumeError{err}
 	}
@@ -252,7 +252,7 @@ func (r *run) build() error {
 		}
 	}
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, ScheduledLearningRate: o.Schedule.Scheduled(), Base: r.backbone,
-		UnfusedGradients: o.UnfusedGradients})
+		UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale()})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tfcat/tfcat/internal/onednn"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -254,9 +255,12 @@ func TestBadOptions(t *testing.T) {
 }
 
 // newRun prepares a run whose step method the allocation checks call.
-func newRun(t testing.TB) *run {
+func newRun(t testing.TB, precision ...tfgraph.Precision) *run {
 	opt := small(t, folder(t, 16))
 	opt.Steps = 1 << 30
+	if len(precision) > 0 {
+		opt.Session.Precision = precision[0]
+	}
 	if err := opt.normalize(); err != nil {
 		t.Fatal(err)
 	}
@@ -289,14 +293,22 @@ func newRun(t testing.TB) *run {
 // steps (16 epochs of 24 training images in batches of 4, each
 // reshuffled): one allocation in all of them fails.
 func TestStepAllocatesNothing(t *testing.T) {
-	r := newRun(t)
-	n := testenv.Mallocs(100, func() {
-		if err := r.step(); err != nil {
-			t.Fatal(err)
+	precisions := []tfgraph.Precision{tfgraph.F32}
+	if onednn.BF16() && onednn.On() {
+		precisions = append(precisions, tfgraph.BF16)
+	} else {
+		t.Log("bf16 not checked: this CPU (or ONEDNN_MAX_CPU_ISA, or oneDNN off) has no bfloat16 arithmetic")
+	}
+	for _, p := range precisions {
+		r := newRun(t, p)
+		n := testenv.Mallocs(100, func() {
+			if err := r.step(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if n != 0 {
+			t.Errorf("%s: 100 training steps allocate %d times; want 0", p, n)
 		}
-	})
-	if n != 0 {
-		t.Errorf("100 training steps allocate %d times; want 0", n)
 	}
 }
 
