@@ -1,8 +1,14 @@
 package serving
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
+
+	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // ModelSpec names what a request asks for, as TensorFlow Serving's ModelSpec
@@ -82,8 +88,12 @@ type NotFoundError struct{ Msg string }
 
 func (e *NotFoundError) Error() string { return e.Msg }
 
-// notFound is TensorFlow Serving's message for a servable it does not have.
-func notFound(spec ModelSpec) error {
+// NotFound is TensorFlow Serving's error for a servable it does not have:
+// "Servable not found for request: Latest(NAME)", or for an unknown label
+// "Unrecognized servable version label: L".
+func NotFound(spec ModelSpec) *NotFoundError { return notFound(spec) }
+
+func notFound(spec ModelSpec) *NotFoundError {
 	if spec.Label != "" && spec.Version == 0 {
 		return &NotFoundError{"Unrecognized servable version label: " + spec.Label}
 	}
@@ -104,7 +114,7 @@ func (o one) Acquire(spec ModelSpec) (*Server, int64, func(), error) {
 }
 
 func (o one) Status(spec ModelSpec) ([]VersionStatus, error) {
-	if spec.Name != o.s.cfg.Name {
+	if spec.Name != o.s.cfg.Name || (spec.Label != "" && spec.Version == 0) {
 		return nil, notFound(spec)
 	}
 	if spec.Version != 0 && spec.Version != o.s.cfg.Version {
@@ -120,3 +130,24 @@ func (o one) Status(spec ModelSpec) ([]VersionStatus, error) {
 }
 
 func (o one) Names() []string { return []string{o.s.cfg.Name} }
+
+// ErrorCode is the TensorFlow (and gRPC: the numbers are the same) error code
+// of a version's failure, as status replies carry it: OK for nil, the code an
+// error reports through an ErrorCode() method (errors.As), NOT_FOUND for an
+// unknown servable or a missing file, INVALID_ARGUMENT for a graph refused by
+// the op allowlist, UNKNOWN otherwise.
+func ErrorCode(err error) corepb.Code {
+	var coded interface{ ErrorCode() corepb.Code }
+	var nf *NotFoundError
+	switch {
+	case err == nil:
+		return corepb.Code_OK
+	case errors.As(err, &coded):
+		return coded.ErrorCode()
+	case errors.As(err, &nf), errors.Is(err, fs.ErrNotExist):
+		return corepb.Code_NOT_FOUND
+	case errors.Is(err, tfgraph.ErrUntrustedGraph):
+		return corepb.Code_INVALID_ARGUMENT
+	}
+	return corepb.Code_UNKNOWN
+}
