@@ -49,6 +49,7 @@ import (
 	"github.com/tfcat/tfcat/model"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
+	_ "github.com/tfcat/tfcat/tflog" // no TensorFlow start-up lines
 )
 
 // Result is one run's figures.
