@@ -22,8 +22,15 @@ func exportCommand() *cli.Command {
 			classesFlag,
 			&cli.BoolFlag{Name: "force", Usage: "replace an existing SavedModel in --out"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing on success"},
+			// A SavedModel holds float32 weights and the float32 graph, as
+			// TensorFlow Serving expects: the precision is chosen where it
+			// runs. The flag is here to say so rather than "not defined".
+			&cli.StringFlag{Name: "precision", Hidden: true},
 		},
 		Action: func(c *cli.Context) error {
+			if c.IsSet("precision") {
+				return usagef("--precision: an export keeps float32 weights and graph; choose the precision where it runs: tfcat serve --precision bf16, or TensorFlow Serving's --mixed_precision=bfloat16")
+			}
 			if c.NArg() > 0 {
 				return usagef("export takes no arguments (got %q); use --model and --out", c.Args().First())
 			}
