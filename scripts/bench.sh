@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# tfcat against the tutorial's Python, Keras (with and without XLA) and JAX, side by
-# side (scripts/bench/run.py): sets up the test environment (Python TensorFlow, OpenCV,
-# JAX, Keras, matplotlib), builds tfcat, prepares the data and prints the table.
+# tfcat against the tutorial's Python, Keras (with and without XLA), JAX and GoMLX,
+# side by side (scripts/bench/run.py), in float32 and, where the CPU has AVX512_BF16 or
+# AMX, in bfloat16 (tfcat-bf16, tutorial-bf16, keras-bf16): sets up the test
+# environment (Python TensorFlow, OpenCV, JAX, Keras, matplotlib), builds tfcat,
+# prepares the data and prints the table. GoMLX's row needs scripts/bench/gomlx (its
+# own Go module, built by run.py); absent or not building, it is left out with a note.
 # Arguments go to run.py, e.g.
 #   scripts/bench.sh --repeats 3 --markdown
+#   scripts/bench.sh --tools tfcat,tfcat-bf16,tutorial,tutorial-bf16 --steps 50
 # --plot draws the results as docs/bench.png (scripts/bench/plot.py);
 # --no-setup uses the environment as it is.
 set -euo pipefail

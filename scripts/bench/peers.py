@@ -1,8 +1,12 @@
 """What a user would pick instead of tfcat, on the tutorial's network, for the benchmark
 (scripts/bench/run.py): Keras 3 on TensorFlow's backend, and plain JAX with optax.
 
-  keras-train DATA MODEL STEPS [jit]   model.fit over a tf.data pipeline (decode, resize,
-                                       cache, shuffle, batch, prefetch); jit: jit_compile=True
+  keras-train DATA MODEL STEPS [jit|bf16]
+                                       model.fit over a tf.data pipeline (decode, resize,
+                                       cache, shuffle, batch, prefetch); jit: jit_compile=True;
+                                       bf16: the mixed_bfloat16 policy (variables float32,
+                                       the output layer, so logits and loss, float32, as
+                                       Keras' mixed-precision guide says)
   keras-predict MODEL IMAGE|DIR        load the .keras file, predict (a folder in batches of 32)
   jax-train DATA MODEL STEPS           jitted train step, optax Adam, batches from NumPy
   jax-predict MODEL IMAGE|DIR          jitted forward pass (a folder in batches of 32)
@@ -55,7 +59,7 @@ def image_files(path):
 # ---------------------------------------------------------------- Keras
 
 
-def keras_model(classes):
+def keras_model(classes, bf16=False):
     import keras
     from keras import layers
     x = inp = keras.Input((SIZE, SIZE, 3))
@@ -65,7 +69,8 @@ def keras_model(classes):
         x = layers.ReLU()(x)
     x = layers.Flatten()(x)
     x = layers.Dense(128, activation="relu")(x)
-    return keras.Model(inp, layers.Dense(classes)(x))
+    # Under mixed_bfloat16 the logits stay float32: softmax and cross-entropy in bfloat16 lose too much.
+    return keras.Model(inp, layers.Dense(classes, dtype="float32" if bf16 else None)(x))
 
 
 def keras_dataset(files, labels, classes, train):
@@ -82,13 +87,16 @@ def keras_dataset(files, labels, classes, train):
     return ds.batch(BATCH).prefetch(tf.data.AUTOTUNE)
 
 
-def keras_train(data_dir, model_dir, steps, jit):
+def keras_train(data_dir, model_dir, steps, jit, bf16=False):
     import keras
     import tensorflow as tf
+    if bf16:
+        # Before the model: layers take the global policy when they are built.
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     classes, (tf_, tl), (vf, vl) = files_and_labels(data_dir)
     train = keras_dataset(tf_, tl, len(classes), True)
     valid = keras_dataset(vf, vl, len(classes), False)
-    model = keras_model(len(classes))
+    model = keras_model(len(classes), bf16)
     model.compile(optimizer=keras.optimizers.Adam(LR), loss=keras.losses.CategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"], jit_compile=jit)
     os.makedirs(model_dir, exist_ok=True)
@@ -234,7 +242,10 @@ def jax_predict(model_dir, path):
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "keras-train":
-        keras_train(args[0], args[1], int(args[2]), len(args) > 3 and args[3] == "jit")
+        mode = args[3] if len(args) > 3 else ""
+        if mode not in ("", "jit", "bf16"):
+            sys.exit("keras-train: unknown mode " + mode)
+        keras_train(args[0], args[1], int(args[2]), mode == "jit", mode == "bf16")
     elif cmd == "keras-predict":
         keras_predict(args[0], args[1])
     elif cmd == "jax-train":

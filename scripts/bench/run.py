@@ -9,10 +9,21 @@ and all cores:
   tfcat          tfcat's defaults (oneDNN kernels, see internal/onednn)
   tfcat-nodnn    tfcat --onednn=false with TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's
                  default Eigen kernels
+  tfcat-bf16     tfcat --precision bf16: Grappler's oneDNN bfloat16 rewrite
+                 (auto_mixed_precision_onednn_bfloat16), variables float32
   tutorial       the tutorial's TF1 Python (scripts/bench/tutorial.py), feed_dict
+  tutorial-bf16  the same with the same rewrite in its Session's ConfigProto
   keras          Keras 3 model.fit over tf.data (scripts/bench/peers.py)
+  keras-bf16     the same under the mixed_bfloat16 policy (logits and loss float32)
   keras-xla      the same with jit_compile=True (XLA), --xla-steps steps
   jax            plain JAX, jitted step, optax Adam, NumPy batches
+  gomlx          GoMLX (scripts/bench/gomlx, its own Go module), built here; left
+                 out with a note where it is absent or does not build; it has no
+                 predict command, so its predict rows are "-"
+
+The -bf16 rows run only where oneDNN multiplies bfloat16 in hardware (AVX512_BF16
+or AMX, as tfcat's --precision bf16 requires); elsewhere they are left out with a
+note, since emulated bfloat16 is slower than float32 and says nothing.
 
 Rows, medians over the repeats:
 
@@ -25,7 +36,7 @@ Rows, medians over the repeats:
   folder   folder predict (images/s): tfcat (n-1)/(time of n images - time of 1);
            Python tools time their predict loop inside the process
   gflops   training GFLOP/s (3 x forward FLOPs per image x steady images/s) against a
-           2048x2048 MatMul chain in the same TensorFlow
+           2048x2048 MatMul chain in the same TensorFlow (float32: bf16 rows may pass it)
 
 Then the accuracy check of tfcat's default speed settings against TensorFlow's default
 kernels: probabilities on the 1,000 prediction images within 1e-5, and the loss of
@@ -53,7 +64,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TUTORIAL = os.path.join(HERE, "tutorial.py")
 PEERS = os.path.join(HERE, "peers.py")
 CLASSES = ["tshirt-top", "trouser"]
-TOOLS = ["tfcat", "tfcat-nodnn", "tutorial", "keras", "keras-xla", "jax"]
+TOOLS = ["tfcat", "tfcat-nodnn", "tfcat-bf16", "tutorial", "tutorial-bf16", "keras", "keras-bf16", "keras-xla", "jax",
+         "gomlx"]
+GOMLX = os.path.join(HERE, "gomlx")
 BATCH = 32
 
 
@@ -123,31 +136,85 @@ def load():
     return os.getloadavg()[0]
 
 
+def bf16_missing():
+    """Why bfloat16 rows would say nothing here, or None: as tfcat's onednn.BF16,
+    the CPU needs AVX512_BF16 or AMX and ONEDNN_MAX_CPU_ISA must not cap oneDNN
+    below them (elsewhere oneDNN emulates bfloat16, slower than float32)."""
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if isa in ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"):
+        return "ONEDNN_MAX_CPU_ISA=%s caps oneDNN below bfloat16" % isa
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError as e:
+        return "cannot read /proc/cpuinfo (%s)" % e
+    if flags & {"avx512_bf16", "amx_bf16"}:
+        return None
+    return "the CPU has neither AVX512_BF16 nor AMX (oneDNN would emulate bfloat16, slower than float32)"
+
+
+def build_gomlx(work):
+    """Builds scripts/bench/gomlx into work; (binary, None) or (None, why not).
+    Its go.mod is its own: -mod=mod lets go fill in go.sum as it resolves."""
+    if not os.path.exists(os.path.join(GOMLX, "go.mod")):
+        return None, "scripts/bench/gomlx/go.mod is absent"
+    binary = os.path.join(work, "gomlx-bench")
+    env = dict(os.environ, GOFLAGS="-mod=mod")
+    try:
+        p = subprocess.run([os.environ.get("GO", "go"), "build", "-o", binary, "."], cwd=GOMLX, env=env,
+                           capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, "go build failed: %s" % e
+    if p.returncode != 0:
+        tail = " | ".join((p.stderr or p.stdout).strip().splitlines()[-5:])
+        return None, "go build failed (exit %d): %s" % (p.returncode, tail)
+    return binary, None
+
+
+def tfcat_pre(tool, a):
+    return [a.tfcat] + (["--onednn=false"] if tool == "tfcat-nodnn" else [])
+
+
+def tfcat_precision(tool):
+    return ["--precision", "bf16"] if tool == "tfcat-bf16" else []
+
+
 def train_cmd(tool, a, py, data, model, steps):
     """The command and the JSON key of its step timestamps."""
-    if tool in ("tfcat", "tfcat-nodnn"):
-        pre = [a.tfcat] + (["--onednn=false"] if tool == "tfcat-nodnn" else [])
-        return pre + ["train", "--data", data, "--iterations", str(steps), "--model-dir", model,
-                      "--json", "--device", "/cpu:0", "-q"], "elapsed_s"
+    if tool.startswith("tfcat"):
+        return tfcat_pre(tool, a) + ["train", "--data", data, "--iterations", str(steps), "--model-dir", model,
+                                     "--json", "--device", "/cpu:0", "-q"] + tfcat_precision(tool), "elapsed_s"
     if tool == "tutorial":
         return [py, TUTORIAL, "train", data, model, str(steps)], "t"
+    if tool == "tutorial-bf16":
+        return [py, TUTORIAL, "train", data, model, str(steps), "--bf16"], "t"
     if tool == "keras":
         return [py, PEERS, "keras-train", data, model, str(steps)], "t"
+    if tool == "keras-bf16":
+        return [py, PEERS, "keras-train", data, model, str(steps), "bf16"], "t"
     if tool == "keras-xla":
         return [py, PEERS, "keras-train", data, model, str(steps), "jit"], "t"
+    if tool == "gomlx":
+        # No model directory in its interface: it trains and reports, as the others do.
+        return [a.gomlx, "train", data, str(steps)], "t"
     return [py, PEERS, "jax-train", data, model, str(steps)], "t"
 
 
 def predict(tool, a, py, model, one, folder, n, env):
-    """(one-image seconds from process start, folder images/s)."""
-    if tool in ("tfcat", "tfcat-nodnn"):
-        pre = [a.tfcat] + (["--onednn=false"] if tool == "tfcat-nodnn" else [])
-        w1, _, _, _ = run(pre + ["predict", "-q", "--model", model, one], env)
-        wn, _, _, _ = run(pre + ["predict", "-q", "--model", model, folder], env)
+    """(one-image seconds from process start, folder images/s); None for a tool
+    without a predict command. bf16 rows predict in bf16 too (keras-bf16's .keras
+    file keeps its layers' mixed_bfloat16 policy)."""
+    if tool == "gomlx":
+        return None
+    if tool.startswith("tfcat"):
+        pre, prec = tfcat_pre(tool, a), tfcat_precision(tool)
+        w1, _, _, _ = run(pre + ["predict", "-q", "--model", model] + prec + [one], env)
+        wn, _, _, _ = run(pre + ["predict", "-q", "--model", model] + prec + [folder], env)
         return w1, (n - 1) / (wn - w1)
-    if tool == "tutorial":
-        w1, _, _, _ = run([py, TUTORIAL, "predict", model, one], env)
-        _, _, ev, _ = run([py, TUTORIAL, "predict-loop", model, folder], env)
+    if tool.startswith("tutorial"):
+        bf16 = ["--bf16"] if tool == "tutorial-bf16" else []
+        w1, _, _, _ = run([py, TUTORIAL, "predict", model, one] + bf16, env)
+        _, _, ev, _ = run([py, TUTORIAL, "predict-loop", model, folder] + bf16, env)
     else:
         kind = "keras" if tool.startswith("keras") else "jax"
         w1, _, _, _ = run([py, PEERS, kind + "-predict", model, one], env)
@@ -193,7 +260,7 @@ def versions(py):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tfcat", required=True)
+    ap.add_argument("--tfcat", help="the tfcat binary (all but --from-json)")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "tfcat-bench"))
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--steps", type=int, default=200, help="training steps (a multiple of 50: whole epochs)")
@@ -208,9 +275,30 @@ def main():
         with open(a.from_json) as f:
             report(json.load(f), a.markdown)
         return
+    if not a.tfcat:
+        ap.error("--tfcat is required")
     tools = [t for t in a.tools.split(",") if t]
+    unknown = [t for t in tools if t not in TOOLS]
+    if unknown:
+        sys.exit("bench: unknown tools %s (known: %s)" % (",".join(unknown), ",".join(TOOLS)))
     py = sys.executable
     os.makedirs(a.work, exist_ok=True)
+    # Rows that cannot run here are left out with a note, not a failure: the
+    # rest of the table still says something.
+    notes = []
+    why = bf16_missing() if any(t.endswith("-bf16") for t in tools) else None
+    if why:
+        notes.append("bf16 rows left out: " + why)
+        tools = [t for t in tools if not t.endswith("-bf16")]
+    if "gomlx" in tools:
+        a.gomlx, why = build_gomlx(a.work)
+        if why:
+            notes.append("gomlx left out: " + why)
+            tools.remove("gomlx")
+    for n in notes:
+        print("bench: " + n, file=sys.stderr, flush=True)
+    if not tools:
+        sys.exit("bench: every tool asked for was left out")
     data, pred = prepare(a.tfcat, a.work)
     one = sorted(glob.glob(os.path.join(pred, "*", "*.jpg")))[0]
     n_pred = len(glob.glob(os.path.join(pred, "*", "*.jpg")))
@@ -218,7 +306,7 @@ def main():
     env.pop("TF_ENABLE_ONEDNN_OPTS", None)
     info = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(), "load_start": load(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "versions": versions(py),
-            "steps": a.steps, "xla_steps": a.xla_steps, "repeats": a.repeats}
+            "steps": a.steps, "xla_steps": a.xla_steps, "repeats": a.repeats, "notes": notes}
     r = {t: {k: [] for k in ("steady", "e2e", "rss", "one", "folder")} for t in tools}
     for rep in range(a.repeats):
         for tool in tools:
@@ -231,14 +319,15 @@ def main():
             r[tool]["steady"].append(steady(ev, key))
             r[tool]["e2e"].append(wall)
             r[tool]["rss"].append(rss)
-            w1, tput = predict(tool, a, py, model, one, pred, n_pred, e)
-            r[tool]["one"].append(w1)
-            r[tool]["folder"].append(tput)
+            p = predict(tool, a, py, model, one, pred, n_pred, e)
+            if p:
+                r[tool]["one"].append(p[0])
+                r[tool]["folder"].append(p[1])
     _, _, ev, _ = run([py, TUTORIAL, "matmul", "2048"], env)
     peak = ev[-1]["gflops"]
     acc = None if a.no_accuracy else accuracy_check(a, data, pred, env)
     info["load_end"] = load()
-    med = {t: {k: statistics.median(v) for k, v in r[t].items()} for t in tools}
+    med = {t: {k: statistics.median(v) if v else None for k, v in r[t].items()} for t in tools}
     for t in tools:
         med[t]["gflops"] = 3 * flops_per_image() * med[t]["steady"] / 1e9
     info["images_predicted"] = n_pred
@@ -247,6 +336,13 @@ def main():
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)
     report(res, a.markdown)
+
+
+def ratio_of(med, a, b, k):
+    """med[a][k] / med[b][k], NaN where a tool or its measure is missing."""
+    if a not in med or b not in med or med[a][k] is None or med[b][k] is None:
+        return float("nan")
+    return med[a][k] / med[b][k]
 
 
 def report(res, markdown):
@@ -260,26 +356,36 @@ def report(res, markdown):
             ("folder", "folder predict, %d images (images/s)" % info["images_predicted"], "%.0f"),
             ("gflops", "training GFLOP/s (MatMul peak %.0f)" % peak, "%.1f")]
     base = "tutorial" if "tutorial" in tools else tools[0]
+    width = max([11] + [len(t) for t in tools])  # tutorial-bf16 is wider than the numbers
     if markdown:
         print("| measure | " + " | ".join(tools) + " | tfcat / %s |" % base)
         print("|---" * (len(tools) + 2) + "|")
     for k, name, fmt in rows:
-        vals = [fmt % med[t][k] for t in tools]
-        ratio = med["tfcat"][k] / med[base][k] if "tfcat" in tools else float("nan")
+        # None: a tool without that measure (gomlx has no predict).
+        vals = ["-" if med[t][k] is None else fmt % med[t][k] for t in tools]
+        ratio = ratio_of(med, "tfcat", base, k)
         if markdown:
             print("| %s | %s | %.2f |" % (name, " | ".join(vals), ratio))
         else:
-            print("%-44s %s  %6.2f" % (name, " ".join("%11s" % v for v in vals), ratio))
+            print("%-44s %s  %6.2f" % (name, " ".join("%*s" % (width, v) for v in vals), ratio))
     if not markdown:
-        print("%-44s %s  tfcat / %s" % ("", " ".join("%11s" % t for t in tools), base))
-    peers = [t for t in tools if not t.startswith("tfcat")]
-    if "tfcat" in tools and peers:
-        best = max(peers, key=lambda t: med[t]["steady"])
-        print("tfcat steady / best peer (%s): %.2f; tfcat e2e / tutorial: %s" % (
-            best, med["tfcat"]["steady"] / med[best]["steady"],
-            "%.2f" % (med["tfcat"]["e2e"] / med["tutorial"]["e2e"]) if "tutorial" in tools else "-"))
+        print("%-44s %s  tfcat / %s" % ("", " ".join("%*s" % (width, t) for t in tools), base))
+    # Peers at equal precision: f32 rows against tfcat, bf16 rows against tfcat-bf16.
+    for own, bf16 in (("tfcat", False), ("tfcat-bf16", True)):
+        peers = [t for t in tools if not t.startswith("tfcat") and t.endswith("-bf16") == bf16]
+        if own in tools and peers:
+            best = max(peers, key=lambda t: med[t]["steady"])
+            tut = "tutorial-bf16" if bf16 else "tutorial"
+            print("%s steady / best %s peer (%s): %.2f; %s e2e / %s: %s" % (
+                own, "bf16" if bf16 else "f32", best, med[own]["steady"] / med[best]["steady"], own, tut,
+                "%.2f" % ratio_of(med, own, tut, "e2e") if tut in tools else "-"))
+    pairs = [(t + "-bf16", t) for t in ("tfcat", "tutorial", "keras") if t in tools and t + "-bf16" in tools]
+    if pairs:
+        print("bf16 / f32 steady: " + ", ".join("%s %.2f" % (f, ratio_of(med, b, f, "steady")) for b, f in pairs))
     if "keras-xla" in tools and info["xla_steps"] < info["steps"]:
         print("keras-xla trains %d steps, not %d: its e2e and RSS are for those" % (info["xla_steps"], info["steps"]))
+    if "gomlx" in tools:
+        print("gomlx has no predict command: its predict rows are -")
     if "tfcat" in tools:
         print("tfcat at %.0f%% of the %.0f GFLOP/s MatMul peak" % (100 * med["tfcat"]["gflops"] / peak, peak))
     if acc:
@@ -287,6 +393,8 @@ def report(res, markdown):
               "changed); %d steps, max loss difference %.2g (final %.7f vs %.7f)" % (
                   acc["images"], acc["max_prob_diff"], acc["classes_changed"], acc["steps"], acc["max_loss_diff"],
                   acc["final_loss"][0], acc["final_loss"][1]))
+    for n in info.get("notes", []):
+        print(n)
     print("load average %.1f at the start, %.1f at the end; %s" % (info["load_start"], info["load_end"], info["date"]))
     if acc and (acc["max_prob_diff"] > 1e-5 or acc["max_loss_diff"] > 1e-4):
         sys.exit("bench: tfcat's speed settings change the results beyond the tolerance")

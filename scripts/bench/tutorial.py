@@ -7,6 +7,11 @@ as they run on TF 2.x through tf.compat.v1 (graph from tfgraph/testdata/tutorial
   preprocess DIR                        cv2.imread + cv2.resize + /255 per image
   matmul N                              GFLOP/s of an N×N float32 MatMul (practical peak)
 
+--bf16 (train, predict, predict-loop) switches on Grappler's oneDNN bfloat16 rewrite
+(auto_mixed_precision_onednn_bfloat16) in the Session's ConfigProto, as tfcat's
+--precision bf16 does; variables and checkpoints stay float32. Without it the Session
+is the tutorial's, TensorFlow's defaults.
+
 Each prints JSON lines with timestamps (seconds since the process started).
 """
 import glob
@@ -32,7 +37,19 @@ def load_image(path, size=128):
     return np.multiply(img.astype(np.float32), 1.0 / 255.0)
 
 
-def train(data_dir, model_dir, iterations):
+def session_config(bf16):
+    """None (the tutorial's Session, TensorFlow's defaults) or a ConfigProto with
+    the rewrite tfcat's --precision bf16 sets."""
+    if not bf16:
+        return None
+    import tensorflow as tf
+    from tensorflow.core.protobuf import rewriter_config_pb2
+    cfg = tf.compat.v1.ConfigProto()
+    cfg.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
+    return cfg
+
+
+def train(data_dir, model_dir, iterations, bf16=False):
     import numpy as np
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tfgraph", "testdata"))
     import tutorial as T
@@ -67,7 +84,7 @@ def train(data_dir, model_dir, iterations):
     saver = tf1.train.Saver()
     batch = 32
     per_epoch = len(train_x) // batch
-    with tf1.Session() as s:
+    with tf1.Session(config=session_config(bf16)) as s:
         s.run(tf1.global_variables_initializer())
         for i in range(iterations):
             xb, yb = tr.next_batch(batch)
@@ -85,29 +102,29 @@ def train(data_dir, model_dir, iterations):
     emit(event="done", step=iterations)
 
 
-def restore(model_dir):
+def restore(model_dir, bf16=False):
     import tensorflow as tf
     tf1 = tf.compat.v1
     tf1.disable_v2_behavior()
-    s = tf1.Session()
+    s = tf1.Session(config=session_config(bf16))
     saver = tf1.train.import_meta_graph(os.path.join(model_dir, "dogs-cats-model.meta"))
     saver.restore(s, tf1.train.latest_checkpoint(model_dir))
     g = tf1.get_default_graph()
     return s, g.get_tensor_by_name("x:0"), g.get_tensor_by_name("y_true:0"), g.get_tensor_by_name("y_pred:0")
 
 
-def predict(model_dir, image):
+def predict(model_dir, image, bf16=False):
     import numpy as np
     x_batch = load_image(image).reshape(1, 128, 128, 3)
-    s, x, y_true, y_pred = restore(model_dir)
+    s, x, y_true, y_pred = restore(model_dir, bf16)
     result = s.run(y_pred, feed_dict={x: x_batch, y_true: np.zeros((1, y_true.shape[1]))})
     print(result)
     emit(event="done")
 
 
-def predict_loop(model_dir, folder):
+def predict_loop(model_dir, folder, bf16=False):
     import numpy as np
-    s, x, y_true, y_pred = restore(model_dir)
+    s, x, y_true, y_pred = restore(model_dir, bf16)
     files = sorted(glob.glob(os.path.join(folder, "**", "*g"), recursive=True))
     zeros = np.zeros((1, y_true.shape[1]))
     start = time.perf_counter()
@@ -149,12 +166,14 @@ def matmul(n):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
+    bf16 = "--bf16" in args
+    args = [x for x in args if x != "--bf16"]
     if cmd == "train":
-        train(args[0], args[1], int(args[2]))
+        train(args[0], args[1], int(args[2]), bf16)
     elif cmd == "predict":
-        predict(args[0], args[1])
+        predict(args[0], args[1], bf16)
     elif cmd == "predict-loop":
-        predict_loop(args[0], args[1])
+        predict_loop(args[0], args[1], bf16)
     elif cmd == "preprocess":
         preprocess(args[0])
     elif cmd == "matmul":
