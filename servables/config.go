@@ -173,3 +173,9 @@ func (p policy) want(present []int64) []int64 {
 func (p policy) equal(q policy) bool {
 	return p.all == q.all && p.latest == q.latest && slices.Equal(p.specific, q.specific)
 }
+
+// CheckConfig checks a config's content as Reload does, applying nothing.
+func CheckConfig(cfg *configpb.ModelServerConfig) error {
+	_, err := compile(cfg)
+	return err
+}

@@ -187,6 +187,7 @@ func (m *Manager) load(s *servable, r *version) {
 		return
 	}
 	r.mdl, r.srv, r.state = mdl, srv, serving.StateAvailable
+	m.opt.Logf("model %s: version %d: loaded %s in %.2fs", s.name, r.n, r.path, time.Since(t0).Seconds())
 	var unload []*version
 	if s.removed || m.closed {
 		unload = m.retireAll(s)
@@ -194,7 +195,6 @@ func (m *Manager) load(s *servable, r *version) {
 		unload = m.reconcile(s)
 	}
 	m.mu.Unlock()
-	m.opt.Logf("model %s: version %d: loaded %s in %.2fs", s.name, r.n, r.path, time.Since(t0).Seconds())
 	m.notify(s, r.n, serving.StateAvailable, nil)
 	m.unloadAll(unload)
 }

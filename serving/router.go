@@ -1,11 +1,16 @@
 package serving
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
+	"net"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/tfcat/tfcat/savedmodel"
 )
@@ -168,4 +173,58 @@ func (rt router) servePage(w http.ResponseWriter, r *http.Request) bool {
 	}
 	defer release()
 	return srv.servePage(w, r)
+}
+
+// ServeHandler is Serve for any handler — NewHandler's over many models, or
+// a mux of several front ends — with cfg's timeouts, header limit and bound
+// on connections (Server.HTTPServer and Server.Listener's; the model fields
+// of cfg are not used). It answers on ln until ctx is done, then shuts down
+// gracefully, as Serve does.
+func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler, cfg Config, opt ServeOptions) error {
+	if err := cfg.limitDefaults(); err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.ReadHeaderTimeout + cfg.RequestTimeout + 5*time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+	}
+	logw := opt.ErrorLog
+	if logw == nil {
+		logw = io.Discard
+	}
+	logf := opt.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		logf("listening on %s, which is not loopback: anyone who reaches it can use the models", ln.Addr())
+	}
+	hs.ErrorLog = log.New(logw, "tfcat: http: ", 0)
+	lim := &limitListener{Listener: ln, sem: make(chan struct{}, cfg.MaxConnections), done: make(chan struct{})}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(lim) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	if opt.OnShutdown != nil {
+		opt.OnShutdown()
+	}
+	logf("shutting down: answering the requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	logf("stopped")
+	return nil
 }

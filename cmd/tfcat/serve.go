@@ -5,11 +5,15 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	configpb "github.com/wamuir/graft/tensorflow/serving/config_go_proto"
 
+	"github.com/tfcat/tfcat/model"
+	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving"
 )
 
@@ -19,10 +23,13 @@ func serveCommand() *cli.Command {
 		Usage:       "serve a model over HTTP with TensorFlow Serving's REST API",
 		Description: help("serve"),
 		Flags: []cli.Flag{
-			modelFlag("SavedModel folder, model folder or checkpoint prefix"),
+			modelFlag("SavedModel folder, model folder or checkpoint prefix, served as one version"),
+			&cli.StringFlag{Name: "model-base-path", Usage: "folder of numbered version folders (1, 2, ...), each a SavedModel or a model folder: watched, the latest served (TensorFlow Serving's --model_base_path)"},
+			&cli.StringFlag{Name: "model-config-file", Usage: "text-format ModelServerConfig: several models, their base paths, version policies and labels (TensorFlow Serving's --model_config_file)"},
+			&cli.DurationFlag{Name: "poll", Value: servables.DefaultPoll, Usage: "how often base paths are checked for new versions; 0 loads once (TensorFlow Serving's --file_system_poll_wait_seconds)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8501", Usage: "address to listen on (host:port; port 0 picks a free one)"},
-			&cli.StringFlag{Name: "name", Value: serving.DefaultName, Usage: "the model's name in URLs"},
-			&cli.Int64Flag{Name: "version", Value: 1, Usage: "the version number the server reports and accepts", Action: positive[int64]("--version")},
+			&cli.StringFlag{Name: "name", Aliases: []string{"model-name"}, Value: serving.DefaultName, Usage: "the model's name in URLs, for --model and --model-base-path (TensorFlow Serving's --model_name)"},
+			&cli.Int64Flag{Name: "version", Value: 1, Usage: "the version number the server reports and accepts, for --model", Action: positive[int64]("--version")},
 			&cli.IntFlag{Name: "max-batch", Value: serving.DefaultMaxBatch, Usage: "most images per Session.Run (1 turns batching off)", Action: positive[int]("--max-batch")},
 			&cli.DurationFlag{Name: "batch-wait", Value: serving.DefaultBatchWait, Usage: "how long a batch's first request waits for others (0: no wait)"},
 			&cli.Int64Flag{Name: "max-body", Value: serving.DefaultMaxBodyBytes, Usage: "largest request body in bytes (larger: 413)", Action: positive[int64]("--max-body")},
@@ -45,25 +52,120 @@ func serveCommand() *cli.Command {
 			if wait == 0 {
 				wait = -1 // serving.Config: negative is no wait, zero the default
 			}
-			m, err := openModel(c, c.String("model"))
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			srv, err := serving.New(m, serving.Config{
-				Name: c.String("name"), Version: c.Int64("version"), Classes: m.ClassNames(), Source: m.Path,
+			cfg := serving.Config{
 				MaxBatch: c.Int("max-batch"), BatchWait: wait,
 				MaxBodyBytes: c.Int64("max-body"), MaxInstances: c.Int("max-instances"),
 				MaxImagePixels: c.Int("max-image-pixels"), DecodeMemory: c.Int64("decode-memory"),
 				RequestTimeout: c.Duration("request-timeout"), MaxConcurrentRequests: c.Int("max-requests"),
 				MaxConnections: c.Int("max-connections"),
-			})
+			}
+			given := 0
+			for _, f := range []string{"model", "model-base-path", "model-config-file"} {
+				if c.IsSet(f) {
+					given++
+				}
+			}
+			if given > 1 {
+				return usagef("give one of --model, --model-base-path and --model-config-file")
+			}
+			if c.IsSet("model-base-path") || c.IsSet("model-config-file") {
+				return serveVersions(c, cfg)
+			}
+			m, err := openModel(c, c.String("model"))
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			cfg.Name, cfg.Version, cfg.Classes, cfg.Source = c.String("name"), c.Int64("version"), m.ClassNames(), m.Path
+			srv, err := serving.New(m, cfg)
 			if err != nil {
 				return usagef("%v", err)
 			}
 			defer srv.Close()
 			return listenAndServe(c, srv)
 		},
+	}
+}
+
+// serveVersions serves --model-base-path or --model-config-file: versions
+// loaded, swapped and unloaded as they come and go (package servables).
+func serveVersions(c *cli.Context, cfg serving.Config) error {
+	if c.IsSet("version") {
+		return usagef("--version is for --model; with --model-base-path and --model-config-file the versions are the folders' numbers")
+	}
+	poll := c.Duration("poll")
+	if poll < 0 {
+		return usagef("--poll %v must not be negative", poll)
+	}
+	if poll == 0 {
+		poll = -1 // servables.Options: negative loads once, zero is the default
+	}
+	file, base := c.String("model-config-file"), c.String("model-base-path")
+	if file != "" && c.IsSet("classes") {
+		return usagef("--classes names one model's classes; the models of --model-config-file must store their own")
+	}
+	var mc *configpb.ModelServerConfig
+	if file != "" {
+		var err error
+		if mc, err = servables.ReadConfig(file); err != nil {
+			return err
+		}
+		if err := servables.CheckConfig(mc); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+	} else {
+		if fi, err := os.Stat(base); err != nil {
+			return fmt.Errorf("--model-base-path: %w", err)
+		} else if !fi.IsDir() {
+			return fmt.Errorf("--model-base-path: %s is not a folder", base)
+		}
+		if err := servables.CheckConfig(servables.SingleModel(c.String("name"), base)); err != nil {
+			return usagef("%v", err)
+		}
+		mc = servables.SingleModel(c.String("name"), base)
+	}
+	sc, err := sessionConfig(c, false)
+	if err != nil {
+		return err
+	}
+	logf := notes(c)
+	mgr, err := servables.New(mc, servables.Options{
+		Model:   model.Options{Session: sc, Trust: c.Bool("trust-graph"), Classes: splitList(c.String("classes"))},
+		Serving: cfg, Poll: poll, Logf: logf,
+	})
+	if err != nil {
+		return err
+	}
+	defer mgr.Close()
+
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	addr := c.String("addr")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	names := mgr.Names()
+	every := "loaded once"
+	if poll > 0 {
+		every = "checked every " + poll.String()
+	}
+	if file != "" {
+		logf("serving %s from %s (base paths %s) on http://%s/v1/models/NAME, a page to try %s at http://%[4]s/ (Ctrl-C or SIGTERM stops)",
+			strings.Join(names, ", "), file, every, ln.Addr(), names[0])
+	} else {
+		logf("serving the versions of %s as %q (%s) on http://%s/v1/models/%[2]s, a page to try it at http://%[4]s/ (Ctrl-C or SIGTERM stops)",
+			base, names[0], every, ln.Addr())
+	}
+	return serving.ServeHandler(ctx, ln, serving.NewHandler(mgr), cfg, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf})
+}
+
+// notes prints a line on stderr unless --quiet.
+func notes(c *cli.Context) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		if !c.Bool("quiet") {
+			fmt.Fprintf(c.App.ErrWriter, "tfcat: "+format+"\n", args...)
+		}
 	}
 }
 
@@ -76,11 +178,7 @@ func listenAndServe(c *cli.Context, srv *serving.Server) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	logf := func(format string, args ...any) {
-		if !c.Bool("quiet") {
-			fmt.Fprintf(c.App.ErrWriter, "tfcat: "+format+"\n", args...)
-		}
-	}
+	logf := notes(c)
 	logf("serving %s as %q on http://%s/v1/models/%s, a page to try it at http://%[3]s/ (Ctrl-C or SIGTERM stops)", c.String("model"), c.String("name"), ln.Addr(), c.String("name"))
 	// After the first signal, a second kills the process the usual way.
 	return serving.Serve(ctx, ln, srv, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf})
