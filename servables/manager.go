@@ -301,8 +301,8 @@ func (m *Manager) Config() *configpb.ModelServerConfig {
 }
 
 // Close stops polling, waits for the loads in progress, and unloads every
-// version; one still held by a request is unloaded when it is released,
-// and Close waits for that. Shut the front ends down first.
+// version; one still held by a request is unloaded when it is released.
+// Shut the front ends down first.
 func (m *Manager) Close() error {
 	m.reload.Lock()
 	defer m.reload.Unlock()

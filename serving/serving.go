@@ -1,14 +1,19 @@
 // Package serving answers TensorFlow Serving's REST API for a tfcat model, so
 // that clients written for TensorFlow Serving work against tfcat serve.
 //
-// Routes (NAME is Config.Name; /versions/V may follow NAME where V is the
-// served version):
+// Routes (NAME is Config.Name; /versions/V or /labels/L may follow NAME to
+// pick a version, by default the latest):
 //
 //	POST /v1/models/NAME:predict         row {"instances": [...]} or columnar {"inputs": ...}
 //	POST /v1/models/NAME:classify-image  a raw JPEG, PNG or BMP body (tfcat's own)
-//	GET  /v1/models/NAME                 the version's status
+//	GET  /v1/models/NAME                 the versions' status
 //	GET  /v1/models/NAME/metadata        the serving_default SignatureDef
 //	GET  /                               a page to try the model in a browser
+//
+// A Server answers for its one model and version. NewHandler answers the
+// same routes for every model and version of a Models (package servables
+// serves base paths of numbered versions and TensorFlow Serving's model
+// config files), each request on the Server of the version it asked for.
 //
 // The page shows the model's name, classes and input size, and sends an
 // image a person drops or picks to :classify-image from the browser. It and
