@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tfcat/tfcat/model"
 	"github.com/tfcat/tfcat/serving"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // TestSwapsUnderLoad: 20 versions swapped in while clients keep asking the
@@ -211,4 +213,32 @@ func measureUnload(t *testing.T, src string) {
 	m.Close()
 	rss = append(rss, vmRSS(t))
 	fmt.Printf("rss before=%d one=%d swap1=%d swap2=%d swap3=%d closed=%d\n", rss[0], rss[1], rss[2], rss[3], rss[4], rss[5])
+}
+
+// BenchmarkPredict runs the tutorial's network (128×128×3) on batches of 1
+// and 32 blank images: run it with and without
+// TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1 to see what malloc, which hands an
+// unloaded version's memory back (TestUnloadReturnsMemory), costs against
+// oneDNN's pool.
+func BenchmarkPredict(b *testing.B) {
+	src := savedModel(b, tfgraph.Tutorial(2), 1)
+	m, err := model.Open(src, model.Options{Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	for _, n := range []int{1, 32} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			x := make([]float32, n*128*128*3)
+			if _, err := m.Predict(x, n); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := m.Predict(x, n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
