@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -26,6 +28,7 @@ func serveCommand() *cli.Command {
 			modelFlag("SavedModel folder, model folder or checkpoint prefix, served as one version"),
 			&cli.StringFlag{Name: "model-base-path", Usage: "folder of numbered version folders (1, 2, ...), each a SavedModel or a model folder: watched, the latest served (TensorFlow Serving's --model_base_path)"},
 			&cli.StringFlag{Name: "model-config-file", Usage: "text-format ModelServerConfig: several models, their base paths, version policies and labels (TensorFlow Serving's --model_config_file)"},
+			&cli.DurationFlag{Name: "model-config-file-poll", Usage: "how often --model-config-file is read again, a changed one applied (0: never; TensorFlow Serving's --model_config_file_poll_wait_seconds)"},
 			&cli.DurationFlag{Name: "poll", Value: servables.DefaultPoll, Usage: "how often base paths are checked for new versions; 0 loads once (TensorFlow Serving's --file_system_poll_wait_seconds)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8501", Usage: "address to listen on (host:port; port 0 picks a free one)"},
 			&cli.StringFlag{Name: "name", Aliases: []string{"model-name"}, Value: serving.DefaultName, Usage: "the model's name in URLs, for --model and --model-base-path (TensorFlow Serving's --model_name)"},
@@ -101,6 +104,9 @@ func serveVersions(c *cli.Context, cfg serving.Config) error {
 		poll = -1 // servables.Options: negative loads once, zero is the default
 	}
 	file, base := c.String("model-config-file"), c.String("model-base-path")
+	if c.Duration("model-config-file-poll") < 0 || (c.IsSet("model-config-file-poll") && file == "") {
+		return usagef("--model-config-file-poll takes a duration of 0 or more, with --model-config-file")
+	}
 	if file != "" && c.IsSet("classes") {
 		return usagef("--classes names one model's classes; the models of --model-config-file must store their own")
 	}
@@ -145,19 +151,68 @@ func serveVersions(c *cli.Context, cfg serving.Config) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
+	if every := c.Duration("model-config-file-poll"); every > 0 {
+		done := make(chan struct{})
+		defer func() { stop(); <-done }() // before mgr.Close
+		go func() {
+			defer close(done)
+			watchConfig(ctx, file, every, mgr, logf)
+		}()
+	}
 	names := mgr.Names()
 	every := "loaded once"
 	if poll > 0 {
 		every = "checked every " + poll.String()
 	}
-	if file != "" {
+	switch {
+	case file != "" && len(names) == 0:
+		logf("serving no models yet from %s on http://%s/v1/models/NAME (Ctrl-C or SIGTERM stops)", file, ln.Addr())
+	case file != "":
 		logf("serving %s from %s (base paths %s) on http://%s/v1/models/NAME, a page to try %s at http://%[4]s/ (Ctrl-C or SIGTERM stops)",
 			strings.Join(names, ", "), file, every, ln.Addr(), names[0])
-	} else {
+	default:
 		logf("serving the versions of %s as %q (%s) on http://%s/v1/models/%[2]s, a page to try it at http://%[4]s/ (Ctrl-C or SIGTERM stops)",
 			base, names[0], every, ln.Addr())
 	}
 	return serving.ServeHandler(ctx, ln, serving.NewHandler(mgr), cfg, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf})
+}
+
+// watchConfig reads file every period until ctx is done and applies it when
+// it has changed; a config that is wrong is logged once and the last one
+// keeps serving.
+func watchConfig(ctx context.Context, file string, every time.Duration, mgr *servables.Manager, logf func(string, ...any)) {
+	last, _ := os.ReadFile(file) // what New applied, near enough: a change is applied at the next tick
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		text, err := os.ReadFile(file)
+		if err == nil && bytes.Equal(text, last) {
+			continue
+		}
+		last = text
+		var cfg *configpb.ModelServerConfig
+		if err == nil {
+			if cfg, err = servables.ParseConfig(text); err == nil {
+				err = servables.CheckConfig(cfg)
+			}
+			if err != nil {
+				err = fmt.Errorf("%s: %w", file, err)
+			}
+		}
+		if err == nil {
+			err = mgr.Reload(cfg) // what fails now is a version's load, naming its folder
+		}
+		if err != nil {
+			logf("%v; the models already loaded keep serving", err)
+			continue
+		}
+		logf("%s changed: serving %s", file, strings.Join(mgr.Names(), ", "))
+	}
 }
 
 // notes prints a line on stderr unless --quiet.
