@@ -401,3 +401,27 @@ func predict(t testing.TB, h http.Handler, name string, version int64) int {
 	}
 	return w.Code
 }
+
+// TestLinkedVersion: a version folder that is a link to the model (as
+// Kubernetes volumes and deployment tools make them) is served.
+func TestLinkedVersion(t *testing.T) {
+	base := t.TempDir()
+	if err := os.Symlink(savedModel(t, small, 1), filepath.Join(base, "4")); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := fingerprint(filepath.Join(base, "4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if direct, _ := fingerprint(savedModel(t, small, 1)); fp != direct {
+		t.Errorf("the link's fingerprint %s differs from its folder's %s", fp, direct)
+	}
+	m, err := New(SingleModel("pets", base), Options{Poll: -1, Model: defaultModelOptions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if v := latest(m, "pets"); v != 4 {
+		t.Errorf("latest %d, want 4", v)
+	}
+}

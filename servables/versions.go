@@ -415,9 +415,15 @@ func (checkError) ErrorCode() corepb.Code { return corepb.Code_INVALID_ARGUMENT 
 // fingerprint sums the names, sizes, modes and modification times of the
 // files under dir: equal sums, unchanged files (as far as a poll can tell).
 func fingerprint(dir string) (string, error) {
+	// A version may be a link to its folder (listVersions follows links);
+	// WalkDir would not go into it.
+	dir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", err
+	}
 	h := fnv.New128a()
 	count := 0
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
