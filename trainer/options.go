@@ -227,6 +227,10 @@ func (o *Options) normalize() error {
 		return &OptionError{Option: "ClusterTimeout", Value: o.ClusterTimeout, Reason: "must be positive"}
 	case o.UnfusedGradients && o.Session.Precision != "" && o.Session.Precision != tfgraph.F32:
 		return &OptionError{Option: "Session.Precision", Value: o.Session.Precision, Reason: "cannot go with UnfusedGradients (tfcat train --fuse-gradients=false): the tutorial's exact arithmetic is float32"}
+	case o.Cluster != nil && o.Session.Precision != "" && o.Session.Precision != tfgraph.F32:
+		// The rewrite reaches the replicas' graph partitions, where kernels
+		// without bfloat16 (the non-oneDNN MaxPoolGrad among them) fail.
+		return &OptionError{Option: "Session.Precision", Value: o.Session.Precision, Reason: "cannot be used on a cluster yet: a replica's graph partition gets kernels that have no bfloat16"}
 	case o.Cluster != nil && o.Stream:
 		return &OptionError{Option: "Stream", Value: o.Stream, Reason: "cannot be used on a cluster: every replica must see the same images"}
 	case o.Cluster != nil && (o.Dropout != 0 || o.BatchNorm || o.Schedule.Scheduled() || o.KeepBest || o.RestoreBest):
