@@ -2,8 +2,12 @@
 # Creates .venv with the Python reference stack tfcat's tests compare against:
 # tensorflow-cpu (version from TENSORFLOW_VERSION), numpy, opencv-python-headless,
 # pillow, and the benchmark's Keras, JAX, optax and matplotlib
-# (scripts/requirements-reference.txt). Tests and benchmarks only: tfcat never runs Python.
-# Reuses the wheel scripts/install-libtensorflow.sh cached. Idempotent.
+# (scripts/requirements-reference.txt), then TensorFlow Serving's Python client
+# (tensorflow-serving-api, the same version) without its dependencies: it requires the
+# `tensorflow` distribution, which pip would install over tensorflow-cpu; what it needs,
+# grpcio and protobuf, comes with tensorflow-cpu. Tests and benchmarks only: tfcat never
+# runs Python. Reuses the wheel scripts/install-libtensorflow.sh cached. Idempotent: a
+# venv whose first part is current gets only the client.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 die() { echo "setup-python: $*" >&2; exit 1; }
@@ -12,7 +16,20 @@ version=$(tr -d ' \n' <"$root/TENSORFLOW_VERSION")
 venv=${TFCAT_VENV:-$root/.venv}
 req="$root/scripts/requirements-reference.txt"
 want="tensorflow-cpu==$version $(sha256sum "$req" | cut -d' ' -f1)"
-if [[ -x $venv/bin/python && -f $venv/.tfcat-stamp && $(cat "$venv/.tfcat-stamp") == "$want" ]]; then
+api="tensorflow-serving-api==$version"
+stamp=$venv/.tfcat-stamp
+# The stamp's first line is the reference stack's, its second the client's.
+install_api() {
+	"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$api" ||
+		die "pip install of $api failed"
+	"$venv/bin/python" -c 'import grpc; from tensorflow_serving.apis import prediction_service_pb2_grpc, model_service_pb2_grpc' ||
+		die "$api does not import"
+	printf '%s\n%s\n' "$want" "$api" >"$stamp"
+}
+if [[ -x $venv/bin/python && -f $stamp && $(head -n1 "$stamp") == "$want" ]]; then
+	if [[ $(sed -n 2p "$stamp") != "$api" ]]; then
+		install_api
+	fi
 	echo "Python reference environment ready in $venv"
 	exit 0
 fi
@@ -30,5 +47,5 @@ mkdir -p "$cache"
 	--find-links "$cache" "tensorflow-cpu==$version" -r "$req" ||
 	die "pip install of the reference packages failed"
 "$venv/bin/python" -c 'import tensorflow, cv2, numpy' || die "reference packages do not import"
-printf '%s\n' "$want" >"$venv/.tfcat-stamp"
+install_api
 echo "Python reference environment ready in $venv"
