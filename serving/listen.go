@@ -31,6 +31,19 @@ type ServeOptions struct {
 // ShutdownGrace) and returns nil. The HTTP server and the connection bound
 // are srv's (Server.HTTPServer, Server.Listener).
 func Serve(ctx context.Context, ln net.Listener, srv *Server, opt ServeOptions) error {
+	if err := serveHTTP(ctx, ln, srv.HTTPServer(), srv.Listener, "the model", opt); err != nil {
+		return err
+	}
+	if opt.Logf != nil {
+		st := srv.Stats()
+		opt.Logf("stopped; predicted %d images in %d batches", st.Images, st.Batches)
+	}
+	return nil
+}
+
+// serveHTTP is Serve and ServeHandler: hs on limit(ln) until ctx is done,
+// then a graceful shutdown. what names what the server gives access to.
+func serveHTTP(ctx context.Context, ln net.Listener, hs *http.Server, limit func(net.Listener) net.Listener, what string, opt ServeOptions) error {
 	logw := opt.ErrorLog
 	if logw == nil {
 		logw = io.Discard
@@ -40,12 +53,11 @@ func Serve(ctx context.Context, ln net.Listener, srv *Server, opt ServeOptions) 
 		logf = func(string, ...any) {}
 	}
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
-		logf("listening on %s, which is not loopback: anyone who reaches it can use the model", ln.Addr())
+		logf("listening on %s, which is not loopback: anyone who reaches it can use %s", ln.Addr(), what)
 	}
-	hs := srv.HTTPServer()
 	hs.ErrorLog = log.New(logw, "tfcat: http: ", 0)
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(srv.Listener(ln)) }()
+	go func() { served <- hs.Serve(limit(ln)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serving: %w", err)
@@ -64,7 +76,5 @@ func Serve(ctx context.Context, ln net.Listener, srv *Server, opt ServeOptions) 
 	if err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
-	st := srv.Stats()
-	logf("stopped; predicted %d images in %d batches", st.Images, st.Batches)
 	return nil
 }

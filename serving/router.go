@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
 	"net/http"
 	"strconv"
@@ -192,39 +190,14 @@ func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler, cfg Conf
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 	}
-	logw := opt.ErrorLog
-	if logw == nil {
-		logw = io.Discard
+	limit := func(ln net.Listener) net.Listener {
+		return &limitListener{Listener: ln, sem: make(chan struct{}, cfg.MaxConnections), done: make(chan struct{})}
 	}
-	logf := opt.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
+	if err := serveHTTP(ctx, ln, hs, limit, "the models", opt); err != nil {
+		return err
 	}
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
-		logf("listening on %s, which is not loopback: anyone who reaches it can use the models", ln.Addr())
+	if opt.Logf != nil {
+		opt.Logf("stopped")
 	}
-	hs.ErrorLog = log.New(logw, "tfcat: http: ", 0)
-	lim := &limitListener{Listener: ln, sem: make(chan struct{}, cfg.MaxConnections), done: make(chan struct{})}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(lim) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
-	}
-	if opt.OnShutdown != nil {
-		opt.OnShutdown()
-	}
-	logf("shutting down: answering the requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	if err != nil {
-		return fmt.Errorf("shutting down: %w", err)
-	}
-	logf("stopped")
 	return nil
 }

@@ -30,8 +30,8 @@ type loadFailure struct {
 	msg  string
 }
 
-func (e *loadFailure) Error() string             { return e.msg }
-func (e *loadFailure) ErrorCode() corepb.Code    { return e.code }
+func (e *loadFailure) Error() string            { return e.msg }
+func (e *loadFailure) ErrorCode() corepb.Code   { return e.code }
 func (t *twoVersions) Names() []string          { return []string{"m"} }
 func (t *twoVersions) labels() map[string]int64 { return map[string]int64{"stable": 1, "canary": 2} }
 
