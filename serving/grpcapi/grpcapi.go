@@ -63,7 +63,7 @@ import (
 	"github.com/tfcat/tfcat/serving"
 )
 
-// The services' full names and the proto file graft registers them from.
+// The services' full names, as in the methods' paths (/NAME/METHOD).
 const (
 	PredictionServiceName = "tensorflow.serving.PredictionService"
 	ModelServiceName      = "tensorflow.serving.ModelService"
