@@ -363,7 +363,7 @@ serve() {
 	# Host network, listening on loopback only: the host's curl is the client.
 	# No systemd here to time the HEALTHCHECK: the step runs it itself.
 	pm_ns run --rm --name "$name" --network host "${run_flags[@]}" --health-interval disable \
-		"${work_mount[@]}" "$image" serve --model /work/export --name fmnist --addr "127.0.0.1:$port" >"$log" 2>&1 &
+		"${work_mount[@]}" "$image" serve --model /work/export --name fmnist --addr "127.0.0.1:$port" --grpc-addr 127.0.0.1:0 >"$log" 2>&1 &
 	serve_pid=$!
 	local up=false
 	for _ in $(seq 120); do

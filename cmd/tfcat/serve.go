@@ -13,10 +13,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 	configpb "github.com/wamuir/graft/tensorflow/serving/config_go_proto"
+	"golang.org/x/net/netutil"
 
 	"github.com/tfcat/tfcat/model"
 	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving"
+	"github.com/tfcat/tfcat/serving/grpcapi"
 )
 
 func serveCommand() *cli.Command {
@@ -30,7 +32,8 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "model-config-file", Usage: "text-format ModelServerConfig: several models, their base paths, version policies and labels (TensorFlow Serving's --model_config_file)"},
 			&cli.DurationFlag{Name: "model-config-file-poll", Usage: "how often --model-config-file is read again, a changed one applied (0: never; TensorFlow Serving's --model_config_file_poll_wait_seconds)"},
 			&cli.DurationFlag{Name: "poll", Value: servables.DefaultPoll, Usage: "how often base paths are checked for new versions; 0 loads once (TensorFlow Serving's --file_system_poll_wait_seconds)"},
-			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8501", Usage: "address to listen on (host:port; port 0 picks a free one)"},
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8501", Usage: "address of the REST API (host:port; port 0 picks a free one; TensorFlow Serving's --rest_api_port)"},
+			&cli.StringFlag{Name: "grpc-addr", Value: "127.0.0.1:8500", Usage: "address of the gRPC API, TensorFlow Serving's PredictionService and ModelService (port 0 picks a free one; empty: none; TensorFlow Serving's --port)"},
 			&cli.StringFlag{Name: "name", Aliases: []string{"model-name"}, Value: serving.DefaultName, Usage: "the model's name in URLs, for --model and --model-base-path (TensorFlow Serving's --model_name)"},
 			&cli.Int64Flag{Name: "version", Value: 1, Usage: "the version number the server reports and accepts, for --model", Action: positive[int64]("--version")},
 			&cli.IntFlag{Name: "max-batch", Value: serving.DefaultMaxBatch, Usage: "most images per Session.Run (1 turns batching off)", Action: positive[int]("--max-batch")},
@@ -85,7 +88,7 @@ func serveCommand() *cli.Command {
 				return usagef("%v", err)
 			}
 			defer srv.Close()
-			return listenAndServe(c, srv)
+			return listenAndServe(c, srv, cfg)
 		},
 	}
 }
@@ -151,6 +154,12 @@ func serveVersions(c *cli.Context, cfg serving.Config) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
+	stopGRPC, err := startGRPC(c, mgr, cfg, logf)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopGRPC() // before mgr.Close
 	if every := c.Duration("model-config-file-poll"); every > 0 {
 		done := make(chan struct{})
 		defer func() { stop(); <-done }() // before mgr.Close
@@ -225,7 +234,7 @@ func notes(c *cli.Context) func(format string, args ...any) {
 }
 
 // listenAndServe runs srv until SIGINT or SIGTERM, then shuts down gracefully.
-func listenAndServe(c *cli.Context, srv *serving.Server) error {
+func listenAndServe(c *cli.Context, srv *serving.Server, cfg serving.Config) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	addr := c.String("addr")
@@ -234,7 +243,48 @@ func listenAndServe(c *cli.Context, srv *serving.Server) error {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	logf := notes(c)
+	stopGRPC, err := startGRPC(c, serving.One(srv), cfg, logf)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopGRPC() // before the caller closes srv
 	logf("serving %s as %q on http://%s/v1/models/%s, a page to try it at http://%[3]s/ (Ctrl-C or SIGTERM stops)", c.String("model"), c.String("name"), ln.Addr(), c.String("name"))
 	// After the first signal, a second kills the process the usual way.
 	return serving.Serve(ctx, ln, srv, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf})
+}
+
+// startGRPC serves TensorFlow Serving's gRPC API for models on --grpc-addr
+// (nothing when it is empty), with cfg's bounds: messages up to the REST body
+// limit, at most MaxConnections connections. stop ends it gracefully: the
+// RPCs in flight are answered, for up to serving.ShutdownGrace.
+func startGRPC(c *cli.Context, models serving.Models, cfg serving.Config, logf func(string, ...any)) (stop func(), err error) {
+	addr := c.String("grpc-addr")
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s (--grpc-addr): %w", addr, err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		logf("gRPC on %s, which is not loopback: anyone who reaches it can use the models", ln.Addr())
+	}
+	if cfg.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, cfg.MaxConnections)
+	}
+	gs := grpcapi.NewServer(models, grpcapi.Options{MaxRecvMsgSize: int(cfg.MaxBodyBytes)})
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(ln) }()
+	logf("gRPC (tensorflow.serving.PredictionService, ModelService) on %s", ln.Addr())
+	return func() {
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(serving.ShutdownGrace):
+			gs.Stop()
+		}
+		<-served
+	}, nil
 }

@@ -45,7 +45,7 @@ func startServe(t *testing.T, args ...string) (string, *lockedBuffer, chan int) 
 	stderr := &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(append([]string{"tfcat", "serve", "--addr", "127.0.0.1:0", "--device", "/cpu:0"}, args...), io.Discard, stderr)
+		done <- run(append([]string{"tfcat", "serve", "--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--device", "/cpu:0"}, args...), io.Discard, stderr)
 	}()
 	re := regexp.MustCompile(`on (http://127\.0\.0\.1:[0-9]+)/`)
 	deadline := time.Now().Add(60 * time.Second)
@@ -160,7 +160,7 @@ func TestServeUsage(t *testing.T) {
 		{[]string{"--addr", "127.0.0.1:99999"}, 1, "listening on 127.0.0.1:99999"},
 	} {
 		var stderr bytes.Buffer
-		code := run(append([]string{"tfcat", "serve", "-q", "--device", "/cpu:0", "--model", ckpt}, c.args...), io.Discard, &stderr)
+		code := run(append([]string{"tfcat", "serve", "-q", "--grpc-addr", "127.0.0.1:0", "--device", "/cpu:0", "--model", ckpt}, c.args...), io.Discard, &stderr)
 		if code != c.code || !strings.Contains(stderr.String(), c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d, %q", c.args, code, stderr.String(), c.code, c.want)
 		}
