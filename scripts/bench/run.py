@@ -265,6 +265,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--steps", type=int, default=200, help="training steps (a multiple of 50: whole epochs)")
     ap.add_argument("--xla-steps", type=int, default=30, help="steps for keras-xla (XLA's CPU convolutions are slow)")
+    ap.add_argument("--gomlx-steps", type=int, default=30, help="steps for gomlx (its pure-Go backend runs a few images/s)")
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--no-accuracy", action="store_true", help="skip the accuracy check")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
@@ -306,14 +307,14 @@ def main():
     env.pop("TF_ENABLE_ONEDNN_OPTS", None)
     info = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(), "load_start": load(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "versions": versions(py),
-            "steps": a.steps, "xla_steps": a.xla_steps, "repeats": a.repeats, "notes": notes}
+            "steps": a.steps, "xla_steps": a.xla_steps, "gomlx_steps": a.gomlx_steps, "repeats": a.repeats, "notes": notes}
     r = {t: {k: [] for k in ("steady", "e2e", "rss", "one", "folder")} for t in tools}
     for rep in range(a.repeats):
         for tool in tools:
             print("repeat %d/%d: %s (load %.1f) ..." % (rep + 1, a.repeats, tool, load()), file=sys.stderr, flush=True)
             e = dict(env, TF_ENABLE_ONEDNN_OPTS="0") if tool == "tfcat-nodnn" else env
             model = os.path.join(a.work, "model-" + tool)
-            steps = min(a.steps, a.xla_steps) if tool == "keras-xla" else a.steps
+            steps = min(a.steps, a.xla_steps) if tool == "keras-xla" else min(a.steps, a.gomlx_steps) if tool == "gomlx" else a.steps
             cmd, key = train_cmd(tool, a, py, data, model, steps)
             wall, rss, ev, _ = run(cmd, e)
             r[tool]["steady"].append(steady(ev, key))
@@ -384,6 +385,8 @@ def report(res, markdown):
         print("bf16 / f32 steady: " + ", ".join("%s %.2f" % (f, ratio_of(med, b, f, "steady")) for b, f in pairs))
     if "keras-xla" in tools and info["xla_steps"] < info["steps"]:
         print("keras-xla trains %d steps, not %d: its e2e and RSS are for those" % (info["xla_steps"], info["steps"]))
+    if "gomlx" in tools and info.get("gomlx_steps", info["steps"]) < info["steps"]:
+        print("gomlx trains %d steps, not %d: its e2e and RSS are for those" % (info["gomlx_steps"], info["steps"]))
     if "gomlx" in tools:
         print("gomlx has no predict command: its predict rows are -")
     if "tfcat" in tools:
