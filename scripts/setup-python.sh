@@ -5,9 +5,11 @@
 # (scripts/requirements-reference.txt), then TensorFlow Serving's Python client
 # (tensorflow-serving-api, the same version) without its dependencies: it requires the
 # `tensorflow` distribution, which pip would install over tensorflow-cpu; what it needs,
-# grpcio and protobuf, comes with tensorflow-cpu. Tests and benchmarks only: tfcat never
+# grpcio and protobuf, comes with tensorflow-cpu; and beside it the Prometheus Python
+# client, prometheus-client (no dependencies), whose text parser reads tfcat serve's
+# metrics in serving/monitoring's tests. Tests and benchmarks only: tfcat never
 # runs Python. Reuses the wheel scripts/install-libtensorflow.sh cached. Idempotent: a
-# venv whose first part is current gets only the client.
+# venv whose first part is current gets only the clients.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 die() { echo "setup-python: $*" >&2; exit 1; }
@@ -17,17 +19,20 @@ venv=${TFCAT_VENV:-$root/.venv}
 req="$root/scripts/requirements-reference.txt"
 want="tensorflow-cpu==$version $(sha256sum "$req" | cut -d' ' -f1)"
 api="tensorflow-serving-api==$version"
+prom="prometheus-client==0.26.0"
 stamp=$venv/.tfcat-stamp
-# The stamp's first line is the reference stack's, its second the client's.
+# The stamp's first line is the reference stack's, its second the clients'.
 install_api() {
-	"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$api" ||
-		die "pip install of $api failed"
+	"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$api" "$prom" ||
+		die "pip install of $api and $prom failed"
 	"$venv/bin/python" -c 'import grpc; from tensorflow_serving.apis import prediction_service_pb2_grpc, model_service_pb2_grpc' ||
 		die "$api does not import"
-	printf '%s\n%s\n' "$want" "$api" >"$stamp"
+	"$venv/bin/python" -c 'from prometheus_client.parser import text_string_to_metric_families' ||
+		die "$prom does not import"
+	printf '%s\n%s\n' "$want" "$api $prom" >"$stamp"
 }
 if [[ -x $venv/bin/python && -f $stamp && $(head -n1 "$stamp") == "$want" ]]; then
-	if [[ $(sed -n 2p "$stamp") != "$api" ]]; then
+	if [[ $(sed -n 2p "$stamp") != "$api $prom" ]]; then
 		install_api
 	fi
 	echo "Python reference environment ready in $venv"

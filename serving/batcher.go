@@ -42,12 +42,15 @@ type batcher struct {
 
 	batches, images atomic.Int64
 	largest         atomic.Int64
+
+	// onBatch, when set, is told of each batch run (Config.OnBatch).
+	onBatch func(images, requests int, d time.Duration, err error)
 }
 
-func newBatcher(m tfgraph.Classifier, maxBatch int, wait time.Duration) *batcher {
+func newBatcher(m tfgraph.Classifier, maxBatch int, wait time.Duration, onBatch func(images, requests int, d time.Duration, err error)) *batcher {
 	h, w, c := m.InputSize()
 	b := &batcher{m: m, size: h * w * c, k: m.NumClasses(), maxBatch: maxBatch, wait: wait,
-		queue: make(chan *job), quit: make(chan struct{})}
+		queue: make(chan *job), quit: make(chan struct{}), onBatch: onBatch}
 	b.wg.Add(1)
 	go b.loop()
 	return b
@@ -142,9 +145,14 @@ func (b *batcher) run(batch []*job, n int, buf []float32) []float32 {
 		}
 		x = buf
 	}
+	t0 := time.Now()
 	probs, err := b.safePredict(x, n)
+	d := time.Since(t0)
 	if err == nil && len(probs) != n*b.k {
 		err = fmt.Errorf("the model returned %d probabilities for %d images of %d classes", len(probs), n, b.k)
+	}
+	if b.onBatch != nil {
+		b.onBatch(n, len(batch), d, err)
 	}
 	b.batches.Add(1)
 	b.images.Add(int64(n))

@@ -175,6 +175,11 @@ type Config struct {
 	ReadTimeout       time.Duration
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int
+
+	// OnBatch, when set, is called after each batch the model runs, on the
+	// batcher's goroutine (keep it quick): for metrics (package
+	// serving/monitoring).
+	OnBatch func(Batch)
 }
 
 // Server is an http.Handler serving one model. It is safe for concurrent use.
@@ -257,7 +262,7 @@ func New(m tfgraph.Classifier, cfg Config) (*Server, error) {
 	if s.page, err = s.renderPage(); err != nil {
 		return nil, err
 	}
-	s.batch = newBatcher(m, cfg.MaxBatch, cfg.BatchWait)
+	s.batch = newBatcher(m, cfg.MaxBatch, cfg.BatchWait, batchHook(s.cfg))
 	return s, nil
 }
 
