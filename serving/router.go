@@ -77,12 +77,13 @@ func (rt router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, st)
 		return
 	}
-	srv, _, release, err := rt.models.Acquire(spec)
+	srv, served, release, err := rt.models.Acquire(spec)
 	if err != nil {
 		writeModelsError(w, err)
 		return
 	}
 	defer release()
+	ReportServed(r.Context(), spec.Name, served) // for metrics: the version that answered
 	if !allowed(w, r, want) {
 		return
 	}
