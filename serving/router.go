@@ -178,7 +178,7 @@ func (rt router) servePage(w http.ResponseWriter, r *http.Request) bool {
 // a mux of several front ends — with cfg's timeouts, header limit and bound
 // on connections (Server.HTTPServer and Server.Listener's; the model fields
 // of cfg are not used). It answers on ln until ctx is done, then shuts down
-// gracefully, as Serve does.
+// gracefully, as Serve does (the caller says what was served).
 func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler, cfg Config, opt ServeOptions) error {
 	if err := cfg.limitDefaults(); err != nil {
 		return err
@@ -194,11 +194,5 @@ func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler, cfg Conf
 	limit := func(ln net.Listener) net.Listener {
 		return &limitListener{Listener: ln, sem: make(chan struct{}, cfg.MaxConnections), done: make(chan struct{})}
 	}
-	if err := serveHTTP(ctx, ln, hs, limit, "the models", opt); err != nil {
-		return err
-	}
-	if opt.Logf != nil {
-		opt.Logf("stopped")
-	}
-	return nil
+	return serveHTTP(ctx, ln, hs, limit, "the models", opt)
 }

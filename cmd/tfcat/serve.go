@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,11 +15,13 @@ import (
 	"github.com/urfave/cli/v2"
 	configpb "github.com/wamuir/graft/tensorflow/serving/config_go_proto"
 	"golang.org/x/net/netutil"
+	"google.golang.org/grpc"
 
 	"github.com/tfcat/tfcat/model"
 	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
+	"github.com/tfcat/tfcat/serving/monitoring"
 )
 
 func serveCommand() *cli.Command {
@@ -65,6 +68,8 @@ func serveCommand() *cli.Command {
 				RequestTimeout: c.Duration("request-timeout"), MaxConcurrentRequests: c.Int("max-requests"),
 				MaxConnections: c.Int("max-connections"),
 			}
+			met := monitoring.New(monitoring.Options{})
+			cfg.OnBatch = met.OnBatch
 			given := 0
 			for _, f := range []string{"model", "model-base-path", "model-config-file"} {
 				if c.IsSet(f) {
@@ -75,7 +80,7 @@ func serveCommand() *cli.Command {
 				return usagef("give one of --model, --model-base-path and --model-config-file")
 			}
 			if c.IsSet("model-base-path") || c.IsSet("model-config-file") {
-				return serveVersions(c, cfg)
+				return serveVersions(c, cfg, met)
 			}
 			m, err := openModel(c, c.String("model"))
 			if err != nil {
@@ -88,14 +93,16 @@ func serveCommand() *cli.Command {
 				return usagef("%v", err)
 			}
 			defer srv.Close()
-			return listenAndServe(c, srv, cfg)
+			met.OnVersionState(cfg.Name, cfg.Version, serving.StateAvailable, nil)
+			met.DecodeMemory(func() int64 { return srv.Stats().DecodeMemory })
+			return listenAndServe(c, srv, cfg, met)
 		},
 	}
 }
 
 // serveVersions serves --model-base-path or --model-config-file: versions
 // loaded, swapped and unloaded as they come and go (package servables).
-func serveVersions(c *cli.Context, cfg serving.Config) error {
+func serveVersions(c *cli.Context, cfg serving.Config, met *monitoring.Metrics) error {
 	if c.IsSet("version") {
 		return usagef("--version is for --model; with --model-base-path and --model-config-file the versions are the folders' numbers")
 	}
@@ -140,12 +147,13 @@ func serveVersions(c *cli.Context, cfg serving.Config) error {
 	logf := notes(c)
 	mgr, err := servables.New(mc, servables.Options{
 		Model:   model.Options{Session: sc, Trust: c.Bool("trust-graph"), Classes: splitList(c.String("classes"))},
-		Serving: cfg, Poll: poll, Logf: logf,
+		Serving: cfg, Poll: poll, Logf: logf, OnState: met.OnVersionState,
 	})
 	if err != nil {
 		return err
 	}
 	defer mgr.Close()
+	met.DecodeMemory(monitoring.DecodeMemoryOf(mgr))
 
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -154,7 +162,7 @@ func serveVersions(c *cli.Context, cfg serving.Config) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	stopGRPC, err := startGRPC(c, mgr, cfg, logf)
+	stopGRPC, err := startGRPC(c, mgr, cfg, met, logf)
 	if err != nil {
 		ln.Close()
 		return err
@@ -183,7 +191,11 @@ func serveVersions(c *cli.Context, cfg serving.Config) error {
 		logf("serving the versions of %s as %q (%s) on http://%s/v1/models/%[2]s, a page to try it at http://%[4]s/ (Ctrl-C or SIGTERM stops)",
 			base, names[0], every, ln.Addr())
 	}
-	return serving.ServeHandler(ctx, ln, serving.NewHandler(mgr), cfg, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf})
+	if err := serving.ServeHandler(ctx, ln, frontEnds(met, mgr), cfg, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf}); err != nil {
+		return err
+	}
+	logf("stopped")
+	return nil
 }
 
 // watchConfig reads file every period until ctx is done and applies it when
@@ -234,7 +246,7 @@ func notes(c *cli.Context) func(format string, args ...any) {
 }
 
 // listenAndServe runs srv until SIGINT or SIGTERM, then shuts down gracefully.
-func listenAndServe(c *cli.Context, srv *serving.Server, cfg serving.Config) error {
+func listenAndServe(c *cli.Context, srv *serving.Server, cfg serving.Config, met *monitoring.Metrics) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	addr := c.String("addr")
@@ -243,7 +255,7 @@ func listenAndServe(c *cli.Context, srv *serving.Server, cfg serving.Config) err
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	logf := notes(c)
-	stopGRPC, err := startGRPC(c, serving.One(srv), cfg, logf)
+	stopGRPC, err := startGRPC(c, serving.One(srv), cfg, met, logf)
 	if err != nil {
 		ln.Close()
 		return err
@@ -251,14 +263,35 @@ func listenAndServe(c *cli.Context, srv *serving.Server, cfg serving.Config) err
 	defer stopGRPC() // before the caller closes srv
 	logf("serving %s as %q on http://%s/v1/models/%s, a page to try it at http://%[3]s/ (Ctrl-C or SIGTERM stops)", c.String("model"), c.String("name"), ln.Addr(), c.String("name"))
 	// After the first signal, a second kills the process the usual way.
-	return serving.Serve(ctx, ln, srv, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf})
+	if err := serving.ServeHandler(ctx, ln, frontEnds(met, serving.One(srv)), cfg, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf}); err != nil {
+		return err
+	}
+	st := srv.Stats()
+	logf("stopped; predicted %d images in %d batches", st.Images, st.Batches)
+	return nil
+}
+
+// frontEnds answers tfcat serve's HTTP port: TensorFlow Serving's REST API
+// over models and the metrics at monitoring.Path, each request counted and
+// timed by met. No ServeMux in front: it would clean and redirect the paths
+// the REST router answers as TensorFlow Serving does.
+func frontEnds(met *monitoring.Metrics, models serving.Models) http.Handler {
+	rest := met.HTTP(monitoring.APIREST, serving.NewHandler(models))
+	metrics := met.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == monitoring.Path {
+			metrics.ServeHTTP(w, r)
+			return
+		}
+		rest.ServeHTTP(w, r)
+	})
 }
 
 // startGRPC serves TensorFlow Serving's gRPC API for models on --grpc-addr
 // (nothing when it is empty), with cfg's bounds: messages up to the REST body
 // limit, at most MaxConnections connections. stop ends it gracefully: the
 // RPCs in flight are answered, for up to serving.ShutdownGrace.
-func startGRPC(c *cli.Context, models serving.Models, cfg serving.Config, logf func(string, ...any)) (stop func(), err error) {
+func startGRPC(c *cli.Context, models serving.Models, cfg serving.Config, met *monitoring.Metrics, logf func(string, ...any)) (stop func(), err error) {
 	addr := c.String("grpc-addr")
 	if addr == "" {
 		return func() {}, nil
@@ -273,7 +306,8 @@ func startGRPC(c *cli.Context, models serving.Models, cfg serving.Config, logf f
 	if cfg.MaxConnections > 0 {
 		ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	}
-	gs := grpcapi.NewServer(models, grpcapi.Options{MaxRecvMsgSize: int(cfg.MaxBodyBytes)})
+	gs := grpcapi.NewServer(models, grpcapi.Options{MaxRecvMsgSize: int(cfg.MaxBodyBytes),
+		ServerOptions: []grpc.ServerOption{grpc.ChainUnaryInterceptor(met.GRPCUnary())}})
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(ln) }()
 	logf("gRPC (tensorflow.serving.PredictionService, ModelService) on %s", ln.Addr())
