@@ -21,6 +21,7 @@ import (
 	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
+	"github.com/tfcat/tfcat/serving/kserve"
 	"github.com/tfcat/tfcat/serving/monitoring"
 )
 
@@ -191,7 +192,7 @@ func serveVersions(c *cli.Context, cfg serving.Config, met *monitoring.Metrics) 
 		logf("serving the versions of %s as %q (%s) on http://%s/v1/models/%[2]s, a page to try it at http://%[4]s/ (Ctrl-C or SIGTERM stops)",
 			base, names[0], every, ln.Addr())
 	}
-	if err := serving.ServeHandler(ctx, ln, frontEnds(met, mgr), cfg, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf}); err != nil {
+	if err := serving.ServeHandler(ctx, ln, frontEnds(met, mgr, cfg), cfg, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf}); err != nil {
 		return err
 	}
 	logf("stopped")
@@ -263,7 +264,7 @@ func listenAndServe(c *cli.Context, srv *serving.Server, cfg serving.Config, met
 	defer stopGRPC() // before the caller closes srv
 	logf("serving %s as %q on http://%s/v1/models/%s, a page to try it at http://%[3]s/ (Ctrl-C or SIGTERM stops)", c.String("model"), c.String("name"), ln.Addr(), c.String("name"))
 	// After the first signal, a second kills the process the usual way.
-	if err := serving.ServeHandler(ctx, ln, frontEnds(met, serving.One(srv)), cfg, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf}); err != nil {
+	if err := serving.ServeHandler(ctx, ln, frontEnds(met, serving.One(srv), cfg), cfg, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf}); err != nil {
 		return err
 	}
 	st := srv.Stats()
@@ -275,16 +276,25 @@ func listenAndServe(c *cli.Context, srv *serving.Server, cfg serving.Config, met
 // over models and the metrics at monitoring.Path, each request counted and
 // timed by met. No ServeMux in front: it would clean and redirect the paths
 // the REST router answers as TensorFlow Serving does.
-func frontEnds(met *monitoring.Metrics, models serving.Models) http.Handler {
+func frontEnds(met *monitoring.Metrics, models serving.Models, cfg serving.Config) http.Handler {
 	rest := met.HTTP(monitoring.APIREST, serving.NewHandler(models))
+	v2 := met.HTTP(monitoring.APIV2, kserve.NewHandler(models, kserveOptions(cfg)))
 	metrics := met.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == monitoring.Path {
+		switch p := r.URL.Path; {
+		case p == monitoring.Path:
 			metrics.ServeHTTP(w, r)
-			return
+		case p == "/v2" || strings.HasPrefix(p, "/v2/"):
+			v2.ServeHTTP(w, r)
+		default:
+			rest.ServeHTTP(w, r)
 		}
-		rest.ServeHTTP(w, r)
 	})
+}
+
+// kserveOptions gives KServe's v2 protocol the REST API's bounds.
+func kserveOptions(cfg serving.Config) kserve.Options {
+	return kserve.Options{ServerVersion: version, MaxBodyBytes: cfg.MaxBodyBytes, BodyMemory: cfg.DecodeMemory, RequestTimeout: cfg.RequestTimeout}
 }
 
 // startGRPC serves TensorFlow Serving's gRPC API for models on --grpc-addr
@@ -308,9 +318,10 @@ func startGRPC(c *cli.Context, models serving.Models, cfg serving.Config, met *m
 	}
 	gs := grpcapi.NewServer(models, grpcapi.Options{MaxRecvMsgSize: int(cfg.MaxBodyBytes),
 		ServerOptions: []grpc.ServerOption{grpc.ChainUnaryInterceptor(met.GRPCUnary())}})
+	kserve.Register(gs, models, kserveOptions(cfg)) // KServe's v2 gRPC service on the same port
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(ln) }()
-	logf("gRPC (tensorflow.serving.PredictionService, ModelService) on %s", ln.Addr())
+	logf("gRPC (tensorflow.serving.PredictionService, ModelService; inference.GRPCInferenceService) on %s", ln.Addr())
 	return func() {
 		stopped := make(chan struct{})
 		go func() { gs.GracefulStop(); close(stopped) }()
