@@ -79,6 +79,11 @@ ENV LD_LIBRARY_PATH=/opt/tfcat/lib/extra \
 # For `tfcat serve`: asks the server for its model's status; other commands
 # (train, predict, ...) report healthy. See scripts/container-healthcheck.sh.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["tfcat-healthcheck"]
+# `tfcat serve` answers TensorFlow Serving's ports: REST on 8501 and gRPC on
+# 8500. Its defaults listen on loopback, unreachable from outside a container:
+# give it --addr 0.0.0.0:8501 --grpc-addr 0.0.0.0:8500 (deploy/kubernetes.yaml
+# does; deploy/kserve.yaml uses KServe's 8080 and 8081).
+EXPOSE 8500 8501
 USER 10001:10001
 WORKDIR /home/tfcat
 ENTRYPOINT ["tfcat"]
