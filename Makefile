@@ -21,7 +21,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 1
 GO ?= go
 LDFLAGS := -X main.version=$(TFCAT_VERSION)
 
-.PHONY: all build libtensorflow python test vet unit numerics fuzz benchsmoke demo bench container-check clean
+.PHONY: all build libtensorflow python test vet unit numerics fuzz benchsmoke manifests demo bench container-check clean
 all: build
 
 libtensorflow: $(TF_PREFIX)/lib/libtensorflow.so
@@ -73,7 +73,13 @@ fuzz: libtensorflow
 benchsmoke: libtensorflow
 	$(GO) test -run='^$$' -bench='^(BenchmarkAugment|BenchmarkTutorialStep|BenchmarkStep)$$' -benchtime=1x ./dataset/ ./trainer/
 
-test: build python vet unit numerics fuzz benchsmoke
+# The Kubernetes and KServe manifests in deploy/, checked offline as kubectl's
+# strict client-side dry run would (deploy/validate, a module of its own), and
+# each one's serve arguments run with bin/tfcat until every probe answers.
+manifests: build
+	bash scripts/check-manifests.sh --serve bin/tfcat
+
+test: build python vet unit numerics fuzz benchsmoke manifests
 
 demo: build
 	bash scripts/demo.sh

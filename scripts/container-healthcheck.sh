@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The image's HEALTHCHECK (installed as /usr/local/bin/tfcat-healthcheck). In a
-# container running `tfcat serve`, it asks the server for its model's status
-# (GET /v1/models/NAME on the --addr and --name that serve was given, through
-# bash's /dev/tcp: the image has no curl) and is healthy when the model is
-# AVAILABLE. In a container running any other tfcat command (train, predict, ...)
+# container running `tfcat serve`, it asks the server whether it is ready
+# (GET /v2/health/ready, KServe's readiness, on the --addr that serve was given,
+# through bash's /dev/tcp: the image has no curl) and is healthy when every
+# model it serves has a version to answer with — whatever the models are named,
+# and for --model, --model-base-path and --model-config-file alike. In a container running any other tfcat command (train, predict, ...)
 # there is no server to ask, and it reports healthy.
 set -euo pipefail
 
@@ -31,14 +32,11 @@ if [[ ${#serve_args[@]} -eq 0 ]]; then
 fi
 
 addr=127.0.0.1:8501
-name=default
 for ((i = 0; i < ${#serve_args[@]}; i++)); do
 	a=${serve_args[i]}
 	case "$a" in
 	--addr | -addr) addr=${serve_args[i + 1]:-$addr} ;;
 	--addr=* | -addr=*) addr=${a#*=} ;;
-	--name | -name) name=${serve_args[i + 1]:-$name} ;;
-	--name=* | -name=*) name=${a#*=} ;;
 	esac
 done
 host=${addr%:*}
@@ -54,12 +52,12 @@ if ! { exec 3<>"/dev/tcp/$host/$port"; } 2>/dev/null; then
 	echo "tfcat serve: nothing answers on $host:$port" >&2
 	exit 1
 fi
-printf 'GET /v1/models/%s HTTP/1.0\r\nHost: %s\r\n\r\n' "$name" "$host" >&3
+printf 'GET /v2/health/ready HTTP/1.0\r\nHost: %s\r\n\r\n' "$host" >&3
 reply=$(timeout 4 cat <&3) || true
 exec 3<&-
 status=${reply%%$'\r'*}
-if [[ $status != "HTTP/1."?" 200 "* || $reply != *'"state":"AVAILABLE"'* ]]; then
-	echo "tfcat serve on $host:$port: model $name is not AVAILABLE: ${status:-no reply}" >&2
+if [[ $status != "HTTP/1."?" 200 "* ]]; then
+	echo "tfcat serve on $host:$port is not ready: ${status:-no reply}" >&2
 	exit 1
 fi
-echo "tfcat serve on $host:$port: model $name AVAILABLE"
+echo "tfcat serve on $host:$port: ready"
