@@ -50,7 +50,9 @@ def main():
             ax.annotate(label, (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom",
                         fontsize=8)
         ax.margins(y=0.15)
-    note = "%d steps (keras-xla %d)" % (info["steps"], min(info["steps"], info["xla_steps"]))
+    fewer = ["%s %d" % (t, min(info["steps"], info[k])) for t, k in (("keras-xla", "xla_steps"), ("gomlx", "gomlx_steps"))
+             if t in tools and k in info]
+    note = "%d steps%s" % (info["steps"], " (%s)" % ", ".join(fewer) if fewer else "")
     if any(t.endswith("-bf16") for t in tools):
         note += "; -bf16: bfloat16 compute, float32 variables"
     fig.suptitle("tutorial CNN, 128x128x3, batch 32, %d cores, %s; %s, median of %d; load %.1f-%.1f" % (
