@@ -81,6 +81,11 @@ type Options struct {
 	// OnState, when set, is called as a version changes state (err is a
 	// failed load's), outside the Manager's locks: for metrics.
 	OnState func(model string, version int64, state serving.VersionState, err error)
+	// WarmUp, when set, is called by a version's checks after its blank-image
+	// warm-up prediction, with the version's Server and folder: to replay
+	// assets.extra/tf_serving_warmup_requests (grpcapi.WarmUp). An error
+	// fails the load, as a failed check does.
+	WarmUp func(srv *serving.Server, versionDir string) error
 }
 
 // Manager serves the versions of several models; it is a serving.Models.

@@ -230,7 +230,8 @@ func (m *Manager) settle(s *servable, path string) (string, error) {
 }
 
 // open loads a version and checks it: the op allowlist (model.Open), the
-// input size and classes (serving.New), and one warm-up prediction.
+// input size and classes (serving.New), one warm-up prediction, and
+// Options.WarmUp when set.
 func (m *Manager) open(name string, n int64, path string) (*model.Model, *serving.Server, error) {
 	mdl, err := model.Open(path, m.opt.Model)
 	if err != nil {
@@ -253,7 +254,12 @@ func (m *Manager) open(name string, n int64, path string) (*model.Model, *servin
 		closeLoaded(mdl, srv)
 		return nil, nil, checkError{err}
 	}
-	if _, err := os.Stat(filepath.Join(path, "assets.extra", "tf_serving_warmup_requests")); err == nil {
+	if m.opt.WarmUp != nil {
+		if err := m.opt.WarmUp(srv, path); err != nil {
+			closeLoaded(mdl, srv)
+			return nil, nil, checkError{err}
+		}
+	} else if _, err := os.Stat(filepath.Join(path, "assets.extra", "tf_serving_warmup_requests")); err == nil {
 		m.opt.Logf("model %s: version %d: assets.extra/tf_serving_warmup_requests is not replayed; tfcat warms up with one blank image", name, n)
 	}
 	return mdl, srv, nil
