@@ -94,6 +94,11 @@ func serveCommand() *cli.Command {
 				return usagef("%v", err)
 			}
 			defer srv.Close()
+			if fi, err := os.Stat(m.Path); err == nil && fi.IsDir() { // a SavedModel or model folder, not a prefix
+				if err := warmUp(notes(c))(srv, m.Path); err != nil {
+					return err
+				}
+			}
 			met.OnVersionState(cfg.Name, cfg.Version, serving.StateAvailable, nil)
 			met.DecodeMemory(func() int64 { return srv.Stats().DecodeMemory })
 			return listenAndServe(c, srv, cfg, met)
@@ -149,6 +154,7 @@ func serveVersions(c *cli.Context, cfg serving.Config, met *monitoring.Metrics) 
 	mgr, err := servables.New(mc, servables.Options{
 		Model:   model.Options{Session: sc, Trust: c.Bool("trust-graph"), Classes: splitList(c.String("classes"))},
 		Serving: cfg, Poll: poll, Logf: logf, OnState: met.OnVersionState,
+		WarmUp: warmUp(logf),
 	})
 	if err != nil {
 		return err
@@ -332,4 +338,19 @@ func startGRPC(c *cli.Context, models serving.Models, cfg serving.Config, met *m
 		}
 		<-served
 	}, nil
+}
+
+// warmUp replays a version's assets.extra/tf_serving_warmup_requests, as
+// TensorFlow Serving does, before the version serves; a replay that fails
+// refuses the version.
+func warmUp(logf func(string, ...any)) func(*serving.Server, string) error {
+	return func(srv *serving.Server, dir string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		n, err := grpcapi.WarmUp(ctx, srv, dir)
+		if err == nil && n > 0 {
+			logf("model %s: %s: replayed %d warm-up requests", srv.Name(), dir, n)
+		}
+		return err
+	}
 }
