@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,21 +140,54 @@ func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// cmdWaitFor waits until a file exists: "waitfor FILE [SECONDS]" (default 60).
+// cmdWaitFor waits until a file exists, "waitfor FILE [SECONDS]", or until
+// a GET of URL answers with a body holding TEXT, "waitfor URL TEXT [SECONDS]"
+// (a server that is still loading answers 200 too, so curl's retries cannot
+// wait for it); default 60 s. The URL form prints the last body.
 func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) < 1 || len(args) > 2 {
-		ts.Fatalf("usage: waitfor FILE [SECONDS]")
+	url := len(args) > 0 && strings.HasPrefix(args[0], "http://")
+	n := 1
+	if url {
+		n = 2
+	}
+	if neg || len(args) < n || len(args) > n+1 {
+		ts.Fatalf("usage: waitfor FILE [SECONDS] | waitfor URL TEXT [SECONDS]")
 	}
 	limit := 60.0
-	if len(args) == 2 {
-		fmtSscan(args[1], &limit)
+	if len(args) == n+1 {
+		fmtSscan(args[n], &limit)
 	}
 	deadline := time.Now().Add(time.Duration(limit * float64(time.Second)))
+	var body string
 	for time.Now().Before(deadline) {
-		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+		if url {
+			body = httpBody(args[0])
+			if strings.Contains(body, args[1]) {
+				ts.Logf("%s", body)
+				return
+			}
+		} else if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if url {
+		ts.Fatalf("no %s in %s's answer within %v s; the last was %q", args[1], args[0], limit, body)
+	}
 	ts.Fatalf("%s did not appear within %v s", args[0], limit)
+}
+
+// httpBody GETs url and returns its body, or the error as text.
+func httpBody(url string) string {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
