@@ -88,17 +88,16 @@ func (s *Server) Predict(ctx context.Context, in Input) ([]float32, error) {
 		s.rejected[rejectedLimit].Add(1)
 		return nil, coded(corepb.Code_RESOURCE_EXHAUSTED, fmt.Errorf("the request of %d bytes exceeds the limit of %d", in.MessageBytes, s.cfg.MaxBodyBytes))
 	}
-	if err := h.take(ctx, in.MessageBytes); err != nil {
-		return nil, s.budgetErr(err)
-	}
-	if err := s.slot(ctx, h); err != nil {
-		return nil, s.budgetErr(err)
-	}
 	if err := s.checkInput(in); err != nil {
 		return nil, coded(corepb.Code_INVALID_ARGUMENT, err)
 	}
+	// The message and the tensor in one acquire, before the slot: a request
+	// never holds part of the budget while it waits for more (limits.go).
 	size := s.h * s.w * s.c
-	if err := h.take(ctx, int64(in.N)*int64(size)*4); err != nil {
+	if err := h.take(ctx, in.MessageBytes+int64(in.N)*int64(size)*4); err != nil {
+		return nil, s.budgetErr(err)
+	}
+	if err := s.slot(ctx, h); err != nil {
 		return nil, s.budgetErr(err)
 	}
 	req := &request{n: in.N, x: in.X, images: in.Images}

@@ -1,11 +1,12 @@
 package serving
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // errExhausted is a wait for memory or a request slot that the request's
@@ -16,22 +17,19 @@ var errExhausted = errors.New("resource exhausted")
 // be served (HTTP 413).
 var errTooBig = errors.New("request too large")
 
-// budget is a weighted semaphore: requests acquire bytes (or slots) and wait,
-// first come first served, until enough is free or their context ends.
+// budget is a first-come-first-served weighted semaphore of bytes (or
+// slots) with what the server's errors and Stats need around it: a request
+// over the whole budget fails at once, and the amount in use is readable.
 type budget struct {
-	mu      sync.Mutex
-	size    int64
-	used    int64
-	waiters list.List // of *waiter
-	what    string    // "bytes of decode memory" or "request slots", for errors
+	sem  *semaphore.Weighted
+	size int64
+	used atomic.Int64
+	what string // "bytes of decode memory" or "request slots", for errors
 }
 
-type waiter struct {
-	n     int64
-	ready chan struct{} // closed when the bytes are granted
+func newBudget(size int64, what string) *budget {
+	return &budget{sem: semaphore.NewWeighted(size), size: size, what: what}
 }
-
-func newBudget(size int64, what string) *budget { return &budget{size: size, what: what} }
 
 // acquire takes n, waiting while others hold the rest or wait before it. It
 // fails at once when n exceeds the whole budget, and with errExhausted when
@@ -43,33 +41,11 @@ func (b *budget) acquire(ctx context.Context, n int64) error {
 	if n > b.size {
 		return fmt.Errorf("%w: %d of the server's %s needed, and it has %d in all", errTooBig, n, b.what, b.size)
 	}
-	b.mu.Lock()
-	if b.size-b.used >= n && b.waiters.Len() == 0 {
-		b.used += n
-		b.mu.Unlock()
-		return nil
+	if err := b.sem.Acquire(ctx, n); err != nil {
+		return fmt.Errorf("%w: waited %s for %d of the server's %s (%d of %d in use): %w", errExhausted, describeWait(ctx), n, b.what, b.used.Load(), b.size, err)
 	}
-	w := &waiter{n: n, ready: make(chan struct{})}
-	e := b.waiters.PushBack(w)
-	b.mu.Unlock()
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
-	}
-	b.mu.Lock()
-	select {
-	case <-w.ready:
-		// Granted just as ctx ended: give it back.
-		b.used -= n
-	default:
-		b.waiters.Remove(e)
-	}
-	// Its place in the queue may have held others back.
-	b.grant()
-	used := b.used
-	b.mu.Unlock()
-	return fmt.Errorf("%w: waited %s for %d of the server's %s (%d of %d in use): %w", errExhausted, describeWait(ctx), n, b.what, used, b.size, ctx.Err())
+	b.used.Add(n)
+	return nil
 }
 
 func describeWait(ctx context.Context) string {
@@ -84,36 +60,9 @@ func (b *budget) release(n int64) {
 	if n <= 0 {
 		return
 	}
-	b.mu.Lock()
-	b.used -= n
-	if b.used < 0 {
-		b.mu.Unlock()
-		panic("serving: budget released more than acquired")
-	}
-	b.grant()
-	b.mu.Unlock()
-}
-
-// grant wakes waiters in order while they fit; called with mu held.
-func (b *budget) grant() {
-	for {
-		e := b.waiters.Front()
-		if e == nil {
-			return
-		}
-		w := e.Value.(*waiter)
-		if b.size-b.used < w.n {
-			return
-		}
-		b.used += w.n
-		b.waiters.Remove(e)
-		close(w.ready)
-	}
+	b.used.Add(-n)
+	b.sem.Release(n) // panics when released more than acquired: a server bug
 }
 
 // held reports the amount in use.
-func (b *budget) held() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.used
-}
+func (b *budget) held() int64 { return b.used.Load() }

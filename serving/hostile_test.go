@@ -502,3 +502,39 @@ func TestMaxConnections(t *testing.T) {
 	}
 	open[1].Close()
 }
+
+// Requests that each fit the decode-memory budget but together exceed it are
+// all served, in turn: none holds part of the budget while it waits for more
+// that only the others could give back (hold-and-wait). Found by loadtest:
+// 32 clients × 32 float-tensor images, 570 MB of bodies against the 512 MB
+// default, every request failed at its deadline, each holding the chunks of
+// its body read so far. Here 12 clients, bodies of 1.4 MB (over bodyChunk),
+// a budget of about two requests: taken a chunk at a time, the 12 first
+// chunks alone would exceed it.
+func TestBudgetServesRequestsInTurn(t *testing.T) {
+	m := testModel(t)
+	const n, clients = DefaultMaxInstances, 12
+	row := "[" + strings.Repeat("[0.25],", side-1) + "[0.25]]"
+	instance := "[" + strings.Repeat(row+",", side-1) + row + "]"
+	body := []byte(`{"instances": [` + strings.Repeat(instance+",", n-1) + instance + "]}")
+	tensor := int64(n * side * side * 4)
+	// What one request takes: its body, and its tensor at the JSON bound.
+	need := int64(len(body)) + 1 + min(2*int64(len(body)+1), tensor)
+	budget := 2*need + need/2
+	if int64(len(body)) <= bodyChunk || clients*bodyChunk <= budget {
+		t.Fatalf("the check needs bodies over one chunk and more first chunks than the budget: body %d, budget %d", len(body), budget)
+	}
+	srv, err := New(m, Config{DecodeMemory: budget, RequestTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serveReal(t, srv) + "/v1/models/default:predict"
+	for i, o := range concurrently(clients, url, body) {
+		if o.err != nil || o.code != http.StatusOK {
+			t.Errorf("request %d of %d (body %d bytes, tensor %d, budget %d): HTTP %d after %v: %v %.200s", i, clients, len(body), tensor, budget, o.code, o.took, o.err, o.body)
+		}
+	}
+	if st := srv.Stats(); st.DecodeMemory != 0 {
+		t.Errorf("%d bytes of decode memory held after the requests", st.DecodeMemory)
+	}
+}

@@ -11,16 +11,27 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/tfcat/tfcat/dataset"
 )
 
 // What one request may cost, and how the server sheds load, in one place:
-// bodies are read into DecodeMemory as they arrive (bodyChunk at a time),
-// parsed tensors and decodes take their share while they live, and every
-// wait ends at the request's deadline with 503.
+// a body of known length takes its bytes of DecodeMemory, and the tensor it
+// parses into, in one acquire before it is read; a body of unknown length
+// (chunked) takes bodyChunk at a time as it arrives; decodes take their share
+// while they run; every wait ends at the request's deadline with 503.
+//
+// Taking what a body will need in one go is what lets requests that each fit
+// the budget but not all at once be served in turn: taken piece by piece,
+// every request could hold part of the budget and wait for more that only
+// the others could give back (found by loadtest: 32 clients sending 32
+// float-tensor images each, 570 MB of bodies against 512 MB, all failed at
+// their deadlines). The price: a client that declares a large body and sends
+// it slowly holds its reservation until ReadTimeout ends the read.
 
-// bodyChunk is how much of DecodeMemory a body takes at a time as it is read:
-// a client that says it sends 32 MB and sends a byte a second holds 1 MB.
+// bodyChunk is how much of DecodeMemory a body of unknown length takes at a
+// time as it is read.
 const bodyChunk = 1 << 20
 
 // freeThreshold and freeInterval: after a decode of at least freeThreshold
@@ -72,14 +83,16 @@ func (cfg *Config) limitDefaults() error {
 // header limit; its WriteTimeout leaves the handler its RequestTimeout.
 // Serve it on Listener(ln) to bound the connections too; set ErrorLog as
 // needed.
-func (s *Server) HTTPServer() *http.Server {
+func (s *Server) HTTPServer() *http.Server { return httpServer(s.cfg, s) }
+
+func httpServer(cfg Config, h http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
-		ReadTimeout:       s.cfg.ReadTimeout,
-		WriteTimeout:      s.cfg.ReadHeaderTimeout + s.cfg.RequestTimeout + 5*time.Second,
-		IdleTimeout:       s.cfg.IdleTimeout,
-		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.ReadHeaderTimeout + cfg.RequestTimeout + 5*time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 	}
 }
 
@@ -87,66 +100,48 @@ func (s *Server) HTTPServer() *http.Server {
 // once: Accept waits for one to close, leaving new clients in the listen
 // backlog.
 func (s *Server) Listener(ln net.Listener) net.Listener {
-	return &limitListener{Listener: ln, sem: make(chan struct{}, s.cfg.MaxConnections), done: make(chan struct{})}
-}
-
-type limitListener struct {
-	net.Listener
-	sem  chan struct{}
-	done chan struct{}
-	once sync.Once
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
-	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
-}
-
-func (l *limitListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return l.Listener.Close()
-}
-
-type limitConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
+	return netutil.LimitListener(ln, s.cfg.MaxConnections)
 }
 
 // held is what one request holds of the server's budgets, released at its end.
 type held struct {
 	s     *Server
 	mem   int64
+	spare int64 // of mem, reserved for a later take (the parsed tensor)
 	slot  bool
 	large bool // it decoded a large image: free memory afterwards
 }
 
+// take takes n of the decode memory, from what the request reserved first.
 func (h *held) take(ctx context.Context, n int64) error {
-	if err := h.s.mem.acquire(ctx, n); err != nil {
+	from := min(n, h.spare)
+	h.spare -= from
+	if err := h.s.mem.acquire(ctx, n-from); err != nil {
 		return err
 	}
-	h.mem += n
+	h.mem += n - from
 	return nil
+}
+
+// reserve takes n to be used by later takes.
+func (h *held) reserve(ctx context.Context, n int64) error {
+	if err := h.take(ctx, n); err != nil {
+		return err
+	}
+	h.spare += n
+	return nil
+}
+
+// unreserve returns what was reserved and not taken.
+func (h *held) unreserve() {
+	h.s.mem.release(h.spare)
+	h.mem -= h.spare
+	h.spare = 0
 }
 
 func (h *held) release() {
 	h.s.mem.release(h.mem)
-	h.mem = 0
+	h.mem, h.spare = 0, 0
 	if h.slot {
 		h.s.slots.release(1)
 		h.slot = false
@@ -175,12 +170,17 @@ func (s *Server) freeMemory() {
 	}()
 }
 
-// readBody reads the request body within MaxBodyBytes, taking DecodeMemory as
-// it arrives. It writes the error reply itself and returns nil when it fails.
-func (s *Server) readBody(ctx context.Context, w http.ResponseWriter, r *http.Request, h *held) []byte {
+// readBody reads the request body within MaxBodyBytes, taking DecodeMemory
+// for it and reserving parsed(its length) more for what the caller parses
+// it into (nil: nothing), in one acquire when the length is known. It writes
+// the error reply itself and returns nil when it fails.
+func (s *Server) readBody(ctx context.Context, w http.ResponseWriter, r *http.Request, h *held, parsed func(n int64) int64) []byte {
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		s.reject(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body of %d bytes exceeds the limit of %d", r.ContentLength, s.cfg.MaxBodyBytes))
 		return nil
+	}
+	if parsed == nil {
+		parsed = func(int64) int64 { return 0 }
 	}
 	body := r.Body
 	if body == nil {
@@ -189,11 +189,17 @@ func (s *Server) readBody(ctx context.Context, w http.ResponseWriter, r *http.Re
 	lr := http.MaxBytesReader(w, body, s.cfg.MaxBodyBytes)
 	var buf []byte
 	if r.ContentLength > 0 {
-		if err := h.take(ctx, min(r.ContentLength, bodyChunk)); err != nil {
+		// The body and its tensor in one acquire (see the top of the
+		// file); one byte more lets the read see EOF without growing.
+		if err := h.reserve(ctx, r.ContentLength+1+parsed(r.ContentLength)); err != nil {
 			s.budgetError(w, err)
 			return nil
 		}
-		buf = make([]byte, 0, min(r.ContentLength, bodyChunk)+1)
+		if err := h.take(ctx, r.ContentLength+1); err != nil { // reserved: no wait
+			s.budgetError(w, err)
+			return nil
+		}
+		buf = make([]byte, 0, r.ContentLength+1)
 	}
 	for {
 		if len(buf) == cap(buf) {
@@ -211,6 +217,12 @@ func (s *Server) readBody(ctx context.Context, w http.ResponseWriter, r *http.Re
 		n, err := lr.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
+			if r.ContentLength <= 0 {
+				if err := h.reserve(ctx, parsed(int64(len(buf)))); err != nil {
+					s.budgetError(w, err)
+					return nil
+				}
+			}
 			return buf
 		}
 		var tooBig *http.MaxBytesError

@@ -8,7 +8,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/tfcat/tfcat/savedmodel"
 )
@@ -183,16 +184,7 @@ func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler, cfg Conf
 	if err := cfg.limitDefaults(); err != nil {
 		return err
 	}
-	hs := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.ReadHeaderTimeout + cfg.RequestTimeout + 5*time.Second,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-	}
-	limit := func(ln net.Listener) net.Listener {
-		return &limitListener{Listener: ln, sem: make(chan struct{}, cfg.MaxConnections), done: make(chan struct{})}
-	}
+	hs := httpServer(cfg, h)
+	limit := func(ln net.Listener) net.Listener { return netutil.LimitListener(ln, cfg.MaxConnections) }
 	return serveHTTP(ctx, ln, hs, limit, "the models", opt)
 }

@@ -45,8 +45,9 @@
 //
 // Untrusted clients: every image's header is read before its pixels, images
 // over the pixel limit are refused from it, and each decode holds its share
-// of the memory budget (dataset.Header.DecodeMemory) while it runs; bodies
-// take the budget as they arrive. Server.HTTPServer and Server.Listener add
+// of the memory budget (dataset.Header.DecodeMemory) while it runs; a body
+// takes its length and its parsed tensor's from the budget before it is read
+// (limits.go). Server.HTTPServer and Server.Listener add
 // the timeouts (slow clients are dropped), the header limit and the bound on
 // connections.
 //
@@ -329,12 +330,19 @@ func metadataJSON(name string, version int64, sig *corepb.SignatureDef) ([]byte,
 	return json.Marshal(resp)
 }
 
+// tensorBound is the most float32 tensor a JSON body of n bytes parses
+// into: every number takes at least two bytes (a digit and a separator) for
+// its four, and a request holds at most MaxInstances images.
+func (s *Server) tensorBound(n int64) int64 {
+	return min(2*(n+1), int64(s.cfg.MaxInstances)*int64(s.h*s.w*s.c)*4)
+}
+
 func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
 	h := &held{s: s}
 	defer h.release()
-	body := s.readBody(ctx, w, r, h)
+	body := s.readBody(ctx, w, r, h, s.tensorBound)
 	if body == nil {
 		return
 	}
@@ -347,10 +355,13 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	// From the reservation; more only for b64 instances of tiny images,
+	// whose zeroed tensor can outgrow the JSON bound.
 	if err := h.take(ctx, int64(len(req.x))*4); err != nil {
 		s.budgetError(w, err)
 		return
 	}
+	h.unreserve()
 	if req.signature != "" && req.signature != savedmodel.SignatureKey {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Serving signature name: %q not found in signature def", req.signature))
 		return
@@ -489,7 +500,7 @@ func (s *Server) classifyImage(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	h := &held{s: s}
 	defer h.release()
-	body := s.readBody(ctx, w, r, h)
+	body := s.readBody(ctx, w, r, h, nil)
 	if body == nil {
 		return
 	}

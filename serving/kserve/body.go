@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/semaphore"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -106,17 +108,16 @@ func (e unsupportedEncoding) Error() string {
 	return fmt.Sprintf("Content-Encoding %q: the request body may be gzip, deflate or not encoded", string(e))
 }
 
-// budget is a number of bytes that requests take and give back, waiting for
-// what is taken while their context lasts.
+// budget is the bytes request bodies may hold at once: a first-come,
+// first-served weighted semaphore.
 type budget struct {
-	mu      sync.Mutex
-	size    int64
-	used    int64
-	changed chan struct{} // closed and replaced whenever memory is released
+	sem  *semaphore.Weighted
+	size int64
+	used atomic.Int64
 }
 
 func newBudget(size int64) *budget {
-	return &budget{size: size, changed: make(chan struct{})}
+	return &budget{sem: semaphore.NewWeighted(size), size: size}
 }
 
 // acquire takes n bytes, waiting while ctx lasts: RESOURCE_EXHAUSTED for n
@@ -126,32 +127,19 @@ func (b *budget) acquire(ctx context.Context, n int64) error {
 	if n > b.size {
 		return status.Errorf(codes.ResourceExhausted, "the request body needs %d bytes of the %d that request bodies may hold at once", n, b.size)
 	}
-	for {
-		b.mu.Lock()
-		if b.used+n <= b.size {
-			b.used += n
-			b.mu.Unlock()
-			return nil
-		}
-		ch, used := b.changed, b.used
-		b.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return exhausted{fmt.Errorf("waited for %d bytes of memory for the request body (%d of %d in use): %w", n, used, b.size, ctx.Err())}
-		}
+	if err := b.sem.Acquire(ctx, n); err != nil {
+		return exhausted{fmt.Errorf("waited for %d bytes of memory for the request body (%d of %d in use): %w", n, b.used.Load(), b.size, err)}
 	}
+	b.used.Add(n)
+	return nil
 }
 
 func (b *budget) release(n int64) {
 	if n == 0 {
 		return
 	}
-	b.mu.Lock()
-	b.used -= n
-	close(b.changed)
-	b.changed = make(chan struct{})
-	b.mu.Unlock()
+	b.used.Add(-n)
+	b.sem.Release(n)
 }
 
 // exhausted is a wait for memory that ran out of time: RESOURCE_EXHAUSTED,
