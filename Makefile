@@ -39,8 +39,10 @@ vet: libtensorflow
 	$(GO) vet ./...
 
 # scripts/failures.sh repeats the failing tests' lines at the end of the log.
+# Package checkpoint needs no TensorFlow: it is tested without cgo too.
 unit: libtensorflow python
 	bash scripts/failures.sh $(GO) test -count=1 ./...
+	CGO_ENABLED=0 bash scripts/failures.sh $(GO) test -count=1 ./checkpoint
 
 # The numerics tests (Python parity, fused/unfused, oneDNN/Eigen, cluster,
 # transfer, SavedModel, OpenCV parity) once per CPU kernel family that users'
@@ -62,7 +64,9 @@ FUZZFLAGS = -run=^$$ -fuzzminimizetime=500x
 fuzz: libtensorflow
 	GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh dataset FuzzDecode $(FUZZTIME)
 	GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh serving FuzzParseRequest $(FUZZTIME)
-	GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh tfgraph FuzzCheckpointState $(FUZZTIME_SHORT)
+	CGO_ENABLED=0 GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh checkpoint FuzzState $(FUZZTIME_SHORT)
+	CGO_ENABLED=0 GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh checkpoint FuzzMetaGraph $(FUZZTIME_SHORT)
+	CGO_ENABLED=0 GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh checkpoint FuzzIndex $(FUZZTIME_SHORT)
 	GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh tfgraph FuzzMetaGraph $(FUZZTIME_SHORT)
 	GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh tfgraph FuzzRestoreIndex $(FUZZTIME_SHORT)
 	GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh savedmodel FuzzSavedModel $(FUZZTIME_SHORT)

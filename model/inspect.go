@@ -5,23 +5,24 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // Description is what Inspect finds in a model's files.
 type Description struct {
-	Path              string                 `json:"checkpoint"`
-	Kind              Kind                   `json:"-"`
-	WrittenBy         string                 `json:"written_by"`
-	TensorFlowVersion string                 `json:"tensorflow_version"`
-	InputSize         []int                  `json:"input_size"` // height, width, channels
-	Classes           []string               `json:"classes"`    // nil when the model stores none
-	Steps             int                    `json:"steps"`
-	StepsKnown        bool                   `json:"steps_known"`
-	Parameters        int64                  `json:"parameters"` // trainable values
-	Variables         []tfgraph.VariableInfo `json:"variables"`  // sorted by name
-	Kept              []string               `json:"kept_checkpoints,omitempty"`
+	Path              string                    `json:"checkpoint"`
+	Kind              Kind                      `json:"-"`
+	WrittenBy         string                    `json:"written_by"`
+	TensorFlowVersion string                    `json:"tensorflow_version"`
+	InputSize         []int                     `json:"input_size"` // height, width, channels
+	Classes           []string                  `json:"classes"`    // nil when the model stores none
+	Steps             int                       `json:"steps"`
+	StepsKnown        bool                      `json:"steps_known"`
+	Parameters        int64                     `json:"parameters"` // trainable values
+	Variables         []checkpoint.VariableInfo `json:"variables"`  // sorted by name
+	Kept              []string                  `json:"kept_checkpoints,omitempty"`
 	// Network is the architecture tfcat recorded; nil for other models.
 	Network *tfgraph.Network `json:"-"`
 }
@@ -49,21 +50,21 @@ func Inspect(path string) (*Description, error) {
 		for i := range d.Variables {
 			d.Variables[i].Trainable = !frozen || !strings.HasPrefix(d.Variables[i].Name, tfgraph.BasePrefix+"/")
 		}
-		d.Parameters = tfgraph.Parameters(d.Variables)
+		d.Parameters = checkpoint.Parameters(d.Variables)
 		return d, nil
 	}
-	prefix, err := tfgraph.ResolveCheckpoint(path)
+	prefix, err := checkpoint.Resolve(path)
 	if err != nil {
 		return nil, err
 	}
-	meta, err := tfgraph.ReadMetaGraph(prefix)
+	meta, err := checkpoint.ReadMetaGraph(prefix)
 	if err != nil {
 		return nil, err
 	}
 	mi := tfgraph.InfoFromMeta(meta)
 	d := &Description{Path: prefix, Kind: TutorialCheckpoint, WrittenBy: "Python TensorFlow (tf.compat.v1 Saver)",
 		TensorFlowVersion: mi.TensorFlowVersion, Classes: mi.Classes, Steps: mi.Step, StepsKnown: mi.Tfcat,
-		Variables: tfgraph.GraphVariables(meta), Network: mi.Network}
+		Variables: checkpoint.GraphVariables(meta), Network: mi.Network}
 	if mi.Tfcat {
 		d.Kind, d.WrittenBy = Checkpoint, "tfcat"
 	}
@@ -74,9 +75,9 @@ func Inspect(path string) (*Description, error) {
 			}
 		}
 	}
-	d.Parameters = tfgraph.Parameters(d.Variables)
+	d.Parameters = checkpoint.Parameters(d.Variables)
 	sort.Slice(d.Variables, func(i, j int) bool { return d.Variables[i].Name < d.Variables[j].Name })
-	if st, err := tfgraph.ReadCheckpointState(filepath.Dir(prefix)); err == nil {
+	if st, err := checkpoint.ReadState(filepath.Dir(prefix)); err == nil {
 		d.Kept = st.AllModelCheckpointPaths
 	}
 	if !mi.Tfcat {

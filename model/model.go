@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -101,7 +102,7 @@ func Open(path string, opt Options) (*Model, error) {
 		}
 		m.Classifier, m.Path, m.Kind, m.Classes, m.variables = sm, path, SavedModel, sm.Classes(), sm.Variables
 	} else {
-		prefix, err := tfgraph.ResolveCheckpoint(path)
+		prefix, err := checkpoint.Resolve(path)
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -110,13 +111,13 @@ func OpenBackbone(dir string, opt BackboneOptions) (*tfgraph.Backbone, error) {
 	}
 	bb := &tfgraph.Backbone{Input: in.GetName(), Output: outName, Height: size, Width: size, Channels: int(d[3]),
 		ByTfcat: tfgraph.InfoFromMeta(meta).Network != nil}
-	roots := []string{tfgraph.NodeName(outName)}
+	roots := []string{checkpoint.NodeName(outName)}
 	if !opt.Trust {
-		if err := tfgraph.CheckGraph(meta.GraphDef, roots, filepath.Join(dir, ModelFile)); err != nil {
+		if err := checkpoint.CheckGraph(meta.GraphDef, roots, filepath.Join(dir, ModelFile)); err != nil {
 			return nil, err
 		}
 	}
-	if bb.Graph, err = tfgraph.PruneGraph(meta.GraphDef, roots); err != nil {
+	if bb.Graph, err = checkpoint.PruneGraph(meta.GraphDef, roots); err != nil {
 		return nil, &BackboneError{Dir: dir, Err: err}
 	}
 	if bb.Keys, err = variableKeys(bb.Graph, meta.GetObjectGraphDef()); err != nil {
@@ -124,7 +125,7 @@ func OpenBackbone(dir string, opt BackboneOptions) (*tfgraph.Backbone, error) {
 	}
 	if len(bb.Keys) > 0 {
 		bb.Variables = filepath.Join(dir, VariablesDir, VariablesName)
-		if err := tfgraph.CheckIndex(bb.Variables); err != nil {
+		if err := checkpoint.CheckIndex(bb.Variables); err != nil {
 			return nil, &BackboneError{Dir: dir, Err: err}
 		}
 	}
@@ -184,7 +185,7 @@ func inferShape(bb *tfgraph.Backbone) ([]int64, error) {
 	if err := g.Import(def, ""); err != nil {
 		return nil, fmt.Errorf("importing the graph: %w", err)
 	}
-	name, idx, err := tfgraph.ParseTensorName(bb.Output)
+	name, idx, err := checkpoint.ParseTensorName(bb.Output)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +242,7 @@ func variableKeys(gd *graphpb.GraphDef, og *corepb.SavedObjectGraph) (map[string
 			return nil, fmt.Errorf("node %s captures %d values but has %d inputs", n.Name, len(bound), len(data))
 		}
 		for i, id := range bound {
-			v := byName[tfgraph.NodeName(data[len(data)-len(bound)+i])]
+			v := byName[checkpoint.NodeName(data[len(data)-len(bound)+i])]
 			if !isVar(v) {
 				continue
 			}

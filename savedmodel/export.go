@@ -1,6 +1,7 @@
 package savedmodel
 
 import (
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/atomicfile"
 
 	"errors"
@@ -47,7 +48,7 @@ type ExistsError struct{ Dir string }
 func (e *ExistsError) Error() string        { return ErrExists.Error() }
 func (e *ExistsError) Is(target error) bool { return target == ErrExists }
 
-// Export writes the checkpoint at checkpoint (a prefix, or a folder with a
+// Export writes the checkpoint at src (a prefix, or a folder with a
 // "checkpoint" state file; tfcat's or the Python tutorial's) as a SavedModel in
 // outDir. The network comes from tfcat's record in the .meta, or is inferred
 // from the variables of a Python checkpoint. The graph is built anew for
@@ -56,18 +57,18 @@ func (e *ExistsError) Is(target error) bool { return target == ErrExists }
 // The export is atomic: it is written to a temporary folder beside outDir,
 // loaded back and checked against the checkpoint's predictions, and only then
 // renamed to outDir. A failed export leaves nothing behind.
-func Export(checkpoint, outDir string, opt ExportOptions) (*Info, error) {
+func Export(src, outDir string, opt ExportOptions) (*Info, error) {
 	if outDir == "" {
 		return nil, errors.New("export: no output folder")
 	}
 	if err := checkTarget(outDir, opt.Force); err != nil {
 		return nil, err
 	}
-	prefix, err := tfgraph.ResolveCheckpoint(checkpoint)
+	prefix, err := checkpoint.Resolve(src)
 	if err != nil {
 		return nil, err
 	}
-	meta, err := tfgraph.ReadMetaGraph(prefix)
+	meta, err := checkpoint.ReadMetaGraph(prefix)
 	if err != nil {
 		return nil, fmt.Errorf("export needs the checkpoint's .meta to know the network: %w", err)
 	}
@@ -76,7 +77,7 @@ func Export(checkpoint, outDir string, opt ExportOptions) (*Info, error) {
 	if mi.Network != nil {
 		net = *mi.Network
 	} else if net, err = tfgraph.NetworkFromGraph(meta.GraphDef); err != nil {
-		return nil, fmt.Errorf("%s: %w", prefix+tfgraph.MetaSuffix, err)
+		return nil, fmt.Errorf("%s: %w", prefix+checkpoint.MetaSuffix, err)
 	}
 	classes, err := classNames(opt.Classes, mi.Classes, net.Classes)
 	if err != nil {
@@ -87,7 +88,7 @@ func Export(checkpoint, outDir string, opt ExportOptions) (*Info, error) {
 	if net.Base != nil {
 		// The backbone travels in the checkpoint's graph.
 		if bopt.Base, err = tfgraph.BackboneFromGraph(meta.GraphDef, net.Base); err != nil {
-			return nil, fmt.Errorf("%s: %w", prefix+tfgraph.MetaSuffix, err)
+			return nil, fmt.Errorf("%s: %w", prefix+checkpoint.MetaSuffix, err)
 		}
 	}
 	m, err := tfgraph.Build(net, bopt)
@@ -199,7 +200,7 @@ func modelProto(m *tfgraph.Model, info tfgraph.Info) (*corepb.SavedModel, error)
 		return nil, err
 	}
 	sd := meta.SaverDef
-	fileOp, saveOp := tfgraph.NodeName(sd.FilenameTensorName), tfgraph.NodeName(sd.SaveTensorName)
+	fileOp, saveOp := checkpoint.NodeName(sd.FilenameTensorName), checkpoint.NodeName(sd.SaveTensorName)
 	meta.GraphDef = pruneGraph(meta.GraphDef, []string{
 		tfgraph.InputName, tfgraph.PredictionName, ClassesOpName, classNamesAssetOp,
 		tfgraph.InitOpName, sd.RestoreOpName, saveOp, fileOp,
@@ -218,7 +219,7 @@ func modelProto(m *tfgraph.Model, info tfgraph.Info) (*corepb.SavedModel, error)
 	meta.SignatureDef = map[string]*corepb.SignatureDef{
 		SignatureKey: ServingSignature(net.Height, net.Width, net.Channels, net.Classes),
 	}
-	assetTensor := tfgraph.TensorName(classNamesAssetOp, 0)
+	assetTensor := checkpoint.TensorName(classNamesAssetOp, 0)
 	meta.AssetFileDef = []*corepb.AssetFileDef{{
 		TensorInfo: &corepb.TensorInfo{Encoding: &corepb.TensorInfo_Name{Name: assetTensor},
 			Dtype: typespb.DataType_DT_STRING, TensorShape: &shapepb.TensorShapeProto{}},
@@ -247,7 +248,7 @@ func pruneGraph(gd *graphpb.GraphDef, roots []string) *graphpb.GraphDef {
 		}
 		keep[name] = true
 		for _, in := range n.Input {
-			stack = append(stack, tfgraph.NodeName(in))
+			stack = append(stack, checkpoint.NodeName(in))
 		}
 	}
 	out := proto.Clone(gd).(*graphpb.GraphDef)
@@ -264,8 +265,8 @@ func checkCollections(meta *corepb.MetaGraphDef) error {
 	}
 	for _, key := range []string{"variables", "trainable_variables"} {
 		for _, b := range meta.CollectionDef[key].GetBytesList().GetValue() {
-			name := tfgraph.VariableDefName(b)
-			if name == "" || !nodes[tfgraph.NodeName(name)] {
+			name := checkpoint.VariableDefName(b)
+			if name == "" || !nodes[checkpoint.NodeName(name)] {
 				return fmt.Errorf("export: collection %s names %q, which the inference graph lacks", key, name)
 			}
 		}

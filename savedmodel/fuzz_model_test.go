@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/fuzzlimit"
-	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // FuzzSavedModel reads arbitrary saved_model.pb files as Inspect and Load do
@@ -18,7 +18,7 @@ import (
 //	go test ./savedmodel/ -run '^$' -fuzz FuzzSavedModel -fuzztime 5s
 func FuzzSavedModel(f *testing.F) {
 	out := filepath.Join(f.TempDir(), "export")
-	if _, err := Export(checkpoint(f, small(2), []string{"cat", "dog"}), out, ExportOptions{}); err != nil {
+	if _, err := Export(saveCheckpoint(f, small(2), []string{"cat", "dog"}), out, ExportOptions{}); err != nil {
 		f.Fatal(err)
 	}
 	seed, err := os.ReadFile(filepath.Join(out, ModelFile))
@@ -41,7 +41,7 @@ func FuzzSavedModel(f *testing.F) {
 			if sig := meta.SignatureDef[SignatureKey]; sig != nil {
 				if _, _, err := pickInput(sig); err == nil {
 					pickProbabilities(sig)
-					tfgraph.CheckGraph(meta.GraphDef, loaderRoots(meta, sig), ModelFile)
+					checkpoint.CheckGraph(meta.GraphDef, loaderRoots(meta, sig), ModelFile)
 				}
 			}
 		})

@@ -8,6 +8,7 @@ import (
 
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -32,7 +33,7 @@ type Info struct {
 	Tfcat bool
 	// Variables are the graph's variables; the trainable ones are those in
 	// its trainable_variables collection.
-	Variables []tfgraph.VariableInfo
+	Variables []checkpoint.VariableInfo
 }
 
 // Inspect reads dir/saved_model.pb and describes its "serve" MetaGraph.
@@ -54,7 +55,7 @@ func describe(dir string, meta *corepb.MetaGraphDef) (*Info, error) {
 		mi := tfgraph.InfoFromMeta(meta)
 		in.Network, in.Step, in.TensorFlowVersion, in.Tfcat = mi.Network, mi.Step, mi.TensorFlowVersion, mi.Tfcat
 		in.Classes = mi.Classes
-		in.Variables = tfgraph.GraphVariables(meta)
+		in.Variables = checkpoint.GraphVariables(meta)
 	}
 	if sig := meta.SignatureDef[SignatureKey]; sig != nil {
 		if ti, _, err := pickInput(sig); err == nil {
@@ -88,7 +89,7 @@ func assetClasses(dir string, meta *corepb.MetaGraphDef) ([]string, error) {
 			continue
 		}
 		path := filepath.Join(dir, AssetsDir, ClassNamesAsset)
-		data, err := tfgraph.ReadFileLimit(path, tfgraph.MaxStateFileBytes)
+		data, err := checkpoint.ReadFileLimit(path, checkpoint.MaxStateFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("%s: the SavedModel registers the asset %s, but: %w", dir, ClassNamesAsset, err)
 		}

@@ -9,6 +9,7 @@ import (
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -66,7 +67,7 @@ func LoadWithOptions(dir string, opt LoadOptions) (*Model, error) {
 		if meta.GraphDef == nil {
 			return nil, fmt.Errorf("%s: the MetaGraph holds no graph", dir)
 		}
-		if err := tfgraph.CheckGraph(meta.GraphDef, loaderRoots(meta, sig), filepath.Join(dir, ModelFile)); err != nil {
+		if err := checkpoint.CheckGraph(meta.GraphDef, loaderRoots(meta, sig), filepath.Join(dir, ModelFile)); err != nil {
 			return nil, err
 		}
 	}
@@ -75,8 +76,8 @@ func LoadWithOptions(dir string, opt LoadOptions) (*Model, error) {
 		return nil, err
 	}
 	// TensorFlow's loader would read the variables' index unchecked.
-	if vars := filepath.Join(dir, VariablesDir, VariablesName); fileExists(vars + tfgraph.IndexSuffix) {
-		if err := tfgraph.CheckIndex(vars); err != nil {
+	if vars := filepath.Join(dir, VariablesDir, VariablesName); fileExists(vars + checkpoint.IndexSuffix) {
+		if err := checkpoint.CheckIndex(vars); err != nil {
 			return nil, fmt.Errorf("loading the SavedModel %s: restoring variables: %w", dir, err)
 		}
 	}
@@ -138,7 +139,7 @@ func loaderRoots(meta *corepb.MetaGraphDef, sig *corepb.SignatureDef) []string {
 	var roots []string
 	add := func(tensor string) {
 		if tensor != "" {
-			roots = append(roots, tfgraph.NodeName(tensor))
+			roots = append(roots, checkpoint.NodeName(tensor))
 		}
 	}
 	if sd := meta.SaverDef; sd != nil {
@@ -169,7 +170,7 @@ func loaderRoots(meta *corepb.MetaGraphDef, sig *corepb.SignatureDef) []string {
 
 // output resolves a tensor name such as "y_pred:0" in the loaded graph.
 func (m *Model) output(name string) (tf.Output, error) {
-	op, idx, err := tfgraph.ParseTensorName(name)
+	op, idx, err := checkpoint.ParseTensorName(name)
 	if err != nil {
 		return tf.Output{}, err
 	}

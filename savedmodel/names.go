@@ -23,7 +23,11 @@
 // loader.
 package savedmodel
 
-import "github.com/tfcat/tfcat/tfgraph"
+import (
+	"github.com/tfcat/tfcat/tfgraph"
+
+	"github.com/tfcat/tfcat/checkpoint"
+)
 
 // Names inside an export.
 const (
@@ -62,7 +66,7 @@ const (
 
 // Tensor names of the signature, as TensorInfo.name gives them.
 var (
-	inputTensor         = tfgraph.TensorName(tfgraph.InputName, 0)
-	probabilitiesTensor = tfgraph.TensorName(tfgraph.PredictionName, 0)
-	classesTensor       = tfgraph.TensorName(ClassesOpName, 0)
+	inputTensor         = checkpoint.TensorName(tfgraph.InputName, 0)
+	probabilitiesTensor = checkpoint.TensorName(tfgraph.PredictionName, 0)
+	classesTensor       = checkpoint.TensorName(ClassesOpName, 0)
 )

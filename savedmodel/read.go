@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/checkpoint"
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
 )
@@ -21,7 +21,7 @@ func IsSavedModel(dir string) bool {
 // readModelFile parses dir/saved_model.pb.
 func readModelFile(dir string) (*corepb.SavedModel, error) {
 	path := filepath.Join(dir, ModelFile)
-	data, err := tfgraph.ReadFileLimit(path, tfgraph.MaxGraphFileBytes)
+	data, err := checkpoint.ReadFileLimit(path, checkpoint.MaxGraphFileBytes)
 	if err != nil {
 		if _, terr := os.Stat(filepath.Join(dir, "saved_model.pbtxt")); terr == nil {
 			return nil, fmt.Errorf("%s: text SavedModels (saved_model.pbtxt) are not supported; re-export in binary form", dir)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/checkpoint"
 	attrpb "github.com/wamuir/graft/tensorflow/core/framework/attr_value_go_proto"
 	varpb "github.com/wamuir/graft/tensorflow/core/framework/variable_go_proto"
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
@@ -65,7 +65,7 @@ func toResourceVariables(meta *corepb.MetaGraphDef) error {
 			}
 		default:
 			for _, in := range n.Input {
-				if isVar[tfgraph.NodeName(in)] {
+				if isVar[checkpoint.NodeName(in)] {
 					return fmt.Errorf("export: %s (%s) uses variable %s directly; cannot make it a resource variable", n.Name, n.Op, in)
 				}
 			}
@@ -74,7 +74,7 @@ func toResourceVariables(meta *corepb.MetaGraphDef) error {
 	// An AssignVariableOp has no output: only control inputs may name one.
 	for _, n := range nodes {
 		for _, in := range n.Input {
-			if !strings.HasPrefix(in, "^") && assigns[tfgraph.NodeName(in)] {
+			if !strings.HasPrefix(in, "^") && assigns[checkpoint.NodeName(in)] {
 				return fmt.Errorf("export: %s reads the output of assignment %s", n.Name, in)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	varpb "github.com/wamuir/graft/tensorflow/core/framework/variable_go_proto"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/internal/testfault"
@@ -28,7 +29,7 @@ func small(classes int) tfgraph.Network { return tfgraph.Tutorial(classes).WithI
 
 // checkpoint saves a freshly initialised model of net with the given class
 // names and returns its folder.
-func checkpoint(t testing.TB, net tfgraph.Network, classes []string) string {
+func saveCheckpoint(t testing.TB, net tfgraph.Network, classes []string) string {
 	t.Helper()
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: 1})
 	if err != nil {
@@ -64,7 +65,7 @@ func images(n, h, w, c int, seed uint64) []float32 {
 // (internal/testfault), which the comparisons with ckpt must catch.
 func exportSource(t *testing.T, ckpt string, net tfgraph.Network) string {
 	t.Helper()
-	prefix, err := tfgraph.ResolveCheckpoint(ckpt)
+	prefix, err := checkpoint.Resolve(ckpt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func exportSource(t *testing.T, ckpt string, net tfgraph.Network) string {
 // imported, as predict.py does.
 func checkpointPredict(t *testing.T, ckpt string, x []float32, n int) []float32 {
 	t.Helper()
-	prefix, err := tfgraph.ResolveCheckpoint(ckpt)
+	prefix, err := checkpoint.Resolve(ckpt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func checkpointPredict(t *testing.T, ckpt string, x []float32, n int) []float32 
 }
 
 func TestExportLoadsInGo(t *testing.T) {
-	ckpt := checkpoint(t, small(3), []string{"cat", "dog", "bird"})
+	ckpt := saveCheckpoint(t, small(3), []string{"cat", "dog", "bird"})
 	out := filepath.Join(t.TempDir(), "export")
 	info, err := Export(exportSource(t, ckpt, small(3)), out, ExportOptions{Session: cpu})
 	if err != nil {
@@ -192,7 +193,7 @@ func TestExportLoadsInGo(t *testing.T) {
 }
 
 func TestExportClassNames(t *testing.T) {
-	ckpt := checkpoint(t, small(2), nil)
+	ckpt := saveCheckpoint(t, small(2), nil)
 	for _, tc := range []struct {
 		name    string
 		classes []string
@@ -229,7 +230,7 @@ func TestExportClassNames(t *testing.T) {
 }
 
 func TestExportRefusesToOverwrite(t *testing.T) {
-	ckpt := checkpoint(t, small(2), []string{"a", "b"})
+	ckpt := saveCheckpoint(t, small(2), []string{"a", "b"})
 	parent := t.TempDir()
 
 	// A folder that is not a SavedModel is never replaced.
@@ -278,7 +279,7 @@ func TestExportRefusesToOverwrite(t *testing.T) {
 }
 
 func TestExportBadCheckpoints(t *testing.T) {
-	ckpt := checkpoint(t, small(2), nil)
+	ckpt := saveCheckpoint(t, small(2), nil)
 	noMeta := t.TempDir()
 	for _, f := range []string{"dogs-cats-model.index", "dogs-cats-model.data-00000-of-00001"} {
 		b, _ := os.ReadFile(filepath.Join(ckpt, f))
@@ -311,7 +312,7 @@ func TestExportBadCheckpoints(t *testing.T) {
 }
 
 func TestLoadRefusesUnknownOps(t *testing.T) {
-	ckpt := checkpoint(t, small(2), nil)
+	ckpt := saveCheckpoint(t, small(2), nil)
 	out := filepath.Join(t.TempDir(), "m")
 	if _, err := Export(ckpt, out, ExportOptions{Session: cpu}); err != nil {
 		t.Fatal(err)
@@ -352,7 +353,7 @@ func TestLoadRefusesUnknownOps(t *testing.T) {
 // saved_model_cli lists the signature.
 func TestPythonLoadsExport(t *testing.T) {
 	net := tfgraph.Tutorial(2) // the tutorial's own 128×128×3 network
-	ckpt := checkpoint(t, net, []string{"cats", "dogs"})
+	ckpt := saveCheckpoint(t, net, []string{"cats", "dogs"})
 	out := filepath.Join(t.TempDir(), "export")
 	if _, err := Export(exportSource(t, ckpt, net), out, ExportOptions{Session: cpu}); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	nodepb "github.com/wamuir/graft/tensorflow/core/framework/node_def_go_proto"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -138,7 +139,7 @@ func breakModel(t testing.TB, src, dst, how string) {
 	prefix := filepath.Join(dst, tfgraph.DefaultCheckpointName)
 	switch how {
 	case brokenOp:
-		meta, err := tfgraph.ReadMetaGraph(prefix)
+		meta, err := checkpoint.ReadMetaGraph(prefix)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +148,7 @@ func breakModel(t testing.TB, src, dst, how string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(prefix+tfgraph.MetaSuffix, b, 0o644); err != nil {
+		if err := os.WriteFile(prefix+checkpoint.MetaSuffix, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	case brokenTruncated:

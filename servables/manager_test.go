@@ -17,6 +17,7 @@ import (
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	configpb "github.com/wamuir/graft/tensorflow/serving/config_go_proto"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/model"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -373,7 +374,7 @@ func TestNewFails(t *testing.T) {
 	base := t.TempDir()
 	breakModel(t, savedModel(t, small, 1), filepath.Join(base, "1"), brokenOp)
 	_, err := New(SingleModel("pets", base), Options{Poll: -1, Model: defaultModelOptions})
-	if err == nil || !strings.Contains(err.Error(), filepath.Join(base, "1")) || !errors.Is(err, tfgraph.ErrUntrustedGraph) {
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(base, "1")) || !errors.Is(err, checkpoint.ErrUntrustedGraph) {
 		t.Errorf("New on a broken version: %v", err)
 	}
 	trusted := defaultModelOptions

@@ -8,7 +8,7 @@ import (
 
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/checkpoint"
 )
 
 // ModelSpec names what a request asks for, as TensorFlow Serving's ModelSpec
@@ -146,7 +146,7 @@ func ErrorCode(err error) corepb.Code {
 		return coded.ErrorCode()
 	case errors.As(err, &nf), errors.Is(err, fs.ErrNotExist):
 		return corepb.Code_NOT_FOUND
-	case errors.Is(err, tfgraph.ErrUntrustedGraph):
+	case errors.Is(err, checkpoint.ErrUntrustedGraph):
 		return corepb.Code_INVALID_ARGUMENT
 	}
 	return corepb.Code_UNKNOWN

@@ -7,13 +7,12 @@ import (
 	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
-	attrpb "github.com/wamuir/graft/tensorflow/core/framework/attr_value_go_proto"
-	funcpb "github.com/wamuir/graft/tensorflow/core/framework/function_go_proto"
 	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
 	nodepb "github.com/wamuir/graft/tensorflow/core/framework/node_def_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/tfc"
 )
 
@@ -90,71 +89,6 @@ type Backbone struct {
 	ByTfcat bool
 }
 
-// PruneGraph keeps the nodes of gd that roots (node or tensor names) need and
-// the functions they call, directly or through other functions.
-func PruneGraph(gd *graphpb.GraphDef, roots []string) (*graphpb.GraphDef, error) {
-	byName := make(map[string]int, len(gd.Node))
-	for i, n := range gd.Node {
-		byName[n.Name] = i
-	}
-	keep := map[string]bool{}
-	stack := make([]string, len(roots))
-	for i, r := range roots {
-		stack[i] = NodeName(r)
-	}
-	for len(stack) > 0 {
-		name := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if keep[name] {
-			continue
-		}
-		i, ok := byName[name]
-		if !ok {
-			return nil, fmt.Errorf("the graph has no node %q", name)
-		}
-		keep[name] = true
-		for _, in := range gd.Node[i].Input {
-			stack = append(stack, NodeName(in))
-		}
-	}
-	out := &graphpb.GraphDef{Versions: gd.Versions}
-	var calls []string
-	for _, n := range gd.Node {
-		if keep[n.Name] {
-			out.Node = append(out.Node, n)
-			calls = append(calls, calledFunctions(n.Attr)...)
-		}
-	}
-	lib := gd.GetLibrary()
-	if lib == nil {
-		return out, nil
-	}
-	funcs := map[string]int{}
-	for i, f := range lib.Function {
-		funcs[f.GetSignature().GetName()] = i
-	}
-	used := map[string]bool{}
-	for len(calls) > 0 {
-		name := calls[len(calls)-1]
-		calls = calls[:len(calls)-1]
-		i, ok := funcs[name]
-		if used[name] || !ok {
-			continue
-		}
-		used[name] = true
-		for _, n := range lib.Function[i].NodeDef {
-			calls = append(calls, calledFunctions(n.Attr)...)
-		}
-	}
-	out.Library = &funcpb.FunctionDefLibrary{}
-	for _, f := range lib.Function {
-		if used[f.GetSignature().GetName()] {
-			out.Library.Function = append(out.Library.Function, f)
-		}
-	}
-	return out, nil
-}
-
 // BackboneFromGraph is the backbone a tfcat checkpoint's graph holds under
 // BasePrefix: the nodes there, renamed as in the backbone's own graph, and
 // the graph's functions. Its weights come from the checkpoint.
@@ -204,7 +138,7 @@ func (b *builder) importBase(net Network, bb *Backbone, x tf.Output) (tf.Output,
 	if err != nil {
 		return tf.Output{}, nil, err
 	}
-	inOp, inIdx, err := ParseTensorName(base.Input)
+	inOp, inIdx, err := checkpoint.ParseTensorName(base.Input)
 	if err != nil {
 		return tf.Output{}, nil, fmt.Errorf("backbone input: %w", err)
 	}
@@ -213,7 +147,7 @@ func (b *builder) importBase(net Network, bb *Backbone, x tf.Output) (tf.Output,
 	if err := b.g.ImportWithOptions(def, opts); err != nil {
 		return tf.Output{}, nil, fmt.Errorf("importing the backbone: %w", err)
 	}
-	outOp, outIdx, err := ParseTensorName(base.Output)
+	outOp, outIdx, err := checkpoint.ParseTensorName(base.Output)
 	if err != nil {
 		return tf.Output{}, nil, fmt.Errorf("backbone output: %w", err)
 	}
@@ -318,7 +252,7 @@ func (s *Session) InitBase() error {
 	if bb == nil || s.Model.baseInit == nil {
 		return errors.New("the model has no backbone to load")
 	}
-	if err := CheckIndex(bb.Variables); err != nil {
+	if err := checkpoint.CheckIndex(bb.Variables); err != nil {
 		return fmt.Errorf("loading the backbone's weights: %w", err)
 	}
 	t, err := tf.NewTensor(bb.Variables)
@@ -330,19 +264,4 @@ func (s *Session) InitBase() error {
 		return fmt.Errorf("loading the backbone's weights from %s: %w", bb.Variables, err)
 	}
 	return nil
-}
-
-// calledFunctions lists the functions a node's attributes name (the "f" of
-// a PartitionedCall, the branches of an If, ...).
-func calledFunctions(attrs map[string]*attrpb.AttrValue) []string {
-	var out []string
-	for _, a := range attrs {
-		if f := a.GetFunc(); f != nil {
-			out = append(out, f.GetName())
-		}
-		for _, f := range a.GetList().GetFunc() {
-			out = append(out, f.GetName())
-		}
-	}
-	return out
 }

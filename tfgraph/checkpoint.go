@@ -9,29 +9,15 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/atomicfile"
 )
 
-// Checkpoint file names, as tf.compat.v1.train.Saver writes them: for a prefix
-// P, P.index, P.data-00000-of-00001 and P.meta, plus the state file
-// "checkpoint" beside them naming the latest prefix.
+// DefaultCheckpointName is the tutorial's checkpoint name; DefaultMaxToKeep is
+// Saver's max_to_keep: older checkpoints are deleted.
 const (
 	DefaultCheckpointName = "dogs-cats-model"
-	CheckpointStateFile   = "checkpoint"
-	IndexSuffix           = ".index"
-	DataSuffix            = ".data-00000-of-00001"
-	MetaSuffix            = ".meta"
-	// DefaultMaxToKeep is Saver's max_to_keep: older checkpoints are deleted.
-	DefaultMaxToKeep = 5
-	// BestStateFile is the state file, in the "checkpoint" file's format,
-	// that names the checkpoint with the lowest validation loss (tfcat train
-	// --keep-best): Python reads it with
-	// tf.train.latest_checkpoint(dir, latest_filename="best_checkpoint"),
-	// and tfcat takes "DIR/best_checkpoint" wherever it takes a model.
-	BestStateFile = "best_checkpoint"
-	// BestSuffix is appended to the checkpoint name for the best checkpoint:
-	// dogs-cats-model-best.
-	BestSuffix = "-best"
+	DefaultMaxToKeep      = 5
 )
 
 // Info is what a tfcat checkpoint records beside the weights.
@@ -46,7 +32,7 @@ type Info struct {
 
 // checkpointFiles lists a prefix's files; the .meta is optional to a loader.
 func checkpointFiles(prefix string) []string {
-	return []string{prefix + DataSuffix, prefix + IndexSuffix, prefix + MetaSuffix}
+	return []string{prefix + checkpoint.DataSuffix, prefix + checkpoint.IndexSuffix, prefix + checkpoint.MetaSuffix}
 }
 
 // opDefs returns the OpDefs of the given op types from the linked library.
@@ -60,7 +46,7 @@ type SaveOptions struct {
 	// MaxToKeep is how many checkpoints the state file keeps; older ones are
 	// deleted. 0 means DefaultMaxToKeep; negative keeps all.
 	MaxToKeep int
-	// StateFile is the state file's name in Dir; "" is CheckpointStateFile.
+	// StateFile is the state file's name in Dir; "" is checkpoint.StateFile.
 	// Checkpoints saved under another state file (BestStateFile) are out of
 	// the "checkpoint" file's rotation.
 	StateFile string
@@ -100,7 +86,7 @@ func writeCheckpoint(m *Model, opt SaveOptions, info Info, writeVars func(prefix
 	}
 	meta, err := proto.Marshal(metaDef)
 	if err != nil {
-		return "", fmt.Errorf("encoding %s: %w", prefix+MetaSuffix, err)
+		return "", fmt.Errorf("encoding %s: %w", prefix+checkpoint.MetaSuffix, err)
 	}
 
 	tmpName := tempPrefix(name)
@@ -114,9 +100,9 @@ func writeCheckpoint(m *Model, opt SaveOptions, info Info, writeVars func(prefix
 		cleanup()
 		return "", err
 	}
-	if err := os.WriteFile(tmp+MetaSuffix, meta, 0o644); err != nil {
+	if err := os.WriteFile(tmp+checkpoint.MetaSuffix, meta, 0o644); err != nil {
 		cleanup()
-		return "", fmt.Errorf("writing %s: %w", tmp+MetaSuffix, err)
+		return "", fmt.Errorf("writing %s: %w", tmp+checkpoint.MetaSuffix, err)
 	}
 	for _, f := range checkpointFiles(tmp) {
 		if err := atomicfile.SyncFile(f); err != nil {
@@ -127,15 +113,15 @@ func writeCheckpoint(m *Model, opt SaveOptions, info Info, writeVars func(prefix
 
 	stateFile := opt.StateFile
 	if stateFile == "" {
-		stateFile = CheckpointStateFile
+		stateFile = checkpoint.StateFile
 	}
 	if strings.ContainsRune(stateFile, os.PathSeparator) {
 		return "", fmt.Errorf("state file name %q must not contain a path separator", stateFile)
 	}
 	statePath := filepath.Join(opt.Dir, stateFile)
-	old, err := ReadCheckpointStateFile(statePath)
+	old, err := checkpoint.ReadStateFile(statePath)
 	if err != nil {
-		old = &CheckpointState{}
+		old = &checkpoint.State{}
 	}
 	// A crash during an earlier save can leave the state naming a temporary
 	// prefix; it is superseded now, and its files go with the other leftovers.
@@ -149,8 +135,8 @@ func writeCheckpoint(m *Model, opt SaveOptions, info Info, writeVars func(prefix
 	})
 	// While the final files are replaced, the state names the complete
 	// temporary copy.
-	if _, err := os.Stat(prefix + IndexSuffix); err == nil {
-		if err := writeStateFile(statePath, &CheckpointState{ModelCheckpointPath: tmpName, AllModelCheckpointPaths: append(slices.Clone(kept), tmpName)}); err != nil {
+	if _, err := os.Stat(prefix + checkpoint.IndexSuffix); err == nil {
+		if err := checkpoint.WriteStateFile(statePath, &checkpoint.State{ModelCheckpointPath: tmpName, AllModelCheckpointPaths: append(slices.Clone(kept), tmpName)}); err != nil {
 			cleanup()
 			return "", err
 		}
@@ -170,7 +156,7 @@ func writeCheckpoint(m *Model, opt SaveOptions, info Info, writeVars func(prefix
 		dropped = append(dropped, kept[:len(kept)-maxKeep]...)
 		kept = kept[len(kept)-maxKeep:]
 	}
-	if err := writeStateFile(statePath, &CheckpointState{ModelCheckpointPath: name, AllModelCheckpointPaths: kept}); err != nil {
+	if err := checkpoint.WriteStateFile(statePath, &checkpoint.State{ModelCheckpointPath: name, AllModelCheckpointPaths: kept}); err != nil {
 		return "", err
 	}
 	cleanup()
@@ -235,7 +221,7 @@ func removeCheckpoint(dir, name string) {
 	}
 	prefix := filepath.Join(dir, name)
 	matches, _ := filepath.Glob(globEscape(prefix) + ".data-*-of-*")
-	for _, f := range append(matches, prefix+IndexSuffix, prefix+MetaSuffix) {
+	for _, f := range append(matches, prefix+checkpoint.IndexSuffix, prefix+checkpoint.MetaSuffix) {
 		os.Remove(f)
 	}
 }
@@ -244,7 +230,3 @@ func globEscape(s string) string {
 	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
 	return r.Replace(s)
 }
-
-// ResolveCheckpoint turns a model argument into a checkpoint prefix: a folder
-// holding a "checkpoint" file gives its latest checkpoint; anything else is taken
-// as a prefix. It checks that the prefix's .index and data files exist.

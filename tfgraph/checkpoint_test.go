@@ -17,6 +17,7 @@ import (
 	nodepb "github.com/wamuir/graft/tensorflow/core/framework/node_def_go_proto"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/testenv"
 )
 
@@ -60,7 +61,7 @@ func TestSaveWritesTheTutorialsFiles(t *testing.T) {
 	if got := string(state); got != "model_checkpoint_path: \"dogs-cats-model\"\nall_model_checkpoint_paths: \"dogs-cats-model\"\n" {
 		t.Errorf("checkpoint file:\n%s", got)
 	}
-	meta, err := ReadMetaGraph(prefix)
+	meta, err := checkpoint.ReadMetaGraph(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestPythonCheckpointLoadsInGo(t *testing.T) {
 	out := t.TempDir()
 	testenv.RunPython(t, "testdata/tutorial.py", "save", out, "--data", dir, "--steps", fmt.Sprint(steps))
 
-	prefix, err := ResolveCheckpoint(out)
+	prefix, err := checkpoint.Resolve(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestRotationKeepsTheLastFive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := ReadCheckpointState(dir)
+	st, err := checkpoint.ReadState(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +287,7 @@ func TestBadCheckpoints(t *testing.T) {
 			d := copyDir(t)
 			c.break_(d)
 			err := func() error {
-				p, err := ResolveCheckpoint(d)
+				p, err := checkpoint.Resolve(d)
 				if err != nil {
 					return err
 				}
@@ -312,7 +313,7 @@ func TestBadCheckpoints(t *testing.T) {
 		}
 	})
 	t.Run("not a model folder", func(t *testing.T) {
-		_, err := ResolveCheckpoint(t.TempDir())
+		_, err := checkpoint.Resolve(t.TempDir())
 		if err == nil || !strings.Contains(err.Error(), "not a model folder") {
 			t.Errorf("empty folder: %v", err)
 		}
@@ -331,7 +332,7 @@ func TestImportRefusesFileWriters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta, err := ReadMetaGraph(prefix)
+	meta, err := checkpoint.ReadMetaGraph(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,9 +345,9 @@ func TestImportRefusesFileWriters(t *testing.T) {
 		}
 	}
 	b, _ := proto.Marshal(meta)
-	os.WriteFile(prefix+MetaSuffix, b, 0o644)
+	os.WriteFile(prefix+checkpoint.MetaSuffix, b, 0o644)
 	_, err = ImportCheckpoint(prefix, ImportOptions{})
-	if err == nil || !strings.Contains(err.Error(), "WriteFile") || !errors.Is(err, ErrUntrustedGraph) {
+	if err == nil || !strings.Contains(err.Error(), "WriteFile") || !errors.Is(err, checkpoint.ErrUntrustedGraph) {
 		t.Fatalf("WriteFile graph: %v", err)
 	}
 	im, err := ImportCheckpoint(prefix, ImportOptions{Trust: true})
@@ -388,7 +389,7 @@ func TestKilledWhileSaving(t *testing.T) {
 		time.Sleep(time.Duration(r.IntN(20000)) * time.Microsecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
-		prefix, err := ResolveCheckpoint(dir)
+		prefix, err := checkpoint.Resolve(dir)
 		if err != nil {
 			t.Fatalf("after kill %d: %v", round+1, err)
 		}
@@ -398,7 +399,7 @@ func TestKilledWhileSaving(t *testing.T) {
 		}
 		s.Close()
 	}
-	st, _ := ReadCheckpointState(dir)
+	st, _ := checkpoint.ReadState(dir)
 	t.Logf("%d kills during saves; the state file always named a loadable checkpoint (last: %s)", rounds, st.ModelCheckpointPath)
 }
 
@@ -420,8 +421,8 @@ func saveLoop(t *testing.T, dir string) {
 func TestOwnGraphIsAllowed(t *testing.T) {
 	m := mustBuild(t, Tutorial(2), BuildOptions{})
 	for _, o := range m.Graph.Operations() {
-		if !allowedOps[o.Type()] {
-			t.Errorf("op %s of type %s is not in allowedOps", o.Name(), o.Type())
+		if !checkpoint.TutorialOp(o.Type()) {
+			t.Errorf("op %s of type %s is not one of checkpoint's allowed op types", o.Name(), o.Type())
 		}
 	}
 }

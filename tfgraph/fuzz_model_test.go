@@ -6,40 +6,16 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/fuzzlimit"
 )
 
 // The readers of model files a user may be handed, fuzzed for crashes and
-// for time and memory (fuzzlimit's limits). CI runs each for a short time:
+// for time and memory (fuzzlimit's limits); package checkpoint fuzzes the
+// readers that need no TensorFlow. CI runs each for a short time:
 //
-//	go test ./tfgraph/ -run '^$' -fuzz FuzzCheckpointState -fuzztime 5s
 //	go test ./tfgraph/ -run '^$' -fuzz FuzzMetaGraph -fuzztime 5s
 //	go test ./tfgraph/ -run '^$' -fuzz FuzzRestoreIndex -fuzztime 5s
-
-// FuzzCheckpointState parses arbitrary "checkpoint" state files.
-func FuzzCheckpointState(f *testing.F) {
-	for _, s := range []string{
-		"model_checkpoint_path: \"model.ckpt-7\"\nall_model_checkpoint_paths: \"model.ckpt-5\"\nall_model_checkpoint_paths: \"model.ckpt-7\"\n",
-		"model_checkpoint_path: \"a\\\"b\"\nall_model_checkpoint_timestamps: 1.5\nlast_preserved_timestamp: 2\n",
-		"# comment\n\nmodel_checkpoint_path: 'x'\n",
-		"model_checkpoint_path \"x\"",
-		"",
-	} {
-		f.Add([]byte(s))
-	}
-	dir := f.TempDir()
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := os.WriteFile(filepath.Join(dir, CheckpointStateFile), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		fuzzlimit.Check(t, "reading a checkpoint state file", func() {
-			st, err := ReadCheckpointState(dir)
-			if err == nil && st.ModelCheckpointPath == "" {
-				t.Fatalf("accepted a state with no model_checkpoint_path: %q", data)
-			}
-		})
-	})
-}
 
 var fuzzCkpt struct {
 	once   sync.Once
@@ -73,10 +49,10 @@ func fuzzCheckpoint(f *testing.F) (string, *Session) {
 		if c.prefix, c.err = c.sess.Save(SaveOptions{Dir: dir}, Info{Classes: []string{"a", "b"}, Step: 3}); c.err != nil {
 			return
 		}
-		if c.meta, c.err = os.ReadFile(c.prefix + MetaSuffix); c.err != nil {
+		if c.meta, c.err = os.ReadFile(c.prefix + checkpoint.MetaSuffix); c.err != nil {
 			return
 		}
-		c.index, c.err = os.ReadFile(c.prefix + IndexSuffix)
+		c.index, c.err = os.ReadFile(c.prefix + checkpoint.IndexSuffix)
 	})
 	if c.err != nil {
 		f.Fatal(c.err)
@@ -95,11 +71,11 @@ func FuzzMetaGraph(f *testing.F) {
 	dir := f.TempDir()
 	prefix := filepath.Join(dir, "model.ckpt-1")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := os.WriteFile(prefix+MetaSuffix, data, 0o644); err != nil {
+		if err := os.WriteFile(prefix+checkpoint.MetaSuffix, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		fuzzlimit.Check(t, "reading a .meta file", func() {
-			meta, err := ReadMetaGraph(prefix)
+			meta, err := checkpoint.ReadMetaGraph(prefix)
 			if err != nil {
 				return
 			}
@@ -107,14 +83,14 @@ func FuzzMetaGraph(f *testing.F) {
 			roots := []string{PredictionName, InputName}
 			if sd := meta.SaverDef; sd != nil {
 				roots = append(roots, sd.RestoreOpName)
-				ParseTensorName(sd.FilenameTensorName)
+				checkpoint.ParseTensorName(sd.FilenameTensorName)
 			}
-			if CheckGraph(meta.GraphDef, roots, prefix+MetaSuffix) == nil {
+			if checkpoint.CheckGraph(meta.GraphDef, roots, prefix+checkpoint.MetaSuffix) == nil {
 				NetworkFromGraph(meta.GraphDef)
 			}
 			for _, c := range meta.CollectionDef {
 				for _, b := range c.GetBytesList().GetValue() {
-					VariableDefName(b)
+					checkpoint.VariableDefName(b)
 				}
 			}
 		})
@@ -129,16 +105,16 @@ func FuzzRestoreIndex(f *testing.F) {
 	f.Add(fuzzCkpt.index)
 	f.Add([]byte{})
 	dir := f.TempDir()
-	data, err := os.ReadFile(prefix + DataSuffix)
+	data, err := os.ReadFile(prefix + checkpoint.DataSuffix)
 	if err != nil {
 		f.Fatal(err)
 	}
 	fprefix := filepath.Join(dir, "fuzz")
-	if err := os.WriteFile(fprefix+DataSuffix, data, 0o644); err != nil {
+	if err := os.WriteFile(fprefix+checkpoint.DataSuffix, data, 0o644); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, index []byte) {
-		if err := os.WriteFile(fprefix+IndexSuffix, index, 0o644); err != nil {
+		if err := os.WriteFile(fprefix+checkpoint.IndexSuffix, index, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		fuzzlimit.Check(t, "restoring from a fuzzed .index", func() {

@@ -6,6 +6,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/tfc"
 )
 
@@ -30,22 +31,22 @@ type ImportOptions struct {
 // ImportCheckpoint loads the checkpoint at prefix (tfcat's or Python's) through
 // its .meta, as import_meta_graph + restore do.
 func ImportCheckpoint(prefix string, opt ImportOptions) (*Imported, error) {
-	meta, err := ReadMetaGraph(prefix)
+	meta, err := checkpoint.ReadMetaGraph(prefix)
 	if err != nil {
 		return nil, err
 	}
 	sd := meta.SaverDef
 	if sd == nil || sd.RestoreOpName == "" || sd.FilenameTensorName == "" {
-		return nil, fmt.Errorf("%s: the .meta has no SaverDef; tfcat needs one to restore", prefix+MetaSuffix)
+		return nil, fmt.Errorf("%s: the .meta has no SaverDef; tfcat needs one to restore", prefix+checkpoint.MetaSuffix)
 	}
 	restoreOp := sd.RestoreOpName
-	fileOp, fileIdx, err := ParseTensorName(sd.FilenameTensorName)
+	fileOp, fileIdx, err := checkpoint.ParseTensorName(sd.FilenameTensorName)
 	if err != nil {
-		return nil, fmt.Errorf("%s: SaverDef: %w", prefix+MetaSuffix, err)
+		return nil, fmt.Errorf("%s: SaverDef: %w", prefix+checkpoint.MetaSuffix, err)
 	}
 	roots := []string{restoreOp, PredictionName, InputName}
 	if !opt.Trust {
-		if err := CheckGraph(meta.GraphDef, roots, prefix+MetaSuffix); err != nil {
+		if err := checkpoint.CheckGraph(meta.GraphDef, roots, prefix+checkpoint.MetaSuffix); err != nil {
 			return nil, err
 		}
 	}
@@ -55,13 +56,13 @@ func ImportCheckpoint(prefix string, opt ImportOptions) (*Imported, error) {
 	}
 	g := tf.NewGraph()
 	if err := g.Import(gdBytes, ""); err != nil {
-		return nil, fmt.Errorf("%s: importing the graph: %w", prefix+MetaSuffix, err)
+		return nil, fmt.Errorf("%s: importing the graph: %w", prefix+checkpoint.MetaSuffix, err)
 	}
 	im := &Imported{Prefix: prefix, Meta: InfoFromMeta(meta), graph: g}
 	ops := make([]*tf.Operation, 4)
 	for i, name := range []string{InputName, PredictionName, restoreOp, fileOp} {
 		if ops[i] = g.Operation(name); ops[i] == nil {
-			return nil, fmt.Errorf("%s: the graph has no %q", prefix+MetaSuffix, name)
+			return nil, fmt.Errorf("%s: the graph has no %q", prefix+checkpoint.MetaSuffix, name)
 		}
 	}
 	xo, po, ro, fo := ops[0], ops[1], ops[2], ops[3]
@@ -75,16 +76,16 @@ func ImportCheckpoint(prefix string, opt ImportOptions) (*Imported, error) {
 	}
 	shape, err := p.X.Shape().ToSlice()
 	if err != nil || len(shape) != 4 || shape[1] <= 0 || shape[2] <= 0 || shape[3] <= 0 {
-		return nil, fmt.Errorf("%s: input x has shape %v; want [batch, height, width, channels]", prefix+MetaSuffix, p.X.Shape())
+		return nil, fmt.Errorf("%s: input x has shape %v; want [batch, height, width, channels]", prefix+checkpoint.MetaSuffix, p.X.Shape())
 	}
 	p.Height, p.Width, p.Channels = int(shape[1]), int(shape[2]), int(shape[3])
 	if s := p.Pred.Shape(); s.NumDimensions() == 2 && s.Size(1) > 0 {
 		p.Classes = int(s.Size(1))
 	} else {
-		return nil, fmt.Errorf("%s: y_pred has shape %v; want [batch, classes]", prefix+MetaSuffix, p.Pred.Shape())
+		return nil, fmt.Errorf("%s: y_pred has shape %v; want [batch, classes]", prefix+checkpoint.MetaSuffix, p.Pred.Shape())
 	}
 
-	if err := CheckIndex(prefix); err != nil {
+	if err := checkpoint.CheckIndex(prefix); err != nil {
 		return nil, fmt.Errorf("restoring variables: %w", err)
 	}
 	opts, err := opt.Session.Options()

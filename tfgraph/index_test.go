@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tfcat/tfcat/checkpoint"
 )
 
 // TestCheckIndex: a .index tfcat wrote passes; damaged ones are refused with
@@ -21,14 +23,14 @@ func TestCheckIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckIndex(prefix); err != nil {
+	if err := checkpoint.CheckIndex(prefix); err != nil {
 		t.Fatalf("the index tfcat wrote: %v", err)
 	}
-	good, err := os.ReadFile(prefix + IndexSuffix)
+	good, err := os.ReadFile(prefix + checkpoint.IndexSuffix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, _ := os.ReadFile(prefix + DataSuffix)
+	data, _ := os.ReadFile(prefix + checkpoint.DataSuffix)
 	flip := func(i int) []byte {
 		b := append([]byte(nil), good...)
 		b[i] ^= 0x40
@@ -49,12 +51,12 @@ func TestCheckIndex(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "c")
-			os.WriteFile(p+IndexSuffix, tc.index, 0o644)
-			os.WriteFile(p+DataSuffix, tc.data, 0o644)
-			if err := CheckIndex(p); !errors.Is(err, ErrCorruptIndex) {
+			os.WriteFile(p+checkpoint.IndexSuffix, tc.index, 0o644)
+			os.WriteFile(p+checkpoint.DataSuffix, tc.data, 0o644)
+			if err := checkpoint.CheckIndex(p); !errors.Is(err, checkpoint.ErrCorruptIndex) {
 				t.Errorf("CheckIndex: %v, want ErrCorruptIndex", err)
 			}
-			if err := s.RestoreVariables(p); !errors.Is(err, ErrCorruptIndex) {
+			if err := s.RestoreVariables(p); !errors.Is(err, checkpoint.ErrCorruptIndex) {
 				t.Errorf("RestoreVariables: %v, want ErrCorruptIndex", err)
 			}
 		})

@@ -2,8 +2,6 @@ package tfgraph
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 )
 
 // The node names of the tutorial's graph. Python's predict.py and tfcat find the
@@ -51,31 +49,4 @@ func VariableName(i int) string {
 		return "Variable"
 	}
 	return fmt.Sprintf("Variable_%d", i)
-}
-
-// TensorName is an op name with an output index, as in "y_pred:0".
-func TensorName(op string, index int) string { return fmt.Sprintf("%s:%d", op, index) }
-
-// ParseTensorName splits a tensor name such as "y_pred:0" into its op and
-// output index; a name without ":N" is output 0, as TensorFlow reads it.
-func ParseTensorName(name string) (op string, index int, err error) {
-	i := strings.LastIndexByte(name, ':')
-	if i < 0 {
-		return name, 0, nil
-	}
-	index, err = strconv.Atoi(name[i+1:])
-	if err != nil || index < 0 || i == 0 {
-		return "", 0, fmt.Errorf("bad tensor name %q", name)
-	}
-	return name[:i], index, nil
-}
-
-// NodeName is the node an input reference of a NodeDef names: "^a" (a
-// control input), "a:1" and "a" all name "a".
-func NodeName(input string) string {
-	input = strings.TrimPrefix(input, "^")
-	if op, _, err := ParseTensorName(input); err == nil {
-		return op
-	}
-	return input
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
+
+	"github.com/tfcat/tfcat/checkpoint"
 )
 
 // NetworkFromGraph infers the tutorial-style network of a graph from its
@@ -23,7 +25,7 @@ func NetworkFromGraph(gd *graphpb.GraphDef) (Network, error) {
 			}
 		}
 	}
-	for _, v := range graphVariables(gd, nil) {
+	for _, v := range checkpoint.GraphDefVariables(gd, nil) {
 		idx := -1
 		if v.Name == "Variable" {
 			idx = 0
@@ -100,7 +102,7 @@ func Resume(prefix string, c SessionConfig, lr float64) (*Session, MetaInfo, err
 // ResumeWithOptions is Resume building the graph with opt (its Seed
 // matters only to variables the checkpoint lacks, which are none).
 func ResumeWithOptions(prefix string, c SessionConfig, lr float64, opt BuildOptions) (*Session, MetaInfo, error) {
-	meta, err := ReadMetaGraph(prefix)
+	meta, err := checkpoint.ReadMetaGraph(prefix)
 	if err != nil {
 		return nil, MetaInfo{}, err
 	}
@@ -109,14 +111,14 @@ func ResumeWithOptions(prefix string, c SessionConfig, lr float64, opt BuildOpti
 	if mi.Network != nil {
 		net = *mi.Network
 	} else if net, err = NetworkFromGraph(meta.GraphDef); err != nil {
-		return nil, mi, fmt.Errorf("%s: %w", prefix+MetaSuffix, err)
+		return nil, mi, fmt.Errorf("%s: %w", prefix+checkpoint.MetaSuffix, err)
 	}
 	if lr > 0 {
 		net.LearningRate = lr
 	}
 	if net.Base != nil && opt.Base == nil {
 		if opt.Base, err = BackboneFromGraph(meta.GraphDef, net.Base); err != nil {
-			return nil, mi, fmt.Errorf("%s: %w", prefix+MetaSuffix, err)
+			return nil, mi, fmt.Errorf("%s: %w", prefix+checkpoint.MetaSuffix, err)
 		}
 	}
 	m, err := Build(net, opt)

@@ -6,6 +6,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/tfc"
 )
 
@@ -119,7 +120,7 @@ func (s *Session) SaveVariables(prefix string) error {
 // RestoreVariables loads every variable from the V2 checkpoint bundle at prefix,
 // written by tfcat or by Python's Saver: keys are the variables' op names.
 func (s *Session) RestoreVariables(prefix string) error {
-	if err := CheckIndex(prefix); err != nil {
+	if err := checkpoint.CheckIndex(prefix); err != nil {
 		return fmt.Errorf("restoring variables: %w", err)
 	}
 	t, err := tf.NewTensor(prefix)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -161,17 +162,17 @@ func TestKeepBestAndRestore(t *testing.T) {
 	if !stop.Restored || stop.Checkpoint != best.Checkpoint || res.Step != best.Step {
 		t.Errorf("stopping event %+v, result step %d; want the best (step %d) restored", stop, res.Step, best.Step)
 	}
-	st, err := tfgraph.ReadCheckpointStateFile(filepath.Join(opt.ModelDir, tfgraph.BestStateFile))
-	if err != nil || st.ModelCheckpointPath != tfgraph.DefaultCheckpointName+tfgraph.BestSuffix {
+	st, err := checkpoint.ReadStateFile(filepath.Join(opt.ModelDir, checkpoint.BestStateFile))
+	if err != nil || st.ModelCheckpointPath != tfgraph.DefaultCheckpointName+checkpoint.BestSuffix {
 		t.Fatalf("best_checkpoint: %+v, %v", st, err)
 	}
-	latest, err := tfgraph.ReadCheckpointState(opt.ModelDir)
+	latest, err := checkpoint.ReadState(opt.ModelDir)
 	if err != nil || slices.Contains(latest.AllModelCheckpointPaths, st.ModelCheckpointPath) {
 		t.Errorf("the checkpoint file %+v (%v) should not rotate the best", latest, err)
 	}
 	// The final checkpoint holds the best weights, and tools pick either.
 	read := func(path string) map[string][]float32 {
-		prefix, err := tfgraph.ResolveCheckpoint(path)
+		prefix, err := checkpoint.Resolve(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,13 +190,13 @@ func TestKeepBestAndRestore(t *testing.T) {
 		}
 		return v
 	}
-	final, kept := read(opt.ModelDir), read(filepath.Join(opt.ModelDir, tfgraph.BestStateFile))
+	final, kept := read(opt.ModelDir), read(filepath.Join(opt.ModelDir, checkpoint.BestStateFile))
 	for name, v := range kept {
 		if !slices.Equal(final[name], v) {
 			t.Errorf("variable %s of the final checkpoint differs from the best's", name)
 		}
 	}
-	if _, err := os.Stat(best.Checkpoint + tfgraph.IndexSuffix); err != nil {
+	if _, err := os.Stat(best.Checkpoint + checkpoint.IndexSuffix); err != nil {
 		t.Error(err)
 	}
 }
@@ -224,11 +225,11 @@ func TestResumeKeepsBest(t *testing.T) {
 	if best.Kind != Best || best.BestLoss != slices.Min(losses) {
 		t.Fatalf("first run: best %+v for losses %v", best, losses)
 	}
-	prefix, err := tfgraph.ResolveCheckpoint(opt.ModelDir)
+	prefix, err := checkpoint.Resolve(opt.ModelDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta, err := tfgraph.ReadMetaGraph(prefix)
+	meta, err := checkpoint.ReadMetaGraph(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}

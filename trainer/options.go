@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -200,7 +201,7 @@ func (o *Options) normalize() error {
 		o.Name = tfgraph.DefaultCheckpointName
 	}
 	if o.ResumeIfPresent && !o.Resume {
-		_, err := tfgraph.ResolveCheckpoint(o.ModelDir)
+		_, err := checkpoint.Resolve(o.ModelDir)
 		o.Resume = err == nil
 	}
 	if o.ClusterTimeout == 0 {

@@ -3,6 +3,7 @@ package trainer
 import (
 	"fmt"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -117,5 +118,5 @@ func (r *run) saveOptions() tfgraph.SaveOptions {
 
 func (r *run) bestOptions() tfgraph.SaveOptions {
 	o := r.opt
-	return tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name + tfgraph.BestSuffix, MaxToKeep: 1, StateFile: tfgraph.BestStateFile}
+	return tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name + checkpoint.BestSuffix, MaxToKeep: 1, StateFile: checkpoint.BestStateFile}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -75,15 +76,15 @@ func (r *run) restoreState() error {
 	if !r.opt.KeepBest || st.BestLoss == nil {
 		return nil
 	}
-	best := filepath.Join(r.opt.ModelDir, tfgraph.BestStateFile)
+	best := filepath.Join(r.opt.ModelDir, checkpoint.BestStateFile)
 	if _, err := os.Stat(best); err != nil {
 		return nil // kept by an earlier run without KeepBest: nothing to go back to
 	}
-	prefix, err := tfgraph.ResolveCheckpoint(best)
+	prefix, err := checkpoint.Resolve(best)
 	if err != nil {
 		return &ResumeError{fmt.Errorf("the best checkpoint: %w", err)}
 	}
-	meta, err := tfgraph.ReadMetaGraph(prefix)
+	meta, err := checkpoint.ReadMetaGraph(prefix)
 	if err != nil {
 		return &ResumeError{fmt.Errorf("the best checkpoint: %w", err)}
 	}

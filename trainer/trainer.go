@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/tensorboard"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -167,7 +168,7 @@ func (r *run) emit(e Event) error {
 // decide the data's.
 func (r *run) resume() error {
 	o := &r.opt
-	prefix, err := tfgraph.ResolveCheckpoint(o.ModelDir)
+	prefix, err := checkpoint.Resolve(o.ModelDir)
 	if err != nil {
 		return &ResumeError{err}
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/onednn"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -94,7 +95,7 @@ func TestBackgroundCheckpoints(t *testing.T) {
 				return nil
 			}
 			steps = append(steps, e.Step)
-			for _, suffix := range []string{tfgraph.IndexSuffix, tfgraph.DataSuffix, tfgraph.MetaSuffix} {
+			for _, suffix := range []string{checkpoint.IndexSuffix, checkpoint.DataSuffix, checkpoint.MetaSuffix} {
 				if _, err := os.Stat(e.Checkpoint + suffix); err != nil {
 					t.Errorf("checkpoint of step %d reported before its file: %v", e.Step, err)
 				}

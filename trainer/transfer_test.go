@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
@@ -349,7 +350,7 @@ func TestBadBackbones(t *testing.T) {
 		t.Errorf("trusted: %v", err)
 	}
 	_, err := Train(context.Background(), Options{Data: t.TempDir(), Base: &Base{Path: wf}})
-	if !errors.Is(err, tfgraph.ErrUntrustedGraph) {
+	if !errors.Is(err, checkpoint.ErrUntrustedGraph) {
 		t.Errorf("Train on a WriteFile backbone: %v, want ErrUntrustedGraph", err)
 	}
 	if _, err := savedmodel.OpenBackbone(filepath.Join(dir, "two"), savedmodel.BackboneOptions{Output: "b"}); err != nil {

@@ -12,9 +12,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/internal/onednn"
-	"github.com/tfcat/tfcat/tfgraph"
 	"github.com/tfcat/tfcat/tflog"
 	"github.com/urfave/cli/v2"
 )
@@ -75,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	switch {
-	case errors.Is(err, tfgraph.ErrUntrustedGraph):
+	case errors.Is(err, checkpoint.ErrUntrustedGraph):
 		err = fmt.Errorf("%w (pass --trust-graph if you trust the file)", err)
 	case errors.Is(err, cluster.ErrPublicAddress):
 		err = fmt.Errorf("%w, or pass --allow-public-cluster", err)

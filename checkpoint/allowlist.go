@@ -1,4 +1,4 @@
-package tfgraph
+package checkpoint
 
 import (
 	"errors"
@@ -49,6 +49,11 @@ var backboneOps = setOf(
 // not be reached by what tfcat runs to restore and predict.
 var fileWritingOps = setOf("SaveV2", "MergeV2Checkpoints")
 
+// TutorialOp reports whether op is one of the op types of the tutorial's
+// graph as Python or tfcat build it (not a backbone's): tfcat's own graphs
+// must hold only these, so that it always loads its own checkpoints.
+func TutorialOp(op string) bool { return allowedOps[op] }
+
 func setOf(names ...string) map[string]bool {
 	m := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -91,7 +96,7 @@ func CheckGraph(gd *graphpb.GraphDef, roots []string, file string) error {
 	called := map[string]bool{}
 	var calls func(n *nodepb.NodeDef) error
 	calls = func(n *nodepb.NodeDef) error {
-		for _, f := range calledFunctions(n.Attr) {
+		for _, f := range CalledFunctions(n.Attr) {
 			if called[f] {
 				continue
 			}
@@ -137,7 +142,7 @@ func CheckGraph(gd *graphpb.GraphDef, roots []string, file string) error {
 // library does not define (TensorFlow would resolve it elsewhere).
 func checkCalls(gd *graphpb.GraphDef, funcs map[string][]*nodepb.NodeDef, file string) error {
 	check := func(n *nodepb.NodeDef) error {
-		for _, f := range calledFunctions(n.Attr) {
+		for _, f := range CalledFunctions(n.Attr) {
 			if _, ok := funcs[f]; !ok {
 				return fmt.Errorf("%s: node %q calls %s, which the graph does not define: %w", file, n.Name, f, ErrUntrustedGraph)
 			}

@@ -1,4 +1,4 @@
-package tfgraph
+package checkpoint
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package tfgraph
+package checkpoint
 
 import (
 	"bufio"
@@ -14,25 +14,27 @@ import (
 	"github.com/tfcat/tfcat/internal/atomicfile"
 )
 
-// oldest first, relative to the file's folder.
-type CheckpointState struct {
+// State is a "checkpoint" state file (TensorFlow's text CheckpointState): the
+// latest checkpoint prefix and every prefix kept, oldest first, relative to
+// the file's folder.
+type State struct {
 	ModelCheckpointPath     string
 	AllModelCheckpointPaths []string
 }
 
-// ReadCheckpointState parses dir/checkpoint (text CheckpointState).
-func ReadCheckpointState(dir string) (*CheckpointState, error) {
-	return ReadCheckpointStateFile(filepath.Join(dir, CheckpointStateFile))
+// ReadState parses dir/checkpoint (text CheckpointState).
+func ReadState(dir string) (*State, error) {
+	return ReadStateFile(filepath.Join(dir, StateFile))
 }
 
-// ReadCheckpointStateFile parses a state file in the "checkpoint" file's
+// ReadStateFile parses a state file in the "checkpoint" file's
 // format (text CheckpointState) under any name, such as BestStateFile.
-func ReadCheckpointStateFile(path string) (*CheckpointState, error) {
+func ReadStateFile(path string) (*State, error) {
 	data, err := ReadFileLimit(path, MaxStateFileBytes)
 	if err != nil {
 		return nil, err
 	}
-	st := &CheckpointState{}
+	st := &State{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for line := 1; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
@@ -70,14 +72,14 @@ func ReadCheckpointStateFile(path string) (*CheckpointState, error) {
 	return st, nil
 }
 
-// writeCheckpointState writes dir/checkpoint atomically: a crash leaves either
+// WriteState writes dir/checkpoint atomically: a crash leaves either
 // the old file or the new one.
-func writeCheckpointState(dir string, st *CheckpointState) error {
-	return writeStateFile(filepath.Join(dir, CheckpointStateFile), st)
+func WriteState(dir string, st *State) error {
+	return WriteStateFile(filepath.Join(dir, StateFile), st)
 }
 
-// writeStateFile writes a state file at path atomically.
-func writeStateFile(path string, st *CheckpointState) error {
+// WriteStateFile writes a state file at path atomically.
+func WriteStateFile(path string, st *State) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "model_checkpoint_path: %s\n", strconv.Quote(st.ModelCheckpointPath))
 	for _, p := range st.AllModelCheckpointPaths {
@@ -86,15 +88,15 @@ func writeStateFile(path string, st *CheckpointState) error {
 	return atomicfile.WriteFile(path, []byte(b.String()))
 }
 
-// ResolveCheckpoint turns a model argument into a checkpoint prefix: a folder
+// Resolve turns a model argument into a checkpoint prefix: a folder
 // holding a "checkpoint" file gives its latest checkpoint; anything else is taken
 // as a prefix. It checks that the prefix's .index and data files exist.
-func ResolveCheckpoint(path string) (string, error) {
+func Resolve(path string) (string, error) {
 	prefix := path
 	fi, err := os.Stat(path)
-	if base := filepath.Base(path); err == nil && fi.Mode().IsRegular() && (base == CheckpointStateFile || base == BestStateFile) {
+	if base := filepath.Base(path); err == nil && fi.Mode().IsRegular() && (base == StateFile || base == BestStateFile) {
 		// A state file names its checkpoint: "model/best_checkpoint".
-		st, err := ReadCheckpointStateFile(path)
+		st, err := ReadStateFile(path)
 		if err != nil {
 			return "", err
 		}
@@ -103,9 +105,9 @@ func ResolveCheckpoint(path string) (string, error) {
 			prefix = filepath.Join(filepath.Dir(path), prefix)
 		}
 	} else if err == nil && fi.IsDir() {
-		st, err := ReadCheckpointState(path)
+		st, err := ReadState(path)
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("%s: no %q file in this folder: not a model folder (give a checkpoint prefix or the folder tfcat train wrote)", path, CheckpointStateFile)
+			return "", fmt.Errorf("%s: no %q file in this folder: not a model folder (give a checkpoint prefix or the folder tfcat train wrote)", path, StateFile)
 		}
 		if err != nil {
 			return "", err
@@ -115,7 +117,7 @@ func ResolveCheckpoint(path string) (string, error) {
 			prefix = filepath.Join(path, prefix)
 		}
 		if _, err := os.Stat(prefix + IndexSuffix); err != nil {
-			return "", fmt.Errorf("%s: the checkpoint file names %q, but %s is missing", filepath.Join(path, CheckpointStateFile), st.ModelCheckpointPath, prefix+IndexSuffix)
+			return "", fmt.Errorf("%s: the checkpoint file names %q, but %s is missing", filepath.Join(path, StateFile), st.ModelCheckpointPath, prefix+IndexSuffix)
 		}
 	}
 	for _, suffix := range []string{IndexSuffix, MetaSuffix, DataSuffix} {

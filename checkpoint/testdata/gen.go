@@ -1,0 +1,41 @@
+//go:build ignore
+
+// gen writes the checkpoint under testdata/small that the package's tests and
+// fuzzers read without TensorFlow: the test network of tfgraph's tests (8x8x1,
+// one conv layer of 2 filters, fc 4, two classes), initialised with seed 1
+// and saved as tfcat saves every checkpoint. Regenerate (with libtensorflow):
+//
+//	go run ./checkpoint/testdata/gen.go
+package main
+
+import (
+	"log"
+	"os"
+
+	"github.com/tfcat/tfcat/tfgraph"
+)
+
+func main() {
+	n := tfgraph.Tutorial(2).WithInput(8, 8, 1)
+	n.Conv = []tfgraph.ConvLayer{{Size: 3, Filters: 2}}
+	n.FC = 4
+	m, err := tfgraph.Build(n, tfgraph.BuildOptions{Seed: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: 1, InterOpThreads: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Init(); err != nil {
+		log.Fatal(err)
+	}
+	dir := "checkpoint/testdata/small"
+	if err := os.RemoveAll(dir); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir, Name: "model"}, tfgraph.Info{Classes: []string{"cat", "dog"}, Step: 3}); err != nil {
+		log.Fatal(err)
+	}
+}
