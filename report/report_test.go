@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/browser"
 	"github.com/tfcat/tfcat/model"
@@ -230,7 +231,7 @@ func TestReportInBrowser(t *testing.T) {
 	}
 	url := "file://" + out
 	p := browser.Open(t, url, browser.Options{Width: 1200, Height: 900})
-	var page struct {
+	type shown struct {
 		Charts []struct {
 			ID            string
 			Width, Height float64
@@ -246,7 +247,7 @@ func TestReportInBrowser(t *testing.T) {
 		Scripts     int
 		Accuracy    string
 	}
-	err = p.Eval(`(() => {
+	page, err := browser.Run(p, chromedp.Evaluate[shown](`(() => {
 		const size = e => { const r = e.getBoundingClientRect(); return {width: r.width, height: r.height}; };
 		return {
 			charts: [...document.querySelectorAll('figure.chart')].map(f => ({id: f.id, ...size(f.querySelector('svg')), lines: f.querySelectorAll('polyline').length})),
@@ -260,7 +261,7 @@ func TestReportInBrowser(t *testing.T) {
 			scripts: document.scripts.length,
 			accuracy: document.getElementById('accuracy').textContent,
 		};
-	})()`, &page)
+	})()`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,14 +311,11 @@ func TestReportInBrowser(t *testing.T) {
 	p.CheckedScreenshot(t, "report-test.png", 1200, 1500)
 
 	// The same page with its policy off: escaping alone keeps it inert.
-	if err := p.SetBypassCSP(true); err != nil {
+	if err := p.Do(browser.BypassCSP(), chromedp.Navigate(url)); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Navigate(url); err != nil {
-		t.Fatal(err)
-	}
-	var injected int
-	if err := p.Eval(`document.querySelectorAll('img[src="x"]').length + document.scripts.length`, &injected); err != nil || injected != 0 {
+	injected, err := browser.Run(p, chromedp.Evaluate[int](`document.querySelectorAll('img[src="x"]').length + document.scripts.length`))
+	if err != nil || injected != 0 {
 		t.Errorf("with the policy off: %d injected elements (%v)", injected, err)
 	}
 	for _, u := range p.RequestsOutside(url) {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/tfcat/tfcat/internal/browser"
 )
 
@@ -81,21 +82,22 @@ func TestPageInBrowser(t *testing.T) {
 	os.WriteFile(corrupt, data[:len(data)/2], 0o644)
 
 	p := browser.Open(t, url+"/", browser.Options{Width: 1000, Height: 900})
-	if err := p.WaitFor(`document.getElementById('app').dataset.ready === 'true'`, 10*time.Second); err != nil {
+	if err := p.Do(browser.WaitFor(`document.getElementById('app').dataset.ready === 'true'`, 10*time.Second)); err != nil {
 		t.Fatalf("the page's script did not run: %v; console %q", err, p.Console())
 	}
-	var facts struct {
+	type pageFacts struct {
 		Name, Input, Source string
 		Classes             []string
 		Images              int
 		Unnamed             bool
 	}
-	if err := p.Eval(`({name: document.getElementById('name').textContent,
+	facts, err := browser.Run(p, chromedp.Evaluate[pageFacts](`({name: document.getElementById('name').textContent,
 		input: document.getElementById('input').textContent,
 		source: document.getElementById('source').textContent,
 		classes: [...document.querySelectorAll('#classes li')].map(li => li.textContent),
 		images: document.querySelectorAll('img').length,
-		unnamed: !!document.getElementById('unnamed')})`, &facts); err != nil {
+		unnamed: !!document.getElementById('unnamed')})`))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if facts.Name != "pets" || !strings.HasPrefix(facts.Input, "28×28×1") || facts.Source != "/models/<b>pets</b>" ||
@@ -107,24 +109,25 @@ func TestPageInBrowser(t *testing.T) {
 	}
 
 	// Pick an image: the page shows what the API answers for it.
-	if err := p.SetFiles("#file", good); err != nil {
+	if err := p.Do(chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{good})); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.WaitFor(`!document.getElementById('result').hidden`, 20*time.Second); err != nil {
+	if err := p.Do(browser.WaitFor(`!document.getElementById('result').hidden`, 20*time.Second)); err != nil {
 		t.Fatalf("no prediction shown: %v; status %q", err, evalString(t, p, `document.getElementById('status').textContent`))
 	}
 	code, want := classifyDirect(t, url, good)
 	if code != 200 {
 		t.Fatalf("classify-image: %d %v", code, want)
 	}
-	var shown struct {
+	type shownPrediction struct {
 		Class  string
 		Rows   []string
 		Widths []float64
 	}
-	if err := p.Eval(`({class: document.getElementById('class').textContent,
+	shown, err := browser.Run(p, chromedp.Evaluate[shownPrediction](`({class: document.getElementById('class').textContent,
 		rows: [...document.querySelectorAll('#probabilities li')].map(li => li.querySelector('.label').textContent + '=' + li.querySelector('.value').textContent),
-		widths: [...document.querySelectorAll('#probabilities .bar')].map(b => b.getBoundingClientRect().width)})`, &shown); err != nil {
+		widths: [...document.querySelectorAll('#probabilities .bar')].map(b => b.getBoundingClientRect().width)})`))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if shown.Class != want["class"] || len(shown.Rows) != 3 {
@@ -136,10 +139,10 @@ func TestPageInBrowser(t *testing.T) {
 	p.CheckedScreenshot(t, "serve-page-test.png", 1000, 600)
 
 	// A corrupt image: the server's error message, as the API gives it.
-	if err := p.SetFiles("#file", corrupt); err != nil {
+	if err := p.Do(chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{corrupt})); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.WaitFor(`document.getElementById('status').className === 'error'`, 20*time.Second); err != nil {
+	if err := p.Do(browser.WaitFor(`document.getElementById('status').className === 'error'`, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	code, refusal := classifyDirect(t, url, corrupt)
@@ -149,16 +152,16 @@ func TestPageInBrowser(t *testing.T) {
 	}
 
 	// Drop an image made in the page: the drop target classifies it too.
-	if err := p.Eval(`(async () => {
+	if err := p.Do(chromedp.Evaluate[chromedp.Void](`(async () => {
 		const c = document.createElement('canvas'); c.width = c.height = 32;
 		const g = c.getContext('2d'); g.fillStyle = '#888'; g.fillRect(0, 0, 32, 16);
 		const blob = await new Promise(r => c.toBlob(r, 'image/png'));
 		const dt = new DataTransfer(); dt.items.add(new File([blob], 'dropped.png', {type: 'image/png'}));
 		document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
-	})()`, nil); err != nil {
+	})()`, chromedp.EvalAwaitPromise)); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.WaitFor(`!document.getElementById('result').hidden && document.getElementById('status').className === ''`, 20*time.Second); err != nil {
+	if err := p.Do(browser.WaitFor(`!document.getElementById('result').hidden && document.getElementById('status').className === ''`, 20*time.Second)); err != nil {
 		t.Fatalf("a dropped image got no prediction: %v", err)
 	}
 
@@ -184,26 +187,23 @@ func TestPageInBrowser(t *testing.T) {
 func TestPageEscapesWithoutCSP(t *testing.T) {
 	_, url := start(t, testModel(t), Config{Name: "pets", Classes: []string{"cat", xssClass, "dog"}})
 	p := browser.Open(t, "about:blank", browser.Options{})
-	if err := p.SetBypassCSP(true); err != nil {
+	if err := p.Do(browser.BypassCSP(), chromedp.Navigate(url+"/")); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Navigate(url + "/"); err != nil {
+	if err := p.Do(chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{writePNG(t, t.TempDir(), "x.png", 2)})); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.SetFiles("#file", writePNG(t, t.TempDir(), "x.png", 2)); err != nil {
+	if err := p.Do(browser.WaitFor(`!document.getElementById('result').hidden`, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.WaitFor(`!document.getElementById('result').hidden`, 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := p.Eval(`[...document.querySelectorAll('#classes li, #probabilities .label')].filter(e => e.textContent === `+browser.Quote(xssClass)+`).length`, &n); err != nil {
+	n, err := browser.Run(p, chromedp.Evaluate[int](`[...document.querySelectorAll('#classes li, #probabilities .label')].filter(e => e.textContent === `+browser.Quote(xssClass)+`).length`))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if n != 2 {
 		t.Errorf("the class name appears as text %d times, want 2 (list and probabilities)", n)
 	}
-	if err := p.Eval(`document.querySelectorAll('img[src="x"]').length`, &n); err != nil || n != 0 {
+	if n, err = browser.Run(p, chromedp.Evaluate[int](`document.querySelectorAll('img[src="x"]').length`)); err != nil || n != 0 {
 		t.Errorf("%d <img src=x> elements (%v)", n, err)
 	}
 	for _, u := range p.Requests() {
@@ -257,8 +257,8 @@ func TestPageUnnamedClasses(t *testing.T) {
 
 func evalString(t *testing.T, p *browser.Page, expr string) string {
 	t.Helper()
-	var s string
-	if err := p.Eval(expr, &s); err != nil {
+	s, err := browser.Run(p, chromedp.Evaluate[string](expr))
+	if err != nil {
 		t.Fatal(err)
 	}
 	return s

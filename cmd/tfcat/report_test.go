@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/tfcat/tfcat/internal/browser"
 	"github.com/tfcat/tfcat/internal/testenv"
 )
@@ -148,21 +149,18 @@ func TestReportAndPageOfDemoModel(t *testing.T) {
 	}
 	url, _, done := startServe(t, "--model", modelDir, "--name", "fashion")
 	defer stopServe(t, done)
-	p, err = p.Browser().NewPage()
-	if err != nil {
+	p = p.NewPage(t)
+	if err := p.Do(chromedp.Navigate(url + "/")); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Navigate(url + "/"); err != nil {
+	if err := p.Do(chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{image})); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.SetFiles("#file", image); err != nil {
+	if err := p.Do(browser.WaitFor(`!document.getElementById('result').hidden`, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.WaitFor(`!document.getElementById('result').hidden`, 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	var class string
-	if err := p.Eval(`document.getElementById('class').textContent`, &class); err != nil || class != preds[0].Class {
+	class, err := browser.Run(p, chromedp.Evaluate[string](`document.getElementById('class').textContent`))
+	if err != nil || class != preds[0].Class {
 		t.Errorf("the page predicts %q (%v), tfcat predict %q", class, err, preds[0].Class)
 	}
 	if out := p.RequestsOutside(url+"/", "blob:"+url+"/"); len(out) > 0 {

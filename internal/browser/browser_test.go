@@ -6,31 +6,31 @@ import (
 	"image/png"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
-// TestPage drives one page through everything the package does: load,
-// evaluate, pick a file, record requests, dialogs and console messages, take
-// a screenshot.
+// TestPage checks what this package adds to chromedp, on which the page
+// tests' assertions rest: the viewport, the record of requests, dialogs and
+// console messages (a record that missed them would make "no dialog, no
+// request outside the server" checks pass vacuously), WaitFor on a page
+// whose policy forbids eval, and the screenshot.
 func TestPage(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/":
+			w.Header().Set("Content-Security-Policy", "script-src 'self'") // no eval
 			fmt.Fprint(w, `<!doctype html><title>t</title><body style="background:#fff">
 <div id=box style="width:300px;height:200px;background:#c00"></div>
-<input type=file id=f><p id=out></p>
-<script>
-document.getElementById('f').addEventListener('change', e => {
-  document.getElementById('out').textContent = e.target.files[0].name + ' ' + e.target.files[0].size;
-});
-console.log('hello', 42);
-fetch('/data').then(r => r.text()).then(t => { document.title = t; });
-</script>`)
+<p>Some text, for the colours of its anti-aliased edges.</p>
+<script src="/page.js"></script><script>console.log("an inline script: the policy blocks it")</script>`)
+		case "/page.js":
+			fmt.Fprint(w, `console.log('hello', 42);
+fetch('/data').then(r => r.text()).then(t => { document.title = t; });`)
 		case "/data":
 			fmt.Fprint(w, "fetched")
 		default:
@@ -40,43 +40,46 @@ fetch('/data').then(r => r.text()).then(t => { document.title = t; });
 	defer srv.Close()
 
 	p := Open(t, srv.URL+"/", Options{Width: 800, Height: 600})
-	if err := p.WaitFor(`document.title === "fetched"`, 10*time.Second); err != nil {
+	if err := p.Do(WaitFor(`document.title === "fetched"`, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	var rect struct{ Width, Height float64 }
-	if err := p.Eval(`(() => { const r = document.getElementById('box').getBoundingClientRect(); return {width: r.width, height: r.height}; })()`, &rect); err != nil {
+	if err := p.Do(WaitFor(`false`, 200*time.Millisecond)); err == nil {
+		t.Error("WaitFor of false did not fail")
+	}
+	rect, err := Run(p, chromedp.Evaluate[struct{ Width, Height float64 }](`(() => {
+		const r = document.getElementById('box').getBoundingClientRect(); return {width: r.width, height: r.height}; })()`))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if rect.Width != 300 || rect.Height != 200 {
 		t.Errorf("box is %v×%v, want 300×200", rect.Width, rect.Height)
 	}
 
-	file := filepath.Join(t.TempDir(), "pick.txt")
-	os.WriteFile(file, []byte("12345"), 0o644)
-	if err := p.SetFiles("#f", file); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.WaitFor(`document.getElementById('out').textContent === "pick.txt 5"`, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.SetFiles("#nothing", file); err == nil {
-		t.Error("SetFiles on a missing element did not fail")
-	}
-
-	if err := p.Eval(`alert("hi")`, nil); err != nil {
+	// The alert is answered (else the evaluation would not return) and kept.
+	if err := p.Do(chromedp.Evaluate[chromedp.Void](`alert("hi")`)); err != nil {
 		t.Fatal(err)
 	}
 	if d := p.Dialogs(); !slices.Equal(d, []string{"alert: hi"}) {
 		t.Errorf("dialogs %q, want the alert", d)
 	}
-	if err := p.Eval(`throw new Error("boom")`, nil); err == nil || !strings.Contains(err.Error(), "boom") {
-		t.Errorf("a thrown exception gave %v", err)
+	// An uncaught exception; the inline script's policy violation is in the
+	// browser's log.
+	p.Do(chromedp.Evaluate[chromedp.Void](`setTimeout(() => { throw new Error("boom"); })`))
+	if err := p.Do(WaitFor(`new Promise(r => setTimeout(() => r(true), 100))`, time.Second)); err != nil {
+		t.Fatal(err)
 	}
-	if c := p.Console(); !slices.Contains(c, "console.log: hello 42") {
-		t.Errorf("console %q lacks the log call", c)
+	console := p.Console()
+	for _, want := range []string{"console.log: hello 42", "exception: Uncaught Error: boom"} {
+		if !slices.ContainsFunc(console, func(c string) bool { return strings.HasPrefix(c, want) }) {
+			t.Errorf("console %q lacks %q", console, want)
+		}
 	}
+	if !slices.ContainsFunc(console, func(c string) bool { return strings.Contains(c, "Content Security Policy") }) {
+		t.Errorf("console %q lacks the policy violation", console)
+	}
+
 	// A request outside loopback is recorded (and fails: the proxy is dead).
-	p.Eval(`fetch("http://example.invalid/x").catch(() => {})`, nil)
+	p.Do(chromedp.Evaluate[chromedp.Void](`fetch("http://example.invalid/x").catch(() => {})`, chromedp.EvalAwaitPromise))
 	reqs := p.Requests()
 	for _, want := range []string{srv.URL + "/", srv.URL + "/data", "http://example.invalid/x"} {
 		if !slices.Contains(reqs, want) {
