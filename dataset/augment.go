@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/tfcat/tfcat/pixels"
 )
 
 // Augment says which random transforms training applies to each image of a
@@ -157,7 +159,7 @@ func (g *Augmenter) next() draw {
 }
 
 // Apply transforms every image of b in place.
-func (g *Augmenter) Apply(b *Batch) error {
+func (g *Augmenter) Apply(b *pixels.Batch) error {
 	n := g.size * g.size * g.ch
 	if len(b.X) < b.N*n {
 		return fmt.Errorf("augment: batch of %d images needs %d values, has %d", b.N, b.N*n, len(b.X))

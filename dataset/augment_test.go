@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/tfcat/tfcat/pixels"
 )
 
 func TestAugmentValidate(t *testing.T) {
@@ -38,22 +40,22 @@ func TestAugmentValidate(t *testing.T) {
 }
 
 // testBatch is n random size×size×ch images.
-func testBatch(seed uint64, n, size, ch int) *Batch {
+func testBatch(seed uint64, n, size, ch int) *pixels.Batch {
 	r := rand.New(rand.NewPCG(seed, 1))
-	b := &Batch{N: n, X: make([]float32, n*size*size*ch)}
+	b := &pixels.Batch{N: n, X: make([]float32, n*size*size*ch)}
 	for i := range b.X {
 		b.X[i] = r.Float32()
 	}
 	return b
 }
 
-func augmented(t *testing.T, a Augment, seed int64, b *Batch, size, ch int) []float32 {
+func augmented(t *testing.T, a Augment, seed int64, b *pixels.Batch, size, ch int) []float32 {
 	t.Helper()
 	g, err := NewAugmenter(a, size, ch, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Batch{N: b.N, X: slices.Clone(b.X)}
+	c := &pixels.Batch{N: b.N, X: slices.Clone(b.X)}
 	if err := g.Apply(c); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +229,7 @@ func TestNextAugmentedMatchesApply(t *testing.T) {
 						t.Fatal(err)
 					}
 					var out []float32
-					var b Batch
+					var b pixels.Batch
 					for range 3 {
 						if fused {
 							err = set.Train.NextAugmented(5, &b, g)
@@ -273,7 +275,7 @@ func batchesPlain(t *testing.T, dir string, ch int) []float32 {
 		t.Fatal(err)
 	}
 	var out []float32
-	var b Batch
+	var b pixels.Batch
 	for range 3 {
 		if err := set.Train.NextBatch(5, &b); err != nil {
 			t.Fatal(err)
@@ -292,7 +294,7 @@ func TestAugmentFill(t *testing.T) {
 		fill  FillMode
 		zeros bool
 	}{{"", false}, {FillReflect, false}, {FillNearest, false}, {FillConstant, true}} {
-		b := &Batch{N: 4, X: make([]float32, 4*size*size)}
+		b := &pixels.Batch{N: 4, X: make([]float32, 4*size*size)}
 		for i := range b.X {
 			b.X[i] = 1
 		}
@@ -347,7 +349,7 @@ func BenchmarkAugment(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			var batch Batch
+			var batch pixels.Batch
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := set.Train.NextAugmented(32, &batch, g); err != nil {
@@ -373,7 +375,7 @@ func BenchmarkAugment(b *testing.B) {
 
 func ExampleAugmenter() {
 	// Two 4×4 grey images; the augmenter flips each with probability 1/2.
-	b := &Batch{N: 2, X: make([]float32, 2*16)}
+	b := &pixels.Batch{N: 2, X: make([]float32, 2*16)}
 	for i := range b.X {
 		b.X[i] = float32(i%4) / 4 // columns 0, .25, .5, .75
 	}

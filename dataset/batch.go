@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/tfcat/tfcat/internal/parallel"
+	"github.com/tfcat/tfcat/pixels"
 )
 
 // store holds the pixels of a Load-ed set, or decodes files for Open.
@@ -15,28 +16,10 @@ type store struct {
 
 	stream    bool // Open: decode per batch
 	maxPixels int
-	mode      ResizeMode
+	mode      pixels.ResizeMode
 	workers   int
 	strict    bool
 	set       *Set
-}
-
-// Batch is one batch of examples. NextBatch reuses its slices when they are
-// large enough, so one Batch can serve a whole training run without
-// allocating.
-type Batch struct {
-	// X holds N images, Size×Size×Channels float32 values each, in NHWC
-	// order (BGR for 3 channels): what the tutorial feeds to its x
-	// placeholder.
-	X []float32
-	// Y holds N one-hot label rows of len(Classes) values.
-	Y []float32
-	// Labels holds the N class indexes.
-	Labels []int
-	// Paths holds the N source files.
-	Paths []string
-	// N is the number of examples in the batch.
-	N int
 }
 
 // Split is an ordered list of examples served in batches with the
@@ -102,13 +85,13 @@ func (s *Split) Image(i int) (*Image, error) {
 // Options.Reshuffle is set) and the batch starts again at the first
 // example, so the last, shorter part of an epoch is never returned. n must
 // be between 1 and Len().
-func (s *Split) NextBatch(n int, b *Batch) error { return s.NextAugmented(n, b, nil) }
+func (s *Split) NextBatch(n int, b *pixels.Batch) error { return s.NextAugmented(n, b, nil) }
 
 // NextAugmented is NextBatch with g's random transforms applied to each
 // image as its pixels are converted to float32 (nil g: none). Training
 // batches take this path: one pass over the pixels instead of a conversion
 // and then a transform.
-func (s *Split) NextAugmented(n int, b *Batch, g *Augmenter) error {
+func (s *Split) NextAugmented(n int, b *pixels.Batch, g *Augmenter) error {
 	if g != nil && (g.size != s.size || g.ch != s.channels) {
 		return fmt.Errorf("augment: augmenter for %dx%dx%d images, split of %dx%dx%d", g.size, g.size, g.ch, s.size, s.size, s.channels)
 	}
@@ -164,7 +147,7 @@ func deleteExamples(ex []example, start int, bad []int) []example {
 // fill converts examples into b, transformed by g when not nil. When
 // streaming, it returns the indexes (in ex) of unusable files, or, in strict
 // mode, an error.
-func (s *Split) fill(ex []example, b *Batch, g *Augmenter) (bad []int, err error) {
+func (s *Split) fill(ex []example, b *pixels.Batch, g *Augmenter) (bad []int, err error) {
 	n := len(ex)
 	imgLen := s.store.imgLen
 	b.N = n

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/pixels"
 )
 
 // Loading class folders, as the tutorial's read_train_sets does.
@@ -34,7 +35,7 @@ func ExampleSplit_NextBatch() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	var b dataset.Batch // reused from batch to batch
+	var b pixels.Batch // reused from batch to batch
 	for range 3 {
 		if err := set.Train.NextBatch(3, &b); err != nil {
 			log.Fatal(err)
@@ -53,7 +54,7 @@ func ExampleOpen() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	var b dataset.Batch
+	var b pixels.Batch
 	if err := set.Train.NextBatch(6, &b); err != nil {
 		log.Fatal(err)
 	}

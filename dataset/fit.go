@@ -3,57 +3,25 @@ package dataset
 import (
 	"fmt"
 	"math"
-	"strings"
+
+	"github.com/tfcat/tfcat/pixels"
 )
-
-// ResizeMode is how an image of any aspect ratio becomes the square input.
-type ResizeMode string
-
-// The resize modes. Each uses the same OpenCV-identical bilinear resize.
-const (
-	// Stretch resizes to size×size, ignoring the aspect ratio: the
-	// tutorial's cv2.resize(img, (size, size)). It is the default ("").
-	Stretch ResizeMode = "stretch"
-	// Pad resizes the longer side to size, keeping the aspect ratio, and
-	// centres the result on black (zero) borders.
-	Pad ResizeMode = "pad"
-	// Crop resizes the shorter side to size, keeping the aspect ratio, and
-	// keeps the centre size×size square.
-	Crop ResizeMode = "crop"
-)
-
-// ResizeModes lists the modes in the order help texts show them.
-var ResizeModes = []ResizeMode{Stretch, Pad, Crop}
-
-// ParseResizeMode reads a mode name (case-insensitive); "" is Stretch.
-func ParseResizeMode(s string) (ResizeMode, error) {
-	m := ResizeMode(strings.ToLower(strings.TrimSpace(s)))
-	if m == "" {
-		return Stretch, nil
-	}
-	for _, k := range ResizeModes {
-		if m == k {
-			return m, nil
-		}
-	}
-	return "", fmt.Errorf("resize mode %q: use stretch, pad or crop", s)
-}
 
 // fitSize is the size an image of w×h is resized to before padding or
 // cropping to size×size.
-func fitSize(w, h, size int, mode ResizeMode) (int, int) {
+func fitSize(w, h, size int, mode pixels.ResizeMode) (int, int) {
 	var scale float64
 	switch mode {
-	case Pad:
+	case pixels.Pad:
 		scale = float64(size) / float64(max(w, h))
-	case Crop:
+	case pixels.Crop:
 		scale = float64(size) / float64(min(w, h))
 	default:
 		return size, size
 	}
 	fw := max(int(math.Round(float64(w)*scale)), 1)
 	fh := max(int(math.Round(float64(h)*scale)), 1)
-	if mode == Pad {
+	if mode == pixels.Pad {
 		fw, fh = min(fw, size), min(fh, size)
 	} else {
 		fw, fh = max(fw, size), max(fh, size)
@@ -63,7 +31,7 @@ func fitSize(w, h, size int, mode ResizeMode) (int, int) {
 
 // fitInto writes img brought to size×size by mode into dst
 // (size*size*channels bytes).
-func (sc *scratch) fitInto(img *Image, dst []uint8, size int, mode ResizeMode) {
+func (sc *scratch) fitInto(img *Image, dst []uint8, size int, mode pixels.ResizeMode) {
 	fw, fh := fitSize(img.Width, img.Height, size, mode)
 	if fw == size && fh == size {
 		sc.resizeInto(img, dst, size, size)
@@ -72,7 +40,7 @@ func (sc *scratch) fitInto(img *Image, dst []uint8, size int, mode ResizeMode) {
 	cn := img.Channels
 	sc.fit = grow(sc.fit, fw*fh*cn)
 	sc.resizeInto(img, sc.fit, fw, fh)
-	if mode == Pad {
+	if mode == pixels.Pad {
 		clear(dst)
 		x0, y0 := (size-fw)/2, (size-fh)/2
 		for y := range fh {
@@ -89,14 +57,14 @@ func (sc *scratch) fitInto(img *Image, dst []uint8, size int, mode ResizeMode) {
 
 // Fit returns img brought to size×size by mode: Stretch is Resize(img,
 // size, size); Pad and Crop keep the aspect ratio.
-func Fit(img *Image, size int, mode ResizeMode) (*Image, error) {
+func Fit(img *Image, size int, mode pixels.ResizeMode) (*Image, error) {
 	if err := img.check(); err != nil {
 		return nil, err
 	}
 	if size <= 0 {
 		return nil, fmt.Errorf("fit: invalid size %d", size)
 	}
-	mode, err := ParseResizeMode(string(mode))
+	mode, err := pixels.ParseResizeMode(string(mode))
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/tfcat/tfcat/internal/parallel"
+	"github.com/tfcat/tfcat/pixels"
 )
 
 // Options configure Load and Open. The zero value gives the tutorial's
@@ -48,7 +49,7 @@ type Options struct {
 	Workers int
 	// Resize is how images become Size×Size: Stretch (default, the
 	// tutorial's cv2.resize), Pad or Crop.
-	Resize ResizeMode
+	Resize pixels.ResizeMode
 }
 
 func (o *Options) normalize() error {
@@ -61,7 +62,7 @@ func (o *Options) normalize() error {
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
-	mode, err := ParseResizeMode(string(o.Resize))
+	mode, err := pixels.ParseResizeMode(string(o.Resize))
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tfcat/tfcat/internal/hostile"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/pixels"
 )
 
 func TestLoad(t *testing.T) {
@@ -271,7 +272,7 @@ func TestNextBatch(t *testing.T) {
 	steps := []struct{ start, epochs, index int }{
 		{0, 0, 5}, {5, 0, 10}, {0, 1, 5}, {5, 1, 10}, {0, 2, 5},
 	}
-	var b Batch
+	var b pixels.Batch
 	for i, st := range steps {
 		if err := sp.NextBatch(5, &b); err != nil {
 			t.Fatal(err)
@@ -369,7 +370,7 @@ func TestShuffleSeed(t *testing.T) {
 	// Reshuffle: a new order after each wrap, the same for the same seed.
 	x, y := load(5, true), load(5, true)
 	first := splitOrder(x.Train)
-	var bx, by Batch
+	var bx, by pixels.Batch
 	for range 4 { // 24 training images, batches of 10: the third batch wraps
 		x.Train.NextBatch(10, &bx)
 		y.Train.NextBatch(10, &by)
@@ -402,7 +403,7 @@ func TestOpenMatchesLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bm, bs Batch
+	var bm, bs pixels.Batch
 	for i := range 7 {
 		for _, pair := range [][2]*Split{{mem.Train, str.Train}, {mem.Validation, str.Validation}} {
 			n := 3
@@ -435,7 +436,7 @@ func TestOpenSkipsBadFiles(t *testing.T) {
 	if set.Train.Len() != 12 {
 		t.Fatalf("listed %d", set.Train.Len())
 	}
-	var b Batch
+	var b pixels.Batch
 	seen := map[string]bool{}
 	for range 6 {
 		if err := set.Train.NextBatch(5, &b); err != nil {
@@ -543,7 +544,7 @@ func TestSplitsConcurrently(t *testing.T) {
 		done := make(chan error, 2)
 		for _, sp := range []*Split{set.Train, set.Validation} {
 			go func() {
-				var b Batch
+				var b pixels.Batch
 				for range 5 {
 					if err := sp.NextBatch(3, &b); err != nil {
 						done <- err

@@ -1,6 +1,10 @@
 package dataset
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tfcat/tfcat/pixels"
+)
 
 // Preprocess decodes an image held in memory and returns the tensor the
 // tutorial feeds its network: size×size×channels float32 values in HWC order
@@ -57,12 +61,12 @@ func PreprocessUint8(data []byte, size, channels int) (*Image, error) {
 
 // preprocess decodes and resizes into dst (allocated when nil).
 func (s *scratch) preprocess(data []byte, size, channels, maxPixels int, dst []uint8) (*Image, error) {
-	return s.preprocessMode(data, size, channels, maxPixels, Stretch, dst)
+	return s.preprocessMode(data, size, channels, maxPixels, pixels.Stretch, dst)
 }
 
 // preprocessMode decodes and brings the image to size×size by mode into dst
 // (allocated when nil).
-func (s *scratch) preprocessMode(data []byte, size, channels, maxPixels int, mode ResizeMode, dst []uint8) (*Image, error) {
+func (s *scratch) preprocessMode(data []byte, size, channels, maxPixels int, mode pixels.ResizeMode, dst []uint8) (*Image, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("invalid image size %d", size)
 	}
@@ -92,8 +96,8 @@ func PreprocessLimit(data []byte, size, channels, maxPixels int) ([]float32, err
 
 // PreprocessMode is PreprocessLimit with a resize mode: Stretch gives
 // PreprocessLimit's values; Pad and Crop keep the aspect ratio.
-func PreprocessMode(data []byte, size, channels, maxPixels int, mode ResizeMode) ([]float32, error) {
-	mode, err := ParseResizeMode(string(mode))
+func PreprocessMode(data []byte, size, channels, maxPixels int, mode pixels.ResizeMode) ([]float32, error) {
+	mode, err := pixels.ParseResizeMode(string(mode))
 	if err != nil {
 		return nil, err
 	}
@@ -106,8 +110,8 @@ func PreprocessMode(data []byte, size, channels, maxPixels int, mode ResizeMode)
 }
 
 // PreprocessFileMode is PreprocessFile with a resize mode.
-func PreprocessFileMode(path string, size, channels int, mode ResizeMode) ([]float32, error) {
-	mode, err := ParseResizeMode(string(mode))
+func PreprocessFileMode(path string, size, channels int, mode pixels.ResizeMode) ([]float32, error) {
+	mode, err := pixels.ParseResizeMode(string(mode))
 	if err != nil {
 		return nil, err
 	}

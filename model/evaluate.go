@@ -6,6 +6,7 @@ import (
 
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/metrics"
+	"github.com/tfcat/tfcat/pixels"
 )
 
 // EvalOptions change how Evaluate reads the labelled folder.
@@ -56,7 +57,7 @@ func (m *Model) Evaluate(dir string, opt EvalOptions) (*Evaluation, error) {
 		bs = 32
 	}
 	bs = min(bs, n)
-	var b dataset.Batch
+	var b pixels.Batch
 	for done := 0; done < n; done += b.N {
 		if err := all.NextBatch(min(bs, n-done), &b); err != nil {
 			return nil, err

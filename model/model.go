@@ -18,7 +18,7 @@ import (
 	"os"
 
 	"github.com/tfcat/tfcat/checkpoint"
-	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -140,7 +140,7 @@ func (m *Model) ClassNames() []string {
 
 // ResizeMode is how images are brought to the model's input size: the mode
 // it was trained with, which PredictFiles, Evaluate and serving apply.
-func (m *Model) ResizeMode() dataset.ResizeMode { return tfgraph.ResizeModeOf(m.Classifier) }
+func (m *Model) ResizeMode() pixels.ResizeMode { return tfgraph.ResizeModeOf(m.Classifier) }
 
 // Variables reads the model's variables by name, flattened in C order.
 func (m *Model) Variables() (map[string][]float32, error) { return m.variables() }

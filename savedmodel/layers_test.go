@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -30,7 +30,7 @@ func trainedCheckpoint(t *testing.T, net tfgraph.Network, classes []string) stri
 	}
 	r := rand.New(rand.NewPCG(5, 6))
 	const n = 8
-	b := &dataset.Batch{N: n, X: images(n, net.Height, net.Width, net.Channels, 9), Y: make([]float32, n*net.Classes)}
+	b := &pixels.Batch{N: n, X: images(n, net.Height, net.Width, net.Channels, 9), Y: make([]float32, n*net.Classes)}
 	for step := range 30 {
 		clear(b.Y)
 		for i := range n {
@@ -62,7 +62,7 @@ func trainedCheckpoint(t *testing.T, net tfgraph.Network, classes []string) stri
 func TestPythonLoadsExportWithDropoutAndBatchNorm(t *testing.T) {
 	net := tfgraph.Tutorial(3).WithInput(20, 20, 3)
 	net.Conv = []tfgraph.ConvLayer{{Size: 3, Filters: 8}, {Size: 3, Filters: 16}}
-	net.FC, net.MoreFC, net.Dropout, net.BatchNorm, net.Resize = 16, []int{8}, 0.5, true, dataset.Pad
+	net.FC, net.MoreFC, net.Dropout, net.BatchNorm, net.Resize = 16, []int{8}, 0.5, true, pixels.Pad
 	net.LearningRate = 1e-2
 	ckpt := trainedCheckpoint(t, net, []string{"a", "b", "c"})
 	out := filepath.Join(t.TempDir(), "export")
@@ -78,7 +78,7 @@ func TestPythonLoadsExportWithDropoutAndBatchNorm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if m.ResizeMode() != dataset.Pad {
+	if m.ResizeMode() != pixels.Pad {
 		t.Errorf("the SavedModel's resize mode is %q, want pad", m.ResizeMode())
 	}
 	got, err := m.Predict(testenv.FaultInput(x, 3), n)

@@ -75,6 +75,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/parallel"
 	"github.com/tfcat/tfcat/metrics"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -189,7 +190,7 @@ type Server struct {
 	cfg     Config
 	h, w, c int
 	k       int
-	resize  dataset.ResizeMode // the model's, applied to every image
+	resize  pixels.ResizeMode // the model's, applied to every image
 	batch   *batcher
 	meta    []byte // the metadata reply
 	page    []byte // GET /

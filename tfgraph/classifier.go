@@ -7,8 +7,8 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 
-	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/pixels"
 )
 
 // Classifier is a loaded model that maps preprocessed images to class
@@ -56,26 +56,26 @@ type Predictor struct {
 	// Height, Width, Channels are X's image size; Classes is Pred's width.
 	Height, Width, Channels, Classes int
 	// Resize is how the model's images were brought to its input size in
-	// training, which prediction must repeat; "" is dataset.Stretch.
-	Resize dataset.ResizeMode
+	// training, which prediction must repeat; "" is pixels.Stretch.
+	Resize pixels.ResizeMode
 }
 
 // ResizeMode is how images must be brought to the input size: the mode the
-// model was trained with (dataset.Stretch unless recorded otherwise).
-func (p *Predictor) ResizeMode() dataset.ResizeMode {
+// model was trained with (pixels.Stretch unless recorded otherwise).
+func (p *Predictor) ResizeMode() pixels.ResizeMode {
 	if p.Resize == "" {
-		return dataset.Stretch
+		return pixels.Stretch
 	}
 	return p.Resize
 }
 
 // ResizeModeOf is c's ResizeMode when it has one (every Classifier tfcat
-// opens does), dataset.Stretch otherwise.
-func ResizeModeOf(c Classifier) dataset.ResizeMode {
-	if r, ok := c.(interface{ ResizeMode() dataset.ResizeMode }); ok {
+// opens does), pixels.Stretch otherwise.
+func ResizeModeOf(c Classifier) pixels.ResizeMode {
+	if r, ok := c.(interface{ ResizeMode() pixels.ResizeMode }); ok {
 		return r.ResizeMode()
 	}
-	return dataset.Stretch
+	return pixels.Stretch
 }
 
 // ErrClosed is returned by a model's methods after Close.

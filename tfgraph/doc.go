@@ -5,7 +5,7 @@
 // Build makes the tutorial's graph in Go (three conv layers, fc 128, softmax
 // y_pred, TF1 Adam, the Saver's nodes) under the node names Python's graph
 // uses (names.go); a Session runs it: Init, Step and Evaluate on
-// dataset.Batch values, Predict, Save (the tutorial's .meta, .index, .data and
+// pixels.Batch values, Predict, Save (the tutorial's .meta, .index, .data and
 // checkpoint files, crash-safe), RestoreVariables. ImportCheckpoint loads any
 // checkpoint, tfcat's or Python's, as predict.py does, after CheckGraph has
 // refused graphs that could do more than restore and predict; Resume

@@ -6,8 +6,8 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 
-	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/pixels"
 )
 
 // featureCache holds the backbone's features of each image by path, up to
@@ -81,7 +81,7 @@ func (s *Session) Features(x []float32, n int) ([]float32, error) {
 // runCached is run for a session that caches features: it looks up or
 // computes b's features and feeds them, with the labels (and the learning
 // rate when training and set), in place of the images.
-func (s *Session) runCached(b *dataset.Batch, fetches []tf.Output, targets []*tf.Operation, out []float32, train bool) error {
+func (s *Session) runCached(b *pixels.Batch, fetches []tf.Output, targets []*tf.Operation, out []float32, train bool) error {
 	net := s.Model.Net
 	nf := net.Base.Features
 	img := net.Height * net.Width * net.Channels

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/pixels"
 	tf "github.com/wamuir/graft/tensorflow"
 )
 
@@ -39,7 +39,7 @@ func TestNetworkValidateLayers(t *testing.T) {
 		{"empty fc layer", func(n *Network) { n.MoreFC = []int{4, 0} }, "fully connected layer 3 has 0 units"},
 		{"no conv", func(n *Network) { n.Conv = nil }, "no conv layers"},
 		{"resize mode", func(n *Network) { n.Resize = "squash" }, `resize mode "squash"`},
-		{"pad", func(n *Network) { n.Resize = dataset.Pad }, ""},
+		{"pad", func(n *Network) { n.Resize = pixels.Pad }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := small(2)
@@ -281,7 +281,7 @@ func flatten32(v any) []float32 {
 // from the checkpoint, so the predictions are equal.
 func TestBatchNormCheckpointRoundTrip(t *testing.T) {
 	net := small(3)
-	net.BatchNorm, net.Dropout, net.MoreFC, net.Resize = true, 0.25, []int{5}, dataset.Crop
+	net.BatchNorm, net.Dropout, net.MoreFC, net.Resize = true, 0.25, []int{5}, pixels.Crop
 	s := mustSession(t, mustBuild(t, net, BuildOptions{Seed: 9}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
@@ -307,7 +307,7 @@ func TestBatchNormCheckpointRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer re.Close()
-	if mi.Network == nil || mi.Network.Resize != dataset.Crop || !slices.Equal(mi.Network.MoreFC, []int{5}) || !mi.Network.BatchNorm || mi.Network.Dropout != 0.25 {
+	if mi.Network == nil || mi.Network.Resize != pixels.Crop || !slices.Equal(mi.Network.MoreFC, []int{5}) || !mi.Network.BatchNorm || mi.Network.Dropout != 0.25 {
 		t.Fatalf("recorded network %+v", mi.Network)
 	}
 	got, err := re.Predict(test.X, test.N)

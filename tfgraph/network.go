@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/pixels"
 )
 
 // ConvLayer is one convolution block: Conv2D (stride 1, SAME) with Size×Size
@@ -34,9 +34,9 @@ type Network struct {
 	// inference; see layers.go); the layer's bias is then BatchNorm's beta.
 	BatchNorm bool `json:",omitempty"`
 	// Resize is how images of another aspect ratio are brought to the input
-	// size, in training and prediction alike; "" is dataset.Stretch, the
+	// size, in training and prediction alike; "" is pixels.Stretch, the
 	// tutorial's cv2.resize.
-	Resize dataset.ResizeMode `json:",omitempty"`
+	Resize pixels.ResizeMode `json:",omitempty"`
 	// Base, when set, puts the network's head — its fully connected layers
 	// and the softmax — on a pretrained backbone's features instead of conv
 	// layers (Conv is then empty); the backbone is frozen.
@@ -114,7 +114,7 @@ func (n Network) Validate() error {
 			return fmt.Errorf("network: fully connected layer %d has %d units; must be positive", i+2, u)
 		}
 	}
-	if _, err := dataset.ParseResizeMode(string(n.Resize)); err != nil {
+	if _, err := pixels.ParseResizeMode(string(n.Resize)); err != nil {
 		return fmt.Errorf("network: %w", err)
 	}
 	if n.Base != nil {
@@ -154,7 +154,7 @@ func (n Network) Hidden() []int {
 // extra fully connected layers, dropout or batch normalisation, and the
 // tutorial's resizing. Such a network builds exactly the tutorial's graph.
 func (n Network) IsTutorial() bool {
-	return len(n.MoreFC) == 0 && n.Dropout == 0 && n.Base == nil && !n.BatchNorm && (n.Resize == "" || n.Resize == dataset.Stretch)
+	return len(n.MoreFC) == 0 && n.Dropout == 0 && n.Base == nil && !n.BatchNorm && (n.Resize == "" || n.Resize == pixels.Stretch)
 }
 
 // VariableShapes lists the shapes of the weights and biases, the variables

@@ -10,8 +10,8 @@ import (
 	configpb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/pixels"
 )
 
 // StepProfile is where one training step spent its time, from the step stats
@@ -38,7 +38,7 @@ type OpProfile struct {
 // ProfileStep runs one training step on b with TensorFlow's FULL_TRACE and
 // returns its per-op profile. The step trains like Step (the variables are
 // updated). Tracing adds a little time to each op.
-func (s *Session) ProfileStep(b *dataset.Batch) (*StepProfile, error) {
+func (s *Session) ProfileStep(b *pixels.Batch) (*StepProfile, error) {
 	if s.Model.Train == nil {
 		return nil, fmt.Errorf("profiling a step: the model was built for inference only")
 	}

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/pixels"
 	_ "github.com/tfcat/tfcat/tflog" // TensorFlow's log lines off the test output, as off tfcat's
 )
 
@@ -177,4 +177,4 @@ func TestStepsMatchPython(t *testing.T) {
 }
 
 // Batch is the one batch type the data side fills and the session reads.
-type Batch = dataset.Batch
+type Batch = pixels.Batch

@@ -6,8 +6,8 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 
-	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/pixels"
 )
 
 var errNotReplicated = errors.New("the model was not built with a Replication")
@@ -24,7 +24,7 @@ func (s *Session) syncOps() (*SyncOps, error) {
 
 // SyncApply computes this replica's gradients and loss on b, its slice of
 // the global batch of step, and adds them to the accumulators.
-func (s *Session) SyncApply(b *dataset.Batch, step int) error {
+func (s *Session) SyncApply(b *pixels.Batch, step int) error {
 	sync, err := s.syncOps()
 	if err != nil {
 		return err

@@ -5,7 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -26,7 +26,7 @@ func ExampleSession_Snapshot() {
 	if err := s.Init(); err != nil {
 		panic(err)
 	}
-	batch := &dataset.Batch{X: make([]float32, 2*8*8), Y: []float32{1, 0, 0, 1}, N: 2}
+	batch := &pixels.Batch{X: make([]float32, 2*8*8), Y: []float32{1, 0, 0, 1}, N: 2}
 	for i := range batch.X {
 		batch.X[i] = float32(i%7) / 7
 	}

@@ -6,8 +6,8 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 
-	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/pixels"
 )
 
 // stepper holds what Step and Evaluate reuse from one call to the next, so a
@@ -56,7 +56,7 @@ func (s *Session) SetLearningRate(lr float64) error {
 
 // load copies b into the input tensors, making them anew only when the batch
 // size changes.
-func (s *Session) load(b *dataset.Batch) error {
+func (s *Session) load(b *pixels.Batch) error {
 	net := s.Model.Net
 	img := net.Height * net.Width * net.Channels
 	switch {
@@ -92,7 +92,7 @@ func (s *Session) load(b *dataset.Batch) error {
 // run feeds b (and, when train is set and the learning rate was set, the
 // learning rate) to the runner made by make (once) and returns its scalar
 // fetches.
-func (s *Session) run(r **tfc.Runner, b *dataset.Batch, fetches []tf.Output, targets []*tf.Operation, out []float32, train bool) error {
+func (s *Session) run(r **tfc.Runner, b *pixels.Batch, fetches []tf.Output, targets []*tf.Operation, out []float32, train bool) error {
 	if s.s == nil {
 		return ErrClosed
 	}
@@ -130,7 +130,7 @@ func (s *Session) run(r **tfc.Runner, b *dataset.Batch, fetches []tf.Output, tar
 
 // Step runs one Adam step on b and returns the batch's cost before the update.
 // Step and Evaluate must not run concurrently with each other.
-func (s *Session) Step(b *dataset.Batch) (loss float32, err error) {
+func (s *Session) Step(b *pixels.Batch) (loss float32, err error) {
 	if s.Model.Train == nil {
 		return 0, errors.New("the model was built for inference only")
 	}
@@ -146,7 +146,7 @@ func (s *Session) Step(b *dataset.Batch) (loss float32, err error) {
 }
 
 // Evaluate returns the cost and accuracy on b without training.
-func (s *Session) Evaluate(b *dataset.Batch) (loss, accuracy float32, err error) {
+func (s *Session) Evaluate(b *pixels.Batch) (loss, accuracy float32, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out [2]float32

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tfcat/tfcat/cluster"
-	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -89,8 +89,8 @@ func (r *run) onCluster(ctx context.Context) error {
 	if err := r.initCluster(net, local); err != nil {
 		return blame(err)
 	}
-	own := &dataset.Batch{}
-	r.stepFn = func(b *dataset.Batch) (float32, error) {
+	own := &pixels.Batch{}
+	r.stepFn = func(b *pixels.Batch) (float32, error) {
 		step := r.res.Step
 		if err := r.sess.SyncApply(slice(b, own, 0, r.replicas), step); err != nil {
 			return 0, blame(err)
@@ -148,7 +148,7 @@ func (r *run) initCluster(net tfgraph.Network, local tfgraph.SessionConfig) erro
 // and again, until the chief says stop.
 func (r *run) replicate(ctx context.Context, rank int, watch *cluster.Watch) error {
 	r.trainSrc = newPrefetcher(r.set.Train, r.globalBatch())
-	own := &dataset.Batch{}
+	own := &pixels.Batch{}
 	r.start = time.Now()
 	for {
 		token, err := r.next(ctx, rank, watch)
@@ -289,7 +289,7 @@ func isTimeout(err error) bool {
 }
 
 // slice points part at replica i's share of the global batch b.
-func slice(b, part *dataset.Batch, i, n int) *dataset.Batch {
+func slice(b, part *pixels.Batch, i, n int) *pixels.Batch {
 	per := b.N / n
 	img, k := len(b.X)/max(b.N, 1), len(b.Y)/max(b.N, 1)
 	part.N = per

@@ -14,6 +14,7 @@ import (
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -35,7 +36,7 @@ func TestResumeRefusesOtherNetwork(t *testing.T) {
 		{"conv", func(o *Options) { o.Conv = []int{4} }, "Conv"},
 		{"fc", func(o *Options) { o.FC = []int{6, 3} }, "FC"},
 		{"dropout", func(o *Options) { o.Dropout = 0.2 }, "Dropout"},
-		{"resize", func(o *Options) { o.Resize = dataset.Crop }, "Resize"},
+		{"resize", func(o *Options) { o.Resize = pixels.Crop }, "Resize"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := base

@@ -12,6 +12,7 @@ import (
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -104,12 +105,12 @@ type Options struct {
 	// the filters of each 3×3 conv layer (default 32, 32, 64), FC the units
 	// of each hidden fully connected layer (default 128); Dropout and
 	// BatchNorm are off by default; Resize is how images become squares
-	// (default dataset.Stretch, the tutorial's). All are recorded in the
+	// (default pixels.Stretch, the tutorial's). All are recorded in the
 	// checkpoint; when resuming, those set must agree with it.
 	Conv, FC  []int
 	Dropout   float64
 	BatchNorm bool
-	Resize    dataset.ResizeMode
+	Resize    pixels.ResizeMode
 	// Augment transforms the training images of each batch at random
 	// (seeded by Seed), in the goroutine that prepares the next batch;
 	// validation never sees it. The zero value applies none.
@@ -261,7 +262,7 @@ func (o *Options) normalize() error {
 			}
 		}
 	}
-	mode, err := dataset.ParseResizeMode(string(o.Resize))
+	mode, err := pixels.ParseResizeMode(string(o.Resize))
 	if err != nil {
 		return &OptionError{Option: "Resize", Value: o.Resize, Reason: "must be stretch, pad or crop"}
 	}
@@ -294,7 +295,7 @@ func (o *Options) network(classes int) tfgraph.Network {
 		net.FC, net.MoreFC = o.FC[0], slices.Clone(o.FC[1:])
 	}
 	net.Dropout, net.BatchNorm = o.Dropout, o.BatchNorm
-	if o.Resize != "" && o.Resize != dataset.Stretch {
+	if o.Resize != "" && o.Resize != pixels.Stretch {
 		net.Resize = o.Resize
 	}
 	return net
@@ -309,7 +310,7 @@ func (o *Options) checkNetwork(net tfgraph.Network) error {
 	}
 	resize := net.Resize
 	if resize == "" {
-		resize = dataset.Stretch
+		resize = pixels.Stretch
 	}
 	for _, c := range []struct {
 		option    string

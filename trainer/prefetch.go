@@ -1,6 +1,10 @@
 package trainer
 
-import "github.com/tfcat/tfcat/dataset"
+import (
+	"github.com/tfcat/tfcat/dataset"
+
+	"github.com/tfcat/tfcat/pixels"
+)
 
 // prefetcher serves a split's batches to the training loop: a goroutine fills
 // the next batch (decoding it, when streaming) while the session runs the
@@ -8,13 +12,13 @@ import "github.com/tfcat/tfcat/dataset"
 // both have grown to the batch size.
 type prefetcher struct {
 	ready chan filled
-	free  chan *dataset.Batch
+	free  chan *pixels.Batch
 	stop  chan struct{}
-	held  *dataset.Batch // the batch the loop is using
+	held  *pixels.Batch // the batch the loop is using
 }
 
 type filled struct {
-	b   *dataset.Batch
+	b   *pixels.Batch
 	err error
 }
 
@@ -25,12 +29,12 @@ func newPrefetcher(split *dataset.Split, n int) *prefetcher {
 // augmentingPrefetcher serves split's batches of n; aug, when not nil,
 // transforms each image as the goroutine fills the batch.
 func augmentingPrefetcher(split *dataset.Split, n int, aug *dataset.Augmenter) *prefetcher {
-	p := &prefetcher{ready: make(chan filled, 1), free: make(chan *dataset.Batch, 2), stop: make(chan struct{})}
-	p.free <- new(dataset.Batch)
-	p.free <- new(dataset.Batch)
+	p := &prefetcher{ready: make(chan filled, 1), free: make(chan *pixels.Batch, 2), stop: make(chan struct{})}
+	p.free <- new(pixels.Batch)
+	p.free <- new(pixels.Batch)
 	go func() {
 		for {
-			var b *dataset.Batch
+			var b *pixels.Batch
 			select {
 			case b = <-p.free:
 			case <-p.stop:
@@ -52,7 +56,7 @@ func augmentingPrefetcher(split *dataset.Split, n int, aug *dataset.Augmenter) *
 
 // next returns the next batch, valid until the following call; the batch
 // returned before goes back to be refilled.
-func (p *prefetcher) next() (*dataset.Batch, error) {
+func (p *prefetcher) next() (*pixels.Batch, error) {
 	if p.held != nil {
 		p.free <- p.held
 		p.held = nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tensorboard"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -94,7 +95,7 @@ type run struct {
 	// On a cluster (distributed.go): the step function, the local copy that
 	// initialises and saves, the number of replicas, and the chief's hook
 	// after the final save.
-	stepFn   func(*dataset.Batch) (float32, error)
+	stepFn   func(*pixels.Batch) (float32, error)
 	shadow   *tfgraph.Session
 	replicas int
 	finish   func() error
@@ -430,7 +431,7 @@ func (r *run) step() error {
 
 // epoch evaluates the epoch's training batch and the whole validation split,
 // reports, saves, and applies early stopping.
-func (r *run) epoch(n int, b *dataset.Batch) error {
+func (r *run) epoch(n int, b *pixels.Batch) error {
 	// The last epoch's checkpoint is reported before this epoch.
 	if err := r.collectWrites(true); err != nil {
 		return err

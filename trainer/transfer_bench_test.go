@@ -7,6 +7,7 @@ import (
 
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -36,7 +37,7 @@ func BenchmarkTransferEpoch(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			s := trainingSession(b, &Base{Path: filepath.Join(dir, "mnv2"), Channels: "rgb", Scale: "-1,1"})
 			defer s.Close()
-			var bt dataset.Batch
+			var bt pixels.Batch
 			epoch := func() {
 				for range perEpoch {
 					if err := set.Train.NextBatch(batch, &bt); err != nil {

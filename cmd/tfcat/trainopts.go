@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/trainer"
 )
 
@@ -59,7 +60,7 @@ func modelOptions(c *cli.Context, opt *trainer.Options) error {
 		}
 	}
 	if set("resize") {
-		if opt.Resize, err = dataset.ParseResizeMode(c.String("resize")); err != nil {
+		if opt.Resize, err = pixels.ParseResizeMode(c.String("resize")); err != nil {
 			return usagef("--resize: %v", err)
 		}
 	}

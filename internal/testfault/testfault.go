@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -38,7 +38,7 @@ func Checkpoint(prefix, dir string, x []float32, n int) (string, error) {
 		}
 	}
 	classes := s.Model.Net.Classes
-	b := &dataset.Batch{X: x, Y: make([]float32, n*classes), Labels: make([]int, n), N: n}
+	b := &pixels.Batch{X: x, Y: make([]float32, n*classes), Labels: make([]int, n), N: n}
 	for i := range n {
 		b.Y[i*classes] = 1
 	}

@@ -19,7 +19,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
 
-	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -114,9 +114,9 @@ func run(steps, traces, top int, cfg tfgraph.SessionConfig) error {
 }
 
 // randomBatch is n images of uniform noise in [0, 1) with alternating labels.
-func randomBatch(net tfgraph.Network, n int) *dataset.Batch {
+func randomBatch(net tfgraph.Network, n int) *pixels.Batch {
 	r := rand.New(rand.NewPCG(1, 2))
-	b := &dataset.Batch{N: n, X: make([]float32, n*net.Height*net.Width*net.Channels), Y: make([]float32, n*net.Classes), Labels: make([]int, n)}
+	b := &pixels.Batch{N: n, X: make([]float32, n*net.Height*net.Width*net.Channels), Y: make([]float32, n*net.Classes), Labels: make([]int, n)}
 	for i := range b.X {
 		b.X[i] = r.Float32()
 	}

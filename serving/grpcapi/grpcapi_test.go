@@ -40,6 +40,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/hostile"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -395,7 +396,7 @@ func TestPredictMatchesREST(t *testing.T) {
 		var xs []float32
 		for _, img := range imgs {
 			inst = append(inst, `{"b64":"`+b64(img)+`"}`)
-			xi, err := dataset.PreprocessMode(img, side, 3, serving.DefaultMaxImagePixels, dataset.Stretch)
+			xi, err := dataset.PreprocessMode(img, side, 3, serving.DefaultMaxImagePixels, pixels.Stretch)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -457,7 +458,7 @@ func TestClassify(t *testing.T) {
 	size := side * side * 3
 	img := pngImage(t, 20, 20, 5)
 	x := images(1, size, 3)
-	xi, err := dataset.PreprocessMode(img, side, 3, serving.DefaultMaxImagePixels, dataset.Stretch)
+	xi, err := dataset.PreprocessMode(img, side, 3, serving.DefaultMaxImagePixels, pixels.Stretch)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/hostile"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
 	"github.com/tfcat/tfcat/serving/kserve"
@@ -469,7 +470,7 @@ func TestInferMatchesREST(t *testing.T) {
 	var xs []float32
 	var imgInst []string
 	for _, img := range imgs {
-		xi, err := dataset.PreprocessMode(img, side, 3, serving.DefaultMaxImagePixels, dataset.Stretch)
+		xi, err := dataset.PreprocessMode(img, side, 3, serving.DefaultMaxImagePixels, pixels.Stretch)
 		if err != nil {
 			t.Fatal(err)
 		}
