@@ -15,6 +15,20 @@ var abslLine = regexp.MustCompile(`^([IWEF])\d{4} \d\d:\d\d:[\d.]+ +\d+ `)
 
 const abslWarning = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 
+// expected matches the error lines the CUDA-enabled libtensorflow writes on
+// every start where nothing is wrong for tfcat, which says itself what it
+// found ("GPUs: none visible", or an error naming the missing GPU when one was
+// asked for). The filter counts them as warnings, shown at
+// TF_CPP_MIN_LOG_LEVEL=1 or 0:
+//   - "Unable to register cuDNN/cuFFT/cuBLAS factory ... already been
+//     registered": libtensorflow_cc and libtensorflow_framework each register
+//     the CUDA plugins when they load, GPU or not;
+//   - "failed call to cuInit: ... (303)": CUDA_ERROR_SHARED_OBJECT_INIT_FAILED,
+//     the driver library (libcuda.so.1) is not installed: a machine without
+//     an NVIDIA driver. Other cuInit failures (no device, a driver too old)
+//     stay errors: they are what a GPU host's user needs to see.
+var expected = regexp.MustCompile(`\] (Unable to register cu(DNN|FFT|BLAS) factory: Attempting to register factory for plugin cu(DNN|FFT|BLAS) when one has already been registered|failed call to cuInit: .*\(303\))\s*$`)
+
 // severity returns the line's log level (0 info, 1 warning, 2 error, 3 fatal)
 // and whether it starts a TensorFlow or absl log message.
 func severity(line []byte) (int, bool) {
@@ -46,6 +60,9 @@ func filter(r io.Reader, w io.Writer, minLevel int) {
 		line, err := br.ReadBytes('\n')
 		if len(line) > 0 {
 			if lvl, ok := severity(line); ok {
+				if lvl == 2 && expected.Match(line) {
+					lvl = 1
+				}
 				dropping = lvl < minLevel
 			} else if string(trimNewline(line)) == abslWarning {
 				dropping = minLevel >= 1
