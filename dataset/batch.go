@@ -92,6 +92,16 @@ func (s *Split) NextBatch(n int, b *pixels.Batch) error { return s.NextAugmented
 // batches take this path: one pass over the pixels instead of a conversion
 // and then a transform.
 func (s *Split) NextAugmented(n int, b *pixels.Batch, g *Augmenter) error {
+	return s.NextPart(n, 0, 1, b, g)
+}
+
+// NextPart is NextAugmented for one of several replicas that share each
+// batch of n (data-parallel training): the split moves on by n examples on
+// every replica alike, g draws the transforms of all n, and b gets the
+// part-th of of equal shares of them (of must divide n). When the split is
+// streamed only that share's files are decoded, so an unusable file is an
+// error naming it: the other replicas could not drop it too.
+func (s *Split) NextPart(n, part, of int, b *pixels.Batch, g *Augmenter) error {
 	if g != nil && (g.size != s.size || g.ch != s.channels) {
 		return fmt.Errorf("augment: augmenter for %dx%dx%d images, split of %dx%dx%d", g.size, g.size, g.ch, s.size, s.size, s.channels)
 	}
@@ -100,6 +110,9 @@ func (s *Split) NextAugmented(n int, b *pixels.Batch, g *Augmenter) error {
 	}
 	if n <= 0 || n > len(s.examples) {
 		return fmt.Errorf("batch size %d out of range [1, %d]", n, len(s.examples))
+	}
+	if of <= 0 || part < 0 || part >= of || n%of != 0 {
+		return fmt.Errorf("part %d of %d of a batch of %d: the parts must be equal", part, of, n)
 	}
 	for {
 		start, index, epochs := s.index, s.index+n, s.epochs
@@ -112,7 +125,10 @@ func (s *Split) NextAugmented(n int, b *pixels.Batch, g *Augmenter) error {
 		if wrapped && s.reshuffle {
 			shuffle(s.rng, s.examples)
 		}
-		bad, err := s.fill(s.examples[start:index], b, g)
+		per := n / of
+		// A share's unusable file is an error (strict): the other replicas
+		// could not drop it too.
+		bad, err := s.fill(s.examples[start:index], part*per, (part+1)*per, of > 1, b, g)
 		if err != nil {
 			return err
 		}
@@ -144,10 +160,11 @@ func deleteExamples(ex []example, start int, bad []int) []example {
 	return out
 }
 
-// fill converts examples into b, transformed by g when not nil. When
-// streaming, it returns the indexes (in ex) of unusable files, or, in strict
-// mode, an error.
-func (s *Split) fill(ex []example, b *pixels.Batch, g *Augmenter) (bad []int, err error) {
+// fill converts all[lo:hi] into b, transformed by g when not nil (g draws
+// for all of them). When streaming, it returns the indexes (in all[lo:hi])
+// of unusable files, or, in strict mode or with strict, an error.
+func (s *Split) fill(all []example, lo, hi int, strict bool, b *pixels.Batch, g *Augmenter) (bad []int, err error) {
+	ex := all[lo:hi]
 	n := len(ex)
 	imgLen := s.store.imgLen
 	b.N = n
@@ -169,9 +186,10 @@ func (s *Split) fill(ex []example, b *pixels.Batch, g *Augmenter) (bad []int, er
 	}
 	if g != nil {
 		// Each image's transform is drawn here, in order, so that the batch
-		// does not depend on which decoding worker takes which image.
+		// does not depend on which decoding worker takes which image (nor
+		// on which replica takes which share).
 		g.draws = g.draws[:0]
-		for range n {
+		for range all {
 			g.draws = append(g.draws, g.next())
 		}
 	}
@@ -179,7 +197,7 @@ func (s *Split) fill(ex []example, b *pixels.Batch, g *Augmenter) (bad []int, er
 		for k, e := range ex {
 			dst, src := b.X[k*imgLen:(k+1)*imgLen], s.store.pix[e.slot*imgLen:(e.slot+1)*imgLen]
 			if g != nil {
-				render(dst, src, 1.0/255, s.size, s.channels, g.a.Fill, g.draws[k])
+				render(dst, src, 1.0/255, s.size, s.channels, g.a.Fill, g.draws[lo+k])
 			} else {
 				toFloat32(dst, src)
 			}
@@ -189,13 +207,13 @@ func (s *Split) fill(ex []example, b *pixels.Batch, g *Augmenter) (bad []int, er
 	convert := func(k int, dst []float32, src []uint8) { toFloat32(dst, src) }
 	if g != nil {
 		convert = func(k int, dst []float32, src []uint8) {
-			render(dst, src, 1.0/255, s.size, s.channels, g.a.Fill, g.draws[k])
+			render(dst, src, 1.0/255, s.size, s.channels, g.a.Fill, g.draws[lo+k])
 		}
 	}
 	for len(s.scratch) < min(s.store.workers, n) {
 		s.scratch = append(s.scratch, &scratch{})
 	}
-	return s.store.decodeBatch(ex, b.X, s.size, s.channels, s.scratch, convert)
+	return s.store.decodeBatch(ex, b.X, s.size, s.channels, s.scratch, strict, convert)
 }
 
 func growFloat(f []float32, n int) []float32 {
@@ -206,8 +224,9 @@ func growFloat(f []float32, n int) []float32 {
 }
 
 // decodeBatch decodes ex in parallel into x, one goroutine per scratch,
-// each image's pixels converted by convert.
-func (st *store) decodeBatch(ex []example, x []float32, size, channels int, scr []*scratch, convert func(k int, dst []float32, src []uint8)) ([]int, error) {
+// each image's pixels converted by convert; an unusable file is an error
+// in strict mode or with strict, else skipped and its index returned.
+func (st *store) decodeBatch(ex []example, x []float32, size, channels int, scr []*scratch, strict bool, convert func(k int, dst []float32, src []uint8)) ([]int, error) {
 	n := len(ex)
 	errs := make([]error, n)
 	parallel.For(n, len(scr), func(w, k int) bool {
@@ -229,7 +248,7 @@ func (st *store) decodeBatch(ex []example, x []float32, size, channels int, scr 
 		if err == nil {
 			continue
 		}
-		if st.strict {
+		if st.strict || strict {
 			return nil, fmt.Errorf("%s: %w", ex[k].path, err)
 		}
 		st.set.skip(ex[k], err)

@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -559,5 +560,103 @@ func TestSplitsConcurrently(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// NextPart: the shares of replicas that each read their part of every batch
+// put together are the batch one process reads, with the same augmentation,
+// loaded or streamed, across epochs and reshuffles.
+func TestNextPartSharesTheBatch(t *testing.T) {
+	dir := t.TempDir()
+	goodTree(t, dir, []string{"a", "b"}, 9)
+	for _, stream := range []bool{false, true} {
+		for _, aug := range []bool{false, true} {
+			t.Run(fmt.Sprintf("stream=%v,augment=%v", stream, aug), func(t *testing.T) {
+				const n, of = 6, 3
+				open := Load
+				if stream {
+					open = Open
+				}
+				opts := Options{Size: 12, Channels: 1, Seed: 11, ValidationSize: 2, Reshuffle: true, Workers: 2}
+				augmenter := func() *Augmenter {
+					if !aug {
+						return nil
+					}
+					g, err := NewAugmenter(Augment{Flip: true, Rotation: 0.05}, 12, 1, 5)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return g
+				}
+				whole, err := open(dir, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wg := augmenter()
+				parts := make([]*Split, of)
+				gs := make([]*Augmenter, of)
+				for i := range parts {
+					set, err := open(dir, opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					parts[i], gs[i] = set.Train, augmenter()
+				}
+				var b, p pixels.Batch
+				for step := range 8 { // 16 training images: several epochs
+					if err := whole.Train.NextAugmented(n, &b, wg); err != nil {
+						t.Fatal(err)
+					}
+					var x, y []float32
+					var paths []string
+					for i, sp := range parts {
+						if err := sp.NextPart(n, i, of, &p, gs[i]); err != nil {
+							t.Fatal(err)
+						}
+						if p.N != n/of {
+							t.Fatalf("step %d part %d: %d images, want %d", step, i, p.N, n/of)
+						}
+						x, y, paths = append(x, p.X...), append(y, p.Y...), append(paths, p.Paths...)
+					}
+					if !slices.Equal(paths, b.Paths) || !slices.Equal(y, b.Y) || !slices.EqualFunc(x, b.X, func(a, b float32) bool {
+						return math.Float32bits(a) == math.Float32bits(b)
+					}) {
+						t.Fatalf("step %d: the parts differ from the batch: %v, want %v", step, paths, b.Paths)
+					}
+				}
+			})
+		}
+	}
+	set, err := Load(dir, Options{Size: 12, Channels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p pixels.Batch
+	if err := set.Train.NextPart(6, 0, 4, &p, nil); err == nil || !strings.Contains(err.Error(), "the parts must be equal") {
+		t.Errorf("6 images in 4 parts: %v", err)
+	}
+}
+
+// A streamed share with an unusable file is an error naming it: the other
+// replicas could not drop the file too.
+func TestNextPartRefusesBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	goodTree(t, dir, []string{"a", "b"}, 5)
+	writeFiles(t, dir, map[string][]byte{"a/zz-bad.png": []byte("junk")})
+	set, err := Open(dir, Options{Size: 8, Reshuffle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b pixels.Batch
+	var firstErr error
+	for range 20 {
+		for part := range 2 {
+			if err := set.Train.NextPart(4, part, 2, &b, nil); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	if firstErr == nil || !strings.Contains(firstErr.Error(), "zz-bad.png") {
+		t.Errorf("a bad file in a share: %v", firstErr)
 	}
 }
