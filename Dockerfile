@@ -1,5 +1,5 @@
 # tfcat image. VARIANT=cpu (default) runs on a slim Debian; VARIANT=gpu runs on
-# NVIDIA's CUDA 12 + cuDNN 9 runtime with the CUDA-enabled libtensorflow.
+# NVIDIA's CUDA 12 + cuDNN 9 runtime image with the CUDA-enabled libtensorflow.
 #
 #   docker build --build-arg TENSORFLOW_VERSION="$(cat TENSORFLOW_VERSION)" \
 #                --build-arg TFCAT_VERSION="$(git describe --tags --always --dirty)" -t tfcat .
@@ -11,12 +11,22 @@
 # reads it from TENSORFLOW_VERSION, with the wheel's checksum. The build argument
 # TENSORFLOW_VERSION only labels the image, and the build fails unless it equals
 # the file. The base images are build arguments too (defaults: the official
-# images); scripts/container-check.sh builds this file from local stand-ins.
+# images); scripts/container-check.sh builds this file from local stand-ins
+# (--gpu: the GPU variant, on a CUDA stand-in made from NVIDIA's PyPI wheels).
+#
+# GPU_BASE brings the CUDA runtime and cuDNN the CUDA-enabled libtensorflow opens
+# by soname. The tensorflow 2.18 wheel was built with CUDA 12.5.1 and cuDNN 9.3
+# (its build_info; its and-cuda extra pins nvidia-cudnn-cu12==9.3.0.75), and
+# TensorFlow refuses a cuDNN of a lower minor version than it was built with. The
+# 12.5.1 cuDNN images carry cuDNN 9.2.1; the 12.6.1 ones carry 9.3.0.75, and
+# CUDA's 12.x libraries keep their sonames and run what 12.5 built. Their
+# NVIDIA_REQUIRE_CUDA asks the host for a driver that supports CUDA 12.6 (560 or
+# later, or a datacenter driver branch the image lists).
 ARG VARIANT=cpu
 ARG GO_VERSION=1.26
 ARG GO_IMAGE=golang:${GO_VERSION}-bookworm
 ARG CPU_BASE=debian:bookworm-slim
-ARG GPU_BASE=nvidia/cuda:12.5.1-cudnn-runtime-ubuntu22.04
+ARG GPU_BASE=nvidia/cuda:12.6.1-cudnn-runtime-ubuntu22.04
 
 FROM ${GO_IMAGE} AS build
 ARG VARIANT
@@ -73,7 +83,9 @@ COPY --from=build /opt/tfcat/lib/extra /opt/tfcat/lib/extra
 COPY --from=build /opt/tfcat/bin/tfcat /opt/tfcat/bin/tfcat-healthcheck /usr/local/bin/
 # TF_CPP_MIN_LOG_LEVEL=2 is tfcat's own default, set here too so that it is in
 # place before libtensorflow loads and logs (oneDNN, CPU features) at load time.
-ENV LD_LIBRARY_PATH=/opt/tfcat/lib/extra \
+# The CUDA base's LD_LIBRARY_PATH (/usr/local/nvidia/lib and lib64, where some
+# hosts, GKE's among them, mount the driver) is kept after tfcat's folder.
+ENV LD_LIBRARY_PATH=/opt/tfcat/lib/extra${LD_LIBRARY_PATH:+:${LD_LIBRARY_PATH}} \
     TF_CPP_MIN_LOG_LEVEL=2 \
     TF_FORCE_GPU_ALLOW_GROWTH=true
 # For `tfcat serve`: asks the server for its model's status; other commands

@@ -6,6 +6,9 @@
 #   scripts/install-libtensorflow.sh --gpu    # CUDA library from the tensorflow wheel
 #   LIBTENSORFLOW_DIR=/opt/libtensorflow scripts/install-libtensorflow.sh
 #                                             # link an existing libtensorflow instead
+#   scripts/install-libtensorflow.sh --gpu --download-only
+#                                             # only fill the wheel cache (scripts/gpu-cuda-libs.sh
+#                                             # reads the CUDA pins from the wheel)
 #
 # The version comes from TENSORFLOW_VERSION and the wheel's sha256 from
 # scripts/libtensorflow.sha256. Downloads are cached in ~/.cache/tfcat/wheels
@@ -17,12 +20,14 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 die() { echo "install-libtensorflow: $*" >&2; exit 1; }
 
 variant=cpu
+download_only=false
 for arg in "$@"; do
 	case "$arg" in
 	--gpu) variant=gpu ;;
 	--cpu) variant=cpu ;;
-	-h | --help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) die "unknown argument '$arg' (use --cpu, --gpu or --help)" ;;
+	--download-only) download_only=true ;;
+	-h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) die "unknown argument '$arg' (use --cpu, --gpu, --download-only or --help)" ;;
 	esac
 done
 
@@ -44,7 +49,7 @@ if [[ -n ${LIBTENSORFLOW_DIR:-} ]]; then
 else
 	want_stamp="wheel $wheel"
 fi
-if [[ -f $stamp && $(cat "$stamp") == "$want_stamp" && -e $prefix/lib/libtensorflow.so && -e $prefix/include/tensorflow/c/c_api.h ]]; then
+if ! $download_only && [[ -f $stamp && $(cat "$stamp") == "$want_stamp" && -e $prefix/lib/libtensorflow.so && -e $prefix/include/tensorflow/c/c_api.h ]]; then
 	echo "libtensorflow $version ($variant) already installed in $prefix"
 	exit 0
 fi
@@ -57,7 +62,10 @@ check_headers() {
 		cc -fsyntax-only -I"$inc" -x c - || die "headers in $inc are incomplete"
 }
 
-mkdir -p "$prefix/lib" "$prefix/include"
+if $download_only && [[ -n ${LIBTENSORFLOW_DIR:-} ]]; then
+	die "--download-only fetches the wheel; LIBTENSORFLOW_DIR names a library instead"
+fi
+$download_only || mkdir -p "$prefix/lib" "$prefix/include"
 
 if [[ -n ${LIBTENSORFLOW_DIR:-} ]]; then
 	# An official libtensorflow archive (lib/ + include/) or a build of one's own.
@@ -97,6 +105,11 @@ if ! have_sum; then
 		rm -f "$cache/$wheel"
 		die "checksum mismatch for $wheel: got $got, want $want_sum (file removed)"
 	fi
+fi
+
+if $download_only; then
+	echo "$wheel is in $cache"
+	exit 0
 fi
 
 # Extract into a temporary folder beside the prefix, then move into place, so an
