@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/browser"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/model"
 	"github.com/tfcat/tfcat/tfgraph"
 	"github.com/tfcat/tfcat/trainer"
@@ -336,22 +337,7 @@ func TestReportInBrowser(t *testing.T) {
 // that says so, and is still evaluated, with numbered classes.
 func TestReportWithoutHistoryOrNames(t *testing.T) {
 	dir := t.TempDir()
-	net := tfgraph.Tutorial(2).WithInput(12, 12, 1)
-	built, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfgraph.NewSession(built, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: filepath.Join(dir, "model")}, tfgraph.Info{}); err != nil {
-		t.Fatal(err)
-	}
+	testmodel.Checkpoint(t, tfgraph.Tutorial(2).WithInput(12, 12, 1), testmodel.Options{Seed: 1, Dir: filepath.Join(dir, "model")})
 	data := filepath.Join(dir, "data")
 	for c, class := range []string{"a", "b"} {
 		os.MkdirAll(filepath.Join(data, class), 0o755)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -16,18 +17,7 @@ import (
 // and saves it.
 func trainedCheckpoint(t *testing.T, net tfgraph.Network, classes []string) string {
 	t.Helper()
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfgraph.NewSession(m, cpu)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
+	s := testmodel.Session(t, net, testmodel.Options{Seed: 4, Session: cpu})
 	r := rand.New(rand.NewPCG(5, 6))
 	const n = 8
 	b := &pixels.Batch{N: n, X: images(n, net.Height, net.Width, net.Channels, 9), Y: make([]float32, n*net.Classes)}

@@ -18,6 +18,7 @@ import (
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/internal/testfault"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -27,27 +28,11 @@ var cpu = tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: 2, In
 // small is the tutorial's network on 28×28 grey images.
 func small(classes int) tfgraph.Network { return tfgraph.Tutorial(classes).WithInput(28, 28, 1) }
 
-// checkpoint saves a freshly initialised model of net with the given class
-// names and returns its folder.
+// saveCheckpoint saves a freshly initialised model of net with the given
+// class names and returns its folder.
 func saveCheckpoint(t testing.TB, net tfgraph.Network, classes []string) string {
 	t.Helper()
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfgraph.NewSession(m, cpu)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "ckpt")
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir}, tfgraph.Info{Classes: classes, Step: 7}); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return testmodel.Checkpoint(t, net, testmodel.Options{Seed: 1, Session: cpu, Classes: classes, Step: 7})
 }
 
 // images returns n random images of the given size, values in [0, 1).

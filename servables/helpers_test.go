@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tfcat/tfcat/checkpoint"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -44,22 +45,13 @@ func savedModel(t testing.TB, net tfgraph.Network, seed int64) string {
 			t.Fatal(err)
 		}
 	}
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: seed, InferenceOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: 1, InterOpThreads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(modelDir, key)
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir}, tfgraph.Info{Classes: []string{"cat", "dog"}}); err != nil {
-		t.Fatal(err)
-	}
+	dir := testmodel.Checkpoint(t, net, testmodel.Options{
+		Seed:          seed,
+		InferenceOnly: true,
+		Session:       tfgraph.SessionConfig{IntraOpThreads: 1, InterOpThreads: 1},
+		Dir:           filepath.Join(modelDir, key),
+		Classes:       []string{"cat", "dog"},
+	})
 	models[key] = dir
 	return dir
 }

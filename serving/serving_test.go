@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/metrics"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -35,19 +36,8 @@ const side = 28 // the test model takes 28×28 grey images
 // seeded random weights.
 func testModel(t testing.TB) *tfgraph.Session {
 	t.Helper()
-	m, err := tfgraph.Build(tfgraph.Tutorial(3).WithInput(side, side, 1), tfgraph.BuildOptions{Seed: 1, InferenceOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: 2, InterOpThreads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return testmodel.Session(t, tfgraph.Tutorial(3).WithInput(side, side, 1), testmodel.Options{Seed: 1, InferenceOnly: true,
+		Session: tfgraph.SessionConfig{IntraOpThreads: 2, InterOpThreads: 1}})
 }
 
 // start serves m over real HTTP on loopback.

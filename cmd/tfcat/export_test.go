@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -15,23 +16,7 @@ import (
 // the given class names and returns its folder.
 func smallCheckpoint(t *testing.T, classes []string) string {
 	t.Helper()
-	m, err := tfgraph.Build(tfgraph.Tutorial(len(classes)).WithInput(28, 28, 1), tfgraph.BuildOptions{Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "model")
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir}, tfgraph.Info{Classes: classes, Step: 1}); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return testmodel.Checkpoint(t, tfgraph.Tutorial(len(classes)).WithInput(28, 28, 1), testmodel.Options{Seed: 3, Classes: classes, Step: 1})
 }
 
 func TestExportCommand(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	tensorpb "github.com/wamuir/graft/tensorflow/core/framework/tensor_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/serving/apis_go_proto"
 
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -21,18 +22,7 @@ import (
 //
 //	go test -run '^$' -bench Predict ./serving/grpcapi
 func BenchmarkPredict(b *testing.B) {
-	m, err := tfgraph.Build(tfgraph.Tutorial(2), tfgraph.BuildOptions{Seed: 1, InferenceOnly: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sess, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sess.Close()
-	if err := sess.Init(); err != nil {
-		b.Fatal(err)
-	}
+	sess := testmodel.Session(b, tfgraph.Tutorial(2), testmodel.Options{Seed: 1, InferenceOnly: true})
 	s := start(b, sess, serving.Config{Classes: []string{"cat", "dog"}}, grpcapi.Options{})
 	const h = 128
 	size := h * h * 3

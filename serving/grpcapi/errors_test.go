@@ -20,18 +20,17 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tfcat/tfcat/internal/hostile"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
 )
-
-const fakeSize = 8 * 8 * 3 // fakeModel's values per image
 
 func predictReq(t *tensorpb.TensorProto) *pb.PredictRequest {
 	return &pb.PredictRequest{ModelSpec: spec("pets"), Inputs: map[string]*tensorpb.TensorProto{"images": t}}
 }
 
 func fakeImages(n int) *tensorpb.TensorProto {
-	return floatTensor(images(n, fakeSize, 1), int64(n), 8, 8, 3)
+	return floatTensor(images(n, testmodel.FakeSize, 1), int64(n), 8, 8, 3)
 }
 
 func versioned(v int64) *pb.ModelSpec {
@@ -41,7 +40,7 @@ func versioned(v int64) *pb.ModelSpec {
 // TestErrors: each bad request gets TensorFlow Serving's status code and a
 // message saying what is wrong, and the server keeps answering.
 func TestErrors(t *testing.T) {
-	s := start(t, fakeModel{}, serving.Config{MaxInstances: 4}, grpcapi.Options{MaxRecvMsgSize: 1 << 20})
+	s := start(t, testmodel.Fake{}, serving.Config{MaxInstances: 4}, grpcapi.Options{MaxRecvMsgSize: 1 << 20})
 	withInputs := func(in map[string]*tensorpb.TensorProto) *pb.PredictRequest {
 		return &pb.PredictRequest{ModelSpec: spec("pets"), Inputs: in}
 	}
@@ -52,9 +51,9 @@ func TestErrors(t *testing.T) {
 	}
 	short := fakeImages(1)
 	short.FloatVal = short.FloatVal[:10]
-	content := contentTensor(images(1, fakeSize, 1), 1, 8, 8, 3)
+	content := contentTensor(images(1, testmodel.FakeSize, 1), 1, 8, 8, 3)
 	content.TensorContent = content.TensorContent[:100]
-	bigImages := contentTensor(make([]float32, 2<<20/4), 2<<20/4/fakeSize+1, 8, 8, 3)
+	bigImages := contentTensor(make([]float32, 2<<20/4), 2<<20/4/testmodel.FakeSize+1, 8, 8, 3)
 	noImage := examples(nil)
 	noImage.GetExampleList().Examples[0].Features.Feature["image"] = bytesFeature(hostile.Gradient(8, 8, 1))
 	twoValues := examples(&examplepb.Feature{Kind: &examplepb.Feature_BytesList{BytesList: &examplepb.BytesList{Value: [][]byte{{1}, {2}}}}})
@@ -83,10 +82,10 @@ func TestErrors(t *testing.T) {
 			"input tensor alias not found in signature: x. Inputs expected to be in the set {images}."},
 		{"two inputs", "Predict", withInputs(map[string]*tensorpb.TensorProto{"images": fakeImages(1), "y": fakeImages(1)}), codes.InvalidArgument,
 			"input size does not match signature: 2!=1"},
-		{"double", "Predict", predictReq(&tensorpb.TensorProto{Dtype: typespb.DataType_DT_DOUBLE, TensorShape: shape(1, 8, 8, 3), DoubleVal: make([]float64, fakeSize)}),
+		{"double", "Predict", predictReq(&tensorpb.TensorProto{Dtype: typespb.DataType_DT_DOUBLE, TensorShape: shape(1, 8, 8, 3), DoubleVal: make([]float64, testmodel.FakeSize)}),
 			codes.InvalidArgument, "input images: dtype DT_DOUBLE; the signature takes DT_FLOAT [N,8,8,3]"},
 		{"channels", "Predict", predictReq(floatTensor(make([]float32, 64), 1, 8, 8, 1)), codes.InvalidArgument, "shape [1,8,8,1]; the model takes [N,8,8,3]"},
-		{"rank", "Predict", predictReq(floatTensor(make([]float32, fakeSize), 8, 8, 3)), codes.InvalidArgument, "shape [8,8,3]"},
+		{"rank", "Predict", predictReq(floatTensor(make([]float32, testmodel.FakeSize), 8, 8, 3)), codes.InvalidArgument, "shape [8,8,3]"},
 		{"empty batch", "Predict", predictReq(floatTensor(nil, 0, 8, 8, 3)), codes.InvalidArgument, "shape [0,8,8,3]"},
 		{"huge batch", "Predict", predictReq(floatTensor(nil, 1<<40, 8, 8, 3)), codes.InvalidArgument, "holds too many values"},
 		{"short float_val", "Predict", predictReq(short), codes.InvalidArgument, "10 float_val values for shape [1,8,8,3]: send all 192"},
@@ -152,7 +151,7 @@ func TestErrors(t *testing.T) {
 		})
 	}
 	// Still answering, and NaN goes through as REST lets it.
-	x := images(1, fakeSize, 1)
+	x := images(1, testmodel.FakeSize, 1)
 	x[0] = float32(math.NaN())
 	resp := s.predict(t, predictReq(floatTensor(x, 1, 8, 8, 3)))
 	if p := resp.Outputs["probabilities"].GetFloatVal(); len(p) != 3 || !math.IsNaN(float64(p[0])) {
@@ -172,14 +171,14 @@ type emptyReply = pb.PredictResponse
 // a closed version answers UNAVAILABLE.
 func TestLimitCodes(t *testing.T) {
 	t.Run("budget", func(t *testing.T) {
-		s := start(t, fakeModel{}, serving.Config{MaxImagePixels: 1 << 30, DecodeMemory: 8 << 20}, grpcapi.Options{})
+		s := start(t, testmodel.Fake{}, serving.Config{MaxImagePixels: 1 << 30, DecodeMemory: 8 << 20}, grpcapi.Options{})
 		err := s.invoke("Predict", predictReq(stringTensor(hostile.PNG(10000, 10000))), &pb.PredictResponse{})
 		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "bytes of decode memory needed, and it has 8388608 in all") {
 			t.Errorf("got %v", err)
 		}
 	})
 	t.Run("server deadline", func(t *testing.T) {
-		s := start(t, fakeModel{delay: 500 * time.Millisecond}, serving.Config{RequestTimeout: 100 * time.Millisecond}, grpcapi.Options{})
+		s := start(t, testmodel.Fake{Delay: 500 * time.Millisecond}, serving.Config{RequestTimeout: 100 * time.Millisecond}, grpcapi.Options{})
 		err := s.invoke("Predict", predictReq(fakeImages(1)), &pb.PredictResponse{})
 		if status.Code(err) != codes.DeadlineExceeded || !strings.Contains(err.Error(), "the request's deadline of 100ms passed") {
 			t.Errorf("got %v", err)
@@ -202,7 +201,7 @@ func TestLimitCodes(t *testing.T) {
 			mu.Unlock()
 			return resp, err
 		})
-		s := start(t, fakeModel{delay: time.Second}, serving.Config{}, grpcapi.Options{ServerOptions: []grpc.ServerOption{record}})
+		s := start(t, testmodel.Fake{Delay: time.Second}, serving.Config{}, grpcapi.Options{ServerOptions: []grpc.ServerOption{record}})
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		err := s.invokeCtx(ctx, "Predict", predictReq(fakeImages(1)), &pb.PredictResponse{})
@@ -232,7 +231,7 @@ func TestLimitCodes(t *testing.T) {
 		// deadline (the client's, which ends the call on both sides at
 		// once: Stats tells the server's reason).
 		entered := make(chan struct{}, 1)
-		s := start(t, fakeModel{delay: 800 * time.Millisecond, entered: entered}, serving.Config{MaxConcurrentRequests: 1}, grpcapi.Options{})
+		s := start(t, testmodel.Fake{Delay: 800 * time.Millisecond, Entered: entered}, serving.Config{MaxConcurrentRequests: 1}, grpcapi.Options{})
 		done := make(chan error)
 		go func() { done <- s.invoke("Predict", predictReq(fakeImages(1)), &pb.PredictResponse{}) }()
 		<-entered
@@ -250,7 +249,7 @@ func TestLimitCodes(t *testing.T) {
 		}
 	})
 	t.Run("closed", func(t *testing.T) {
-		s := start(t, fakeModel{}, serving.Config{}, grpcapi.Options{})
+		s := start(t, testmodel.Fake{}, serving.Config{}, grpcapi.Options{})
 		s.srv.Close()
 		err := s.invoke("Predict", predictReq(fakeImages(1)), &pb.PredictResponse{})
 		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "shutting down") {

@@ -40,6 +40,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/hostile"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
@@ -59,44 +60,8 @@ var classes = []string{"cat", "dog", "bird"}
 // seeded random weights.
 func realModel(t testing.TB) *tfgraph.Session {
 	t.Helper()
-	m, err := tfgraph.Build(tfgraph.Tutorial(3).WithInput(side, side, 3), tfgraph.BuildOptions{Seed: 1, InferenceOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: 2, InterOpThreads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// fakeModel takes 8×8×3 images into 3 classes without TensorFlow: its
-// probabilities come from the first value of each image. Predict signals
-// entered (when set and not full), then waits delay.
-type fakeModel struct {
-	delay   time.Duration
-	entered chan struct{}
-}
-
-func (fakeModel) InputSize() (int, int, int) { return 8, 8, 3 }
-func (fakeModel) NumClasses() int            { return 3 }
-func (fakeModel) Close() error               { return nil }
-func (f fakeModel) Predict(x []float32, n int) ([]float32, error) {
-	select {
-	case f.entered <- struct{}{}:
-	default:
-	}
-	time.Sleep(f.delay)
-	out := make([]float32, 0, 3*n)
-	for i := range n {
-		v := x[i*8*8*3]
-		out = append(out, v/2, 0.5-v/2, 0.5)
-	}
-	return out, nil
+	return testmodel.Session(t, tfgraph.Tutorial(3).WithInput(side, side, 3), testmodel.Options{Seed: 1, InferenceOnly: true,
+		Session: tfgraph.SessionConfig{IntraOpThreads: 2, InterOpThreads: 1}})
 }
 
 // server is a model served over gRPC (and REST, for comparisons) on
@@ -509,7 +474,7 @@ func TestClassify(t *testing.T) {
 // TestMetadataAndStatus: GetModelMetadata packs the serving_default
 // SignatureDef as TensorFlow Serving does; GetModelStatus lists the version.
 func TestMetadataAndStatus(t *testing.T) {
-	s := start(t, fakeModel{}, serving.Config{Version: 3}, grpcapi.Options{})
+	s := start(t, testmodel.Fake{}, serving.Config{Version: 3}, grpcapi.Options{})
 	resp := &pb.GetModelMetadataResponse{}
 	if err := s.invoke("GetModelMetadata", &pb.GetModelMetadataRequest{ModelSpec: spec("pets"), MetadataField: []string{"signature_def"}}, resp); err != nil {
 		t.Fatal(err)
@@ -558,7 +523,7 @@ func (r *reloadable) Reload(cfg *configpb.ModelServerConfig) error {
 // TestReloadConfig: HandleReloadConfigRequest reaches the Models' Reload,
 // with its error as the RPC's.
 func TestReloadConfig(t *testing.T) {
-	srv, err := serving.New(fakeModel{}, serving.Config{})
+	srv, err := serving.New(testmodel.Fake{}, serving.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving/grpcapi"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -25,21 +26,8 @@ var _ grpcapi.Reloader = (*servables.Manager)(nil)
 // saveModel writes a tfcat model folder of an 8×8 grey two-class network.
 func saveModel(t *testing.T, dir string, seed int64) {
 	t.Helper()
-	m, err := tfgraph.Build(tfgraph.Tutorial(2).WithInput(8, 8, 1), tfgraph.BuildOptions{Seed: seed, InferenceOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: 1, InterOpThreads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir}, tfgraph.Info{Classes: []string{"cat", "dog"}}); err != nil {
-		t.Fatal(err)
-	}
+	testmodel.Checkpoint(t, tfgraph.Tutorial(2).WithInput(8, 8, 1), testmodel.Options{Seed: seed, InferenceOnly: true,
+		Session: tfgraph.SessionConfig{IntraOpThreads: 1, InterOpThreads: 1}, Dir: dir, Classes: []string{"cat", "dog"}})
 }
 
 // TestManager: over a servables.Manager, the versions of base paths answer

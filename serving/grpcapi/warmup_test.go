@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
@@ -76,7 +77,7 @@ func predictLog(inputs map[string]*tensorpb.TensorProto) *pb.PredictionLog {
 // or truncated file, or a request Predict refuses, fails with the file, the
 // record and the reason.
 func TestWarmUp(t *testing.T) {
-	srv, err := serving.New(fakeModel{}, serving.Config{Name: "pets", Classes: classes})
+	srv, err := serving.New(testmodel.Fake{}, serving.Config{Name: "pets", Classes: classes})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tfcat/tfcat/internal/hostile"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/kserve"
 	pb "github.com/tfcat/tfcat/serving/kserve/inferencepb"
@@ -25,14 +26,14 @@ import (
 
 // request is a JSON request with one input of the fake model's shape.
 func request(n int, extra string) []byte {
-	return inputJSON("FP32", []int64{int64(n), 8, 8, 3}, images(n, fakeSize, 1), 0, extra)
+	return inputJSON("FP32", []int64{int64(n), 8, 8, 3}, images(n, testmodel.FakeSize, 1), 0, extra)
 }
 
 // TestRESTErrors: each bad request gets v2's error form, {"error": ...},
 // with the HTTP status of its TensorFlow Serving code and a message saying
 // what is wrong, and the server keeps answering.
 func TestRESTErrors(t *testing.T) {
-	s := start(t, fakeModel{}, serving.Config{MaxInstances: 4}, kserve.Options{MaxBodyBytes: 1 << 20})
+	s := start(t, testmodel.Fake{}, serving.Config{MaxInstances: 4}, kserve.Options{MaxBodyBytes: 1 << 20})
 	in := func(datatype string, shape []int64, data any) []byte { return inputJSON(datatype, shape, data, 0, "") }
 	bin := func(datatype string, shape []int64, size int, data []byte) []byte {
 		return append(inputJSON(datatype, shape, nil, size, ""), data...)
@@ -80,10 +81,10 @@ func TestRESTErrors(t *testing.T) {
 		{"two inputs", "POST", "/v2/models/pets/infer", []byte(`{"inputs":[{"name":"images"},{"name":"images"}]}`), nil, 400, "the request has 2 inputs"},
 		{"unknown input", "POST", "/v2/models/pets/infer", []byte(`{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]}`), nil, 400,
 			`unexpected inference input "x": the model's only input is "images"`},
-		{"FP64", "POST", "/v2/models/pets/infer", in("FP64", []int64{1, 8, 8, 3}, make([]float64, fakeSize)), nil, 400,
+		{"FP64", "POST", "/v2/models/pets/infer", in("FP64", []int64{1, 8, 8, 3}, make([]float64, testmodel.FakeSize)), nil, 400,
 			`input images: datatype "FP64"; the model takes FP32 [N,8,8,3] (or BYTES [N] of encoded JPEG, PNG or BMP images)`},
 		{"channels", "POST", "/v2/models/pets/infer", in("FP32", []int64{1, 8, 8, 1}, make([]float32, 64)), nil, 400, "FP32 of shape [1,8,8,1]; the model takes [N,8,8,3]"},
-		{"rank", "POST", "/v2/models/pets/infer", in("FP32", []int64{8, 8, 3}, make([]float32, fakeSize)), nil, 400, "FP32 of shape [8,8,3]"},
+		{"rank", "POST", "/v2/models/pets/infer", in("FP32", []int64{8, 8, 3}, make([]float32, testmodel.FakeSize)), nil, 400, "FP32 of shape [8,8,3]"},
 		{"empty batch", "POST", "/v2/models/pets/infer", in("FP32", []int64{0, 8, 8, 3}, []float32{}), nil, 400, "shape [0,8,8,3]"},
 		{"too many images", "POST", "/v2/models/pets/infer", request(5, ""), nil, 400, "5 images in one request, more than the limit of 4"},
 		{"huge batch", "POST", "/v2/models/pets/infer", in("FP32", []int64{1 << 40, 8, 8, 3}, []float32{}), nil, 400, "more than the limit of 4"},
@@ -91,7 +92,7 @@ func TestRESTErrors(t *testing.T) {
 		{"long data", "POST", "/v2/models/pets/infer", in("FP32", []int64{1, 8, 8, 3}, make([]float32, 200)), nil, 400, "more than the 192 FP32 values of its shape"},
 		{"strings for FP32", "POST", "/v2/models/pets/infer", in("FP32", []int64{1, 8, 8, 3}, []string{"a"}), nil, 400, `FP32 data must be numbers (in arrays), found "a"`},
 		{"out of range", "POST", "/v2/models/pets/infer",
-			[]byte(`{"inputs":[{"name":"images","datatype":"FP32","shape":[1,8,8,3],"data":[1e39` + strings.Repeat(",0", fakeSize-1) + `]}]}`), nil, 400, "1e39 is not a float32"},
+			[]byte(`{"inputs":[{"name":"images","datatype":"FP32","shape":[1,8,8,3],"data":[1e39` + strings.Repeat(",0", testmodel.FakeSize-1) + `]}]}`), nil, 400, "1e39 is not a float32"},
 		{"no data", "POST", "/v2/models/pets/infer", []byte(`{"inputs":[{"name":"images","datatype":"FP32","shape":[1,8,8,3]}]}`), nil, 400, "input images has no data"},
 		{"not base64", "POST", "/v2/models/pets/infer", in("BYTES", one, []string{"not an image!"}), nil, 400, "element 0 is not base64"},
 		{"numbers for BYTES", "POST", "/v2/models/pets/infer", in("BYTES", one, []int{1}), nil, 400, "BYTES data in JSON are strings"},
@@ -157,10 +158,10 @@ func TestRESTErrors(t *testing.T) {
 	}
 	// Still answering; NaN in binary data goes through as REST lets it,
 	// and comes back as REST writes it.
-	x := images(1, fakeSize, 1)
+	x := images(1, testmodel.FakeSize, 1)
 	x[0] = float32(math.NaN())
-	code, _, b := s.do(t, "POST", "/v2/models/pets/infer", append(inputJSON("FP32", []int64{1, 8, 8, 3}, nil, 4*fakeSize, ""), rawFloats(x)...),
-		"Inference-Header-Content-Length", strconv.Itoa(len(inputJSON("FP32", []int64{1, 8, 8, 3}, nil, 4*fakeSize, ""))))
+	code, _, b := s.do(t, "POST", "/v2/models/pets/infer", append(inputJSON("FP32", []int64{1, 8, 8, 3}, nil, 4*testmodel.FakeSize, ""), rawFloats(x)...),
+		"Inference-Header-Content-Length", strconv.Itoa(len(inputJSON("FP32", []int64{1, 8, 8, 3}, nil, 4*testmodel.FakeSize, ""))))
 	if code != 200 || !strings.Contains(string(b), `"data":[NaN,NaN,0.5]`) {
 		t.Errorf("NaN image: %d %s", code, b)
 	}
@@ -172,7 +173,7 @@ func TestRESTErrors(t *testing.T) {
 // TestEncodedBodies: gzip and deflate bodies, as tritonclient.http sends them
 // when asked, are answered as plain ones.
 func TestEncodedBodies(t *testing.T) {
-	s := start(t, fakeModel{}, serving.Config{}, kserve.Options{})
+	s := start(t, testmodel.Fake{}, serving.Config{}, kserve.Options{})
 	body := request(2, "")
 	want := s.infer(t, "/v2/models/pets/infer", body, nil).probs
 	for _, enc := range []string{"gzip", "deflate"} {
@@ -194,8 +195,8 @@ func TestEncodedBodies(t *testing.T) {
 // TestGRPCErrors: each bad ModelInfer (and the other methods' bad requests)
 // gets TensorFlow Serving's status code and a message saying what is wrong.
 func TestGRPCErrors(t *testing.T) {
-	s := start(t, fakeModel{}, serving.Config{MaxInstances: 4}, kserve.Options{MaxBodyBytes: 1 << 20})
-	x := images(1, fakeSize, 1)
+	s := start(t, testmodel.Fake{}, serving.Config{MaxInstances: 4}, kserve.Options{MaxBodyBytes: 1 << 20})
+	x := images(1, testmodel.FakeSize, 1)
 	tensor := func(datatype string, shape ...int64) *pb.ModelInferRequest_InferInputTensor {
 		return &pb.ModelInferRequest_InferInputTensor{Name: "images", Datatype: datatype, Shape: shape, Contents: &pb.InferTensorContents{Fp32Contents: x}}
 	}
@@ -315,7 +316,7 @@ func TestLimitCodes(t *testing.T) {
 			&pb.ModelInferRequest{ModelName: "pets", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "images", Datatype: "BYTES", Shape: []int64{1}, Contents: &pb.InferTensorContents{BytesContents: [][]byte{b}}}}}
 	}
 	tensor := func(extra string) ([]byte, *pb.ModelInferRequest) {
-		x := images(1, fakeSize, 1)
+		x := images(1, testmodel.FakeSize, 1)
 		return request(1, extra), &pb.ModelInferRequest{ModelName: "pets", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "images", Datatype: "FP32", Shape: []int64{1, 8, 8, 3}, Contents: &pb.InferTensorContents{Fp32Contents: x}}}}
 	}
 	check := func(t *testing.T, s *server, body []byte, req *pb.ModelInferRequest, code int, grpcCode codes.Code, msg string) {
@@ -330,17 +331,17 @@ func TestLimitCodes(t *testing.T) {
 		}
 	}
 	t.Run("budget", func(t *testing.T) {
-		s := start(t, fakeModel{}, serving.Config{MaxImagePixels: 1 << 30, DecodeMemory: 8 << 20}, kserve.Options{})
+		s := start(t, testmodel.Fake{}, serving.Config{MaxImagePixels: 1 << 30, DecodeMemory: 8 << 20}, kserve.Options{})
 		body, req := bomb()
 		check(t, s, body, req, 413, codes.ResourceExhausted, "bytes of decode memory needed, and it has 8388608 in all")
 	})
 	t.Run("server deadline", func(t *testing.T) {
-		s := start(t, fakeModel{delay: 300 * time.Millisecond}, serving.Config{RequestTimeout: 50 * time.Millisecond}, kserve.Options{})
+		s := start(t, testmodel.Fake{Delay: 300 * time.Millisecond}, serving.Config{RequestTimeout: 50 * time.Millisecond}, kserve.Options{})
 		body, req := tensor("")
 		check(t, s, body, req, 504, codes.DeadlineExceeded, "the request's deadline of 50ms passed")
 	})
 	t.Run("timeout parameter", func(t *testing.T) {
-		s := start(t, fakeModel{delay: 300 * time.Millisecond}, serving.Config{}, kserve.Options{})
+		s := start(t, testmodel.Fake{Delay: 300 * time.Millisecond}, serving.Config{}, kserve.Options{})
 		body, req := tensor(`,"parameters":{"timeout":50000}`)
 		req.Parameters = map[string]*pb.InferParameter{"timeout": {ParameterChoice: &pb.InferParameter_Uint64Param{Uint64Param: 50000}}}
 		check(t, s, body, req, 504, codes.DeadlineExceeded, "the request's deadline passed")
@@ -349,7 +350,7 @@ func TestLimitCodes(t *testing.T) {
 		// One request holds the only slot; the next waits until its
 		// "timeout", then is turned away as REST turns it away.
 		entered := make(chan struct{}, 1)
-		s := start(t, fakeModel{delay: 600 * time.Millisecond, entered: entered}, serving.Config{MaxConcurrentRequests: 1}, kserve.Options{})
+		s := start(t, testmodel.Fake{Delay: 600 * time.Millisecond, Entered: entered}, serving.Config{MaxConcurrentRequests: 1}, kserve.Options{})
 		first := func() chan error {
 			done := make(chan error)
 			go func() {
@@ -381,7 +382,7 @@ func TestLimitCodes(t *testing.T) {
 		}
 	})
 	t.Run("body memory", func(t *testing.T) {
-		s := start(t, fakeModel{}, serving.Config{}, kserve.Options{BodyMemory: 10000, RequestTimeout: 100 * time.Millisecond})
+		s := start(t, testmodel.Fake{}, serving.Config{}, kserve.Options{BodyMemory: 10000, RequestTimeout: 100 * time.Millisecond})
 		// Larger than all the memory bodies may hold: 413 at once.
 		code, _, b := s.do(t, "POST", "/v2/models/pets/infer", make([]byte, 20000))
 		if code != 413 || !strings.Contains(string(b), "the request body needs 20001 bytes of the 10000 that request bodies may hold at once") {
@@ -419,7 +420,7 @@ func TestLimitCodes(t *testing.T) {
 		}
 	})
 	t.Run("closed", func(t *testing.T) {
-		s := start(t, fakeModel{}, serving.Config{}, kserve.Options{})
+		s := start(t, testmodel.Fake{}, serving.Config{}, kserve.Options{})
 		s.srv.Close()
 		body, req := tensor("")
 		check(t, s, body, req, 503, codes.Unavailable, "shutting down")

@@ -33,6 +33,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/hostile"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
@@ -54,46 +55,8 @@ var classes = []string{"cat", "dog", "bird"}
 // seeded random weights.
 func realModel(t testing.TB) *tfgraph.Session {
 	t.Helper()
-	m, err := tfgraph.Build(tfgraph.Tutorial(3).WithInput(side, side, 3), tfgraph.BuildOptions{Seed: 1, InferenceOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: 2, InterOpThreads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// fakeModel takes 8×8×3 images into 3 classes without TensorFlow: its
-// probabilities come from the first value of each image. Predict signals
-// entered (when set and not full), then waits delay.
-type fakeModel struct {
-	delay   time.Duration
-	entered chan struct{}
-}
-
-const fakeSize = 8 * 8 * 3 // fakeModel's values per image
-
-func (fakeModel) InputSize() (int, int, int) { return 8, 8, 3 }
-func (fakeModel) NumClasses() int            { return 3 }
-func (fakeModel) Close() error               { return nil }
-func (f fakeModel) Predict(x []float32, n int) ([]float32, error) {
-	select {
-	case f.entered <- struct{}{}:
-	default:
-	}
-	time.Sleep(f.delay)
-	out := make([]float32, 0, 3*n)
-	for i := range n {
-		v := x[i*fakeSize]
-		out = append(out, v/2, 0.5-v/2, 0.5)
-	}
-	return out, nil
+	return testmodel.Session(t, tfgraph.Tutorial(3).WithInput(side, side, 3), testmodel.Options{Seed: 1, InferenceOnly: true,
+		Session: tfgraph.SessionConfig{IntraOpThreads: 2, InterOpThreads: 1}})
 }
 
 // server is models served as tfcat serve serves them: one HTTP server with
@@ -627,7 +590,7 @@ func TestInferMatchesREST(t *testing.T) {
 // TestHealthAndMetadata: liveness, readiness, server and model metadata
 // over REST and gRPC.
 func TestHealthAndMetadata(t *testing.T) {
-	s := start(t, fakeModel{}, serving.Config{Version: 3}, kserve.Options{ServerVersion: "1.2.3"})
+	s := start(t, testmodel.Fake{}, serving.Config{Version: 3}, kserve.Options{ServerVersion: "1.2.3"})
 	for _, tc := range []struct {
 		method, path string
 		code         int
@@ -764,7 +727,7 @@ func (v *versions) Names() []string { return []string{v.name} }
 func TestVersions(t *testing.T) {
 	v := &versions{name: "pets", servers: map[int64]*serving.Server{}, labels: map[string]int64{"stable": 1, "canary": 2}, failed: 3}
 	for _, n := range []int64{1, 2} {
-		srv, err := serving.New(fakeModel{}, serving.Config{Name: "pets", Version: n})
+		srv, err := serving.New(testmodel.Fake{}, serving.Config{Name: "pets", Version: n})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -772,7 +735,7 @@ func TestVersions(t *testing.T) {
 		v.servers[n] = srv
 	}
 	s := serve(t, v, kserve.Options{})
-	x := images(1, fakeSize, 5)
+	x := images(1, testmodel.FakeSize, 5)
 	req := inputJSON("FP32", []int64{1, 8, 8, 3}, x, 0, "")
 	for _, tc := range []struct{ path, version string }{
 		{"/v2/models/pets/infer", "2"},
@@ -861,7 +824,7 @@ func TestConcurrentBatching(t *testing.T) {
 // request's serving.Served, for the metrics' version label, over REST and
 // gRPC.
 func TestReportsServed(t *testing.T) {
-	srv, err := serving.New(fakeModel{}, serving.Config{Name: "pets", Version: 4})
+	srv, err := serving.New(testmodel.Fake{}, serving.Config{Name: "pets", Version: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -914,7 +877,7 @@ func TestReportsServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := client.ModelInfer(c, &pb.ModelInferRequest{ModelName: "pets", Inputs: []*pb.ModelInferRequest_InferInputTensor{
-		{Name: "images", Datatype: "FP32", Shape: []int64{1, 8, 8, 3}, Contents: &pb.InferTensorContents{Fp32Contents: images(1, fakeSize, 1)}}}}); err != nil {
+		{Name: "images", Datatype: "FP32", Shape: []int64{1, 8, 8, 3}, Contents: &pb.InferTensorContents{Fp32Contents: images(1, testmodel.FakeSize, 1)}}}}); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

@@ -33,6 +33,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
@@ -57,19 +58,8 @@ const side = 32 // the test model takes 32×32×3 images
 // seeded random weights.
 func realModel(t testing.TB) *tfgraph.Session {
 	t.Helper()
-	m, err := tfgraph.Build(tfgraph.Tutorial(3).WithInput(side, side, 3), tfgraph.BuildOptions{Seed: 1, InferenceOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: 2, InterOpThreads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return testmodel.Session(t, tfgraph.Tutorial(3).WithInput(side, side, 3), testmodel.Options{Seed: 1, InferenceOnly: true,
+		Session: tfgraph.SessionConfig{IntraOpThreads: 2, InterOpThreads: 1}})
 }
 
 // key is one series of tfcat_requests_total.

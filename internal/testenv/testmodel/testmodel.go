@@ -1,0 +1,122 @@
+// Package testmodel makes the small seeded models that tfcat's tests save,
+// export, serve and report on: a network built, initialised and, for
+// Checkpoint, saved as tfcat train saves it; and Fake, a model without
+// TensorFlow for the serving packages' request-handling tests.
+//
+// It is not part of package testenv because it imports tfgraph, whose own
+// tests import testenv: testenv importing tfgraph would be an import cycle.
+// For the same reason tfgraph's tests cannot use it.
+package testmodel
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tfcat/tfcat/tfgraph"
+)
+
+// Options says how a test model is built and saved. Every caller names its
+// seed: Seed 0 means fresh random weights (tfgraph.BuildOptions), which no
+// test comparing values wants.
+type Options struct {
+	Seed          int64 // tfgraph.BuildOptions.Seed
+	InferenceOnly bool  // tfgraph.BuildOptions.InferenceOnly: no optimiser
+	// Session runs the initialisation (and, from Session, the test's own
+	// runs). An empty Device is the CPU, not tfgraph's automatic choice, so
+	// that a test model's values do not depend on the machine having a GPU.
+	// The thread counts are the caller's to choose: the first session of a
+	// process fixes TensorFlow's pools for the whole test binary.
+	Session tfgraph.SessionConfig
+
+	// For Checkpoint only.
+	Dir     string   // the checkpoint's folder; empty is a new "model" folder in t.TempDir()
+	Classes []string // the class names the checkpoint records
+	Step    int      // the training step it records
+}
+
+// Session builds net, opens a session on it and initialises its variables;
+// the session is closed when the test ends.
+func Session(t testing.TB, net tfgraph.Network, opt Options) *tfgraph.Session {
+	t.Helper()
+	s := open(t, net, opt)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Checkpoint saves a freshly initialised net as tfgraph's Session.Save does
+// for tfcat train (the default checkpoint name, with opt's classes and step)
+// and returns its folder.
+func Checkpoint(t testing.TB, net tfgraph.Network, opt Options) string {
+	t.Helper()
+	s := open(t, net, opt)
+	// Closed now rather than at the end of the test: a caller may save many
+	// versions (the servables tests), each session holding its graph.
+	defer s.Close()
+	dir := opt.Dir
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), "model")
+	}
+	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir}, tfgraph.Info{Classes: opt.Classes, Step: opt.Step}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// open returns an initialised session of net; the caller closes it.
+func open(t testing.TB, net tfgraph.Network, opt Options) *tfgraph.Session {
+	t.Helper()
+	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: opt.Seed, InferenceOnly: opt.InferenceOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := opt.Session
+	if cfg.Device == "" {
+		cfg.Device = tfgraph.DeviceCPU
+	}
+	s, err := tfgraph.NewSession(m, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Init(); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	return s
+}
+
+// FakeSize is the number of values in one of Fake's images (8×8×3).
+const FakeSize = 8 * 8 * 3
+
+// Fake is a tfgraph.Classifier of 8×8×3 images into 3 classes without
+// TensorFlow, for tests of request handling: the probabilities of an image
+// are (v/2, 1/2 − v/2, 1/2) where v is its first value, so that a reply shows
+// which image it answers.
+type Fake struct {
+	// Delay is how long each Predict takes, for tests of timeouts and
+	// concurrency limits.
+	Delay time.Duration
+	// Entered, when set, receives a value as Predict starts unless it is
+	// full: a test learns that a request is running without blocking it.
+	Entered chan struct{}
+}
+
+var _ tfgraph.Classifier = Fake{}
+
+func (Fake) InputSize() (int, int, int) { return 8, 8, 3 }
+func (Fake) NumClasses() int            { return 3 }
+func (Fake) Close() error               { return nil }
+
+func (f Fake) Predict(x []float32, n int) ([]float32, error) {
+	select {
+	case f.Entered <- struct{}{}:
+	default:
+	}
+	time.Sleep(f.Delay)
+	out := make([]float32, 0, 3*n)
+	for i := range n {
+		v := x[i*FakeSize]
+		out = append(out, v/2, 0.5-v/2, 0.5)
+	}
+	return out, nil
+}
