@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/tfcat/tfcat/internal/fuzzlimit"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 )
 
 // FuzzParseRequest feeds arbitrary bodies to the predict request parser: it
@@ -235,7 +236,7 @@ func quoteNonFinite(data []byte) []byte {
 // BenchmarkParseRequest parses one tutorial-sized image (128×128×3) sent as
 // a float tensor.
 func BenchmarkParseRequest(b *testing.B) {
-	x := images(1, 128*128*3, 9)
+	x := testmodel.Images(1, 128*128*3, 9)
 	body := []byte(`{"instances": [` + tensorJSON(x, 128, 128, 3) + `]}`)
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {

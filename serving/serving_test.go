@@ -12,7 +12,6 @@ import (
 	"image/png"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -53,15 +52,6 @@ func start(t testing.TB, m tfgraph.Classifier, cfg Config) (*Server, string) {
 		srv.Close()
 	})
 	return srv, hs.URL
-}
-
-func images(n, size int, seed uint64) []float32 {
-	r := rand.New(rand.NewPCG(seed, 2))
-	x := make([]float32, n*size)
-	for i := range x {
-		x[i] = r.Float32()
-	}
-	return x
 }
 
 // tensorJSON writes one image as a nested [h][w][c] list.
@@ -192,7 +182,7 @@ func TestPredict(t *testing.T) {
 	m := testModel(t)
 	_, url := start(t, m, Config{Name: "cats", Classes: []string{"a", "b", "c"}})
 	const size = side * side
-	x := images(3, size, 1)
+	x := testmodel.Images(3, size, 1)
 	t0, t1, t2 := tensorJSON(x[:size], side, side, 1), tensorJSON(x[size:2*size], side, side, 1), tensorJSON(x[2*size:], side, side, 1)
 	probs, classes := want(t, m, x, 3)
 
@@ -299,9 +289,9 @@ func TestErrors(t *testing.T) {
 	m := testModel(t)
 	_, url := start(t, m, Config{Name: "cats", MaxBodyBytes: 64 << 10, MaxInstances: 4})
 	const size = side * side
-	one := tensorJSON(images(1, size, 3), side, side, 1)
+	one := tensorJSON(testmodel.Images(1, size, 3), side, side, 1)
 	predict := url + "/v1/models/cats:predict"
-	short := tensorJSON(images(1, size, 3), side-1, side, 1)
+	short := tensorJSON(testmodel.Images(1, size, 3), side-1, side, 1)
 	deep := regexp.MustCompile(`\[([-0-9.e]+)\]`).ReplaceAllString(one, "[[$1]]")
 	flat := strings.ReplaceAll(strings.ReplaceAll(one, "[", ""), "]", "")
 	for _, tc := range []struct {
@@ -655,7 +645,7 @@ func TestConcurrentRealModel(t *testing.T) {
 	m := testModel(t)
 	srv, url := start(t, m, Config{MaxBatch: 8})
 	img := pngImage(t, 50, 50, 3)
-	good := `{"instances": [` + b64JSON(img) + `,` + tensorJSON(images(1, side*side, 4), side, side, 1) + `]}`
+	good := `{"instances": [` + b64JSON(img) + `,` + tensorJSON(testmodel.Images(1, side*side, 4), side, side, 1) + `]}`
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Add(1)

@@ -27,7 +27,7 @@ func BenchmarkPredict(b *testing.B) {
 	const h = 128
 	size := h * h * 3
 	for _, n := range []int{1, 32} {
-		x := images(n, size, 1)
+		x := testmodel.Images(n, size, 1)
 		req := &pb.PredictRequest{ModelSpec: spec("pets"), Inputs: map[string]*tensorpb.TensorProto{"images": floatTensor(x, int64(n), h, h, 3)}}
 		body := []byte(`{"instances": [`)
 		for i := range n {

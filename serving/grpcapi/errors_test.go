@@ -30,7 +30,7 @@ func predictReq(t *tensorpb.TensorProto) *pb.PredictRequest {
 }
 
 func fakeImages(n int) *tensorpb.TensorProto {
-	return floatTensor(images(n, testmodel.FakeSize, 1), int64(n), 8, 8, 3)
+	return floatTensor(testmodel.Images(n, testmodel.FakeSize, 1), int64(n), 8, 8, 3)
 }
 
 func versioned(v int64) *pb.ModelSpec {
@@ -51,7 +51,7 @@ func TestErrors(t *testing.T) {
 	}
 	short := fakeImages(1)
 	short.FloatVal = short.FloatVal[:10]
-	content := contentTensor(images(1, testmodel.FakeSize, 1), 1, 8, 8, 3)
+	content := contentTensor(testmodel.Images(1, testmodel.FakeSize, 1), 1, 8, 8, 3)
 	content.TensorContent = content.TensorContent[:100]
 	bigImages := contentTensor(make([]float32, 2<<20/4), 2<<20/4/testmodel.FakeSize+1, 8, 8, 3)
 	noImage := examples(nil)
@@ -151,7 +151,7 @@ func TestErrors(t *testing.T) {
 		})
 	}
 	// Still answering, and NaN goes through as REST lets it.
-	x := images(1, testmodel.FakeSize, 1)
+	x := testmodel.Images(1, testmodel.FakeSize, 1)
 	x[0] = float32(math.NaN())
 	resp := s.predict(t, predictReq(floatTensor(x, 1, 8, 8, 3)))
 	if p := resp.Outputs["probabilities"].GetFloatVal(); len(p) != 3 || !math.IsNaN(float64(p[0])) {

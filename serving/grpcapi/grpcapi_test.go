@@ -1,17 +1,12 @@
 package grpcapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -157,32 +152,6 @@ func shape(dims ...int64) *shapepb.TensorShapeProto {
 	return s
 }
 
-func images(n, size int, seed uint64) []float32 {
-	r := rand.New(rand.NewPCG(seed, 2))
-	x := make([]float32, n*size)
-	for i := range x {
-		x[i] = r.Float32()
-	}
-	return x
-}
-
-// pngImage is a w×h colour PNG whose channels differ, so that a channel-order
-// mistake shows.
-func pngImage(t testing.TB, w, h int, seed uint8) []byte {
-	t.Helper()
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			img.SetNRGBA(x, y, color.NRGBA{R: uint8(x*7) + seed, G: uint8(y * 5), B: uint8(x*y) + 3*seed, A: 255})
-		}
-	}
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 func examples(feats ...*examplepb.Feature) *pb.Input {
 	ex := make([]*examplepb.Example, len(feats))
 	for i, f := range feats {
@@ -304,7 +273,7 @@ func TestPredictMatchesREST(t *testing.T) {
 	s := start(t, m, serving.Config{Version: 7}, grpcapi.Options{})
 	const n = 3
 	size := side * side * 3
-	x := images(n, size, 1)
+	x := testmodel.Images(n, size, 1)
 	direct, err := m.Predict(x, n)
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +324,7 @@ func TestPredictMatchesREST(t *testing.T) {
 	})
 
 	t.Run("encoded", func(t *testing.T) {
-		imgs := [][]byte{pngImage(t, 40, 30, 1), hostile.Gradient(50, 50, 9)}
+		imgs := [][]byte{testmodel.PNG(t, 40, 30, 1), hostile.Gradient(50, 50, 9)}
 		resp := s.predict(t, &pb.PredictRequest{ModelSpec: spec("pets"), Inputs: map[string]*tensorpb.TensorProto{"images": stringTensor(imgs...)}})
 		var inst []string
 		var xs []float32
@@ -390,7 +359,7 @@ func TestConcurrentBatching(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			x := images(1, size, uint64(100+i))
+			x := testmodel.Images(1, size, uint64(100+i))
 			want, err := m.Predict(x, 1)
 			if err != nil {
 				t.Error(err)
@@ -421,8 +390,8 @@ func TestClassify(t *testing.T) {
 	m := realModel(t)
 	s := start(t, m, serving.Config{}, grpcapi.Options{})
 	size := side * side * 3
-	img := pngImage(t, 20, 20, 5)
-	x := images(1, size, 3)
+	img := testmodel.PNG(t, 20, 20, 5)
+	x := testmodel.Images(1, size, 3)
 	xi, err := dataset.PreprocessMode(img, side, 3, serving.DefaultMaxImagePixels, pixels.Stretch)
 	if err != nil {
 		t.Fatal(err)

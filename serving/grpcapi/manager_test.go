@@ -59,7 +59,7 @@ func TestManager(t *testing.T) {
 	predict := func(name string) (*pb.PredictResponse, error) {
 		resp := &pb.PredictResponse{}
 		err := s.invoke("Predict", &pb.PredictRequest{ModelSpec: spec(name),
-			Inputs: map[string]*tensorpb.TensorProto{"images": floatTensor(images(1, 64, 1), 1, 8, 8, 1)}}, resp)
+			Inputs: map[string]*tensorpb.TensorProto{"images": floatTensor(testmodel.Images(1, 64, 1), 1, 8, 8, 1)}}, resp)
 		return resp, err
 	}
 	resp, err := predict("pets")

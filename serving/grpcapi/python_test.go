@@ -15,6 +15,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/hostile"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -44,14 +45,14 @@ func TestPythonClient(t *testing.T) {
 	dir := t.TempDir()
 	const n = 2
 	size := side * side * 3
-	x := images(n, size, 11)
+	x := testmodel.Images(n, size, 11)
 	raw := make([]byte, 4*len(x))
 	for i, v := range x {
 		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
 	}
 	tensorPath := filepath.Join(dir, "x.f32")
 	files := []string{filepath.Join(dir, "a.png"), filepath.Join(dir, "b.jpg")}
-	for path, data := range map[string][]byte{tensorPath: raw, files[0]: pngImage(t, 45, 37, 2), files[1]: hostile.Gradient(64, 48, 7)} {
+	for path, data := range map[string][]byte{tensorPath: raw, files[0]: testmodel.PNG(t, 45, 37, 2), files[1]: hostile.Gradient(64, 48, 7)} {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -88,14 +88,14 @@ func TestWarmUp(t *testing.T) {
 		t.Fatalf("no warm-up file: %d, %v", n, err)
 	}
 
-	good := predictLog(map[string]*tensorpb.TensorProto{"images": floatTensor(images(2, 8*8*3, 1), 2, 8, 8, 3)})
+	good := predictLog(map[string]*tensorpb.TensorProto{"images": floatTensor(testmodel.Images(2, 8*8*3, 1), 2, 8, 8, 3)})
 	// A request naming another model and version runs on the version
 	// warmed up, as in TensorFlow Serving.
-	other := predictLog(map[string]*tensorpb.TensorProto{"images": stringTensor(pngImage(t, 8, 8, 3))})
+	other := predictLog(map[string]*tensorpb.TensorProto{"images": stringTensor(testmodel.PNG(t, 8, 8, 3))})
 	other.GetPredictLog().Request.ModelSpec = &pb.ModelSpec{Name: "elsewhere",
 		VersionChoice: &pb.ModelSpec_Version{Version: wrapperspb.Int64(99)}, SignatureName: "serving_default"}
 	classify := &pb.PredictionLog{LogType: &pb.PredictionLog_ClassifyLog{ClassifyLog: &pb.ClassifyLog{
-		Request: &pb.ClassificationRequest{ModelSpec: spec("pets"), Input: examples(bytesFeature(pngImage(t, 8, 8, 4)))}}}}
+		Request: &pb.ClassificationRequest{ModelSpec: spec("pets"), Input: examples(bytesFeature(testmodel.PNG(t, 8, 8, 4)))}}}}
 	records := tfrecord(t, good, other, classify)
 	dir := t.TempDir()
 	path := writeWarmup(t, dir, records)
@@ -109,15 +109,15 @@ func TestWarmUp(t *testing.T) {
 	}
 
 	// Each bad file: the error names the file, the record and the fault.
-	wrongName := predictLog(map[string]*tensorpb.TensorProto{"pixels": floatTensor(images(1, 8*8*3, 1), 1, 8, 8, 3)})
-	badSig := predictLog(map[string]*tensorpb.TensorProto{"images": floatTensor(images(1, 8*8*3, 1), 1, 8, 8, 3)})
+	wrongName := predictLog(map[string]*tensorpb.TensorProto{"pixels": floatTensor(testmodel.Images(1, 8*8*3, 1), 1, 8, 8, 3)})
+	badSig := predictLog(map[string]*tensorpb.TensorProto{"images": floatTensor(testmodel.Images(1, 8*8*3, 1), 1, 8, 8, 3)})
 	badSig.GetPredictLog().Request.ModelSpec.SignatureName = "other"
 	dataCRC := tfrecord(t, good, good)
 	dataCRC[len(dataCRC)-10] ^= 1 // a byte of the second record's data
 	lengthCRC := tfrecord(t, good)
 	lengthCRC[9] ^= 0x40 // the length's CRC
 	tooMany := make([]proto.Message, grpcapi.MaxWarmupRecords+1)
-	small := predictLog(map[string]*tensorpb.TensorProto{"images": floatTensor(images(1, 8*8*3, 1), 1, 8, 8, 3)})
+	small := predictLog(map[string]*tensorpb.TensorProto{"images": floatTensor(testmodel.Images(1, 8*8*3, 1), 1, 8, 8, 3)})
 	for i := range tooMany {
 		tooMany[i] = small
 	}
@@ -137,7 +137,7 @@ func TestWarmUp(t *testing.T) {
 		{"empty log", tfrecord(t, &pb.PredictionLog{}), 0, []string{"record 1", "holds no request"}},
 		{"session_run_log", tfrecord(t, &pb.PredictionLog{LogType: &pb.PredictionLog_SessionRunLog{SessionRunLog: &pb.SessionRunLog{}}}), 0, []string{"record 1", "session_run_log is not supported"}},
 		{"regress_log", tfrecord(t, &pb.PredictionLog{LogType: &pb.PredictionLog_RegressLog{RegressLog: &pb.RegressLog{
-			Request: &pb.RegressionRequest{ModelSpec: spec("pets"), Input: examples(bytesFeature(pngImage(t, 8, 8, 4)))}}}}), 0, []string{"record 1", "regression"}},
+			Request: &pb.RegressionRequest{ModelSpec: spec("pets"), Input: examples(bytesFeature(testmodel.PNG(t, 8, 8, 4)))}}}}), 0, []string{"record 1", "regression"}},
 		{"too many records", tfrecord(t, tooMany...), grpcapi.MaxWarmupRecords, []string{"more than 1000 records"}},
 	} {
 		dir := t.TempDir()
@@ -172,7 +172,7 @@ func TestWarmUpServables(t *testing.T) {
 	root := t.TempDir()
 	base := filepath.Join(root, "pets")
 	grey := func() *pb.PredictionLog {
-		return predictLog(map[string]*tensorpb.TensorProto{"images": floatTensor(images(1, 64, 1), 1, 8, 8, 1)})
+		return predictLog(map[string]*tensorpb.TensorProto{"images": floatTensor(testmodel.Images(1, 64, 1), 1, 8, 8, 1)})
 	}
 	v1 := filepath.Join(base, "1")
 	saveModel(t, v1, 1)
@@ -258,7 +258,7 @@ func TestWarmUpServables(t *testing.T) {
 		t.Fatalf("latest after version 2 failed: version %d, %v", v, err)
 	}
 	defer release()
-	p, err := srv.Predict(context.Background(), serving.Input{N: 1, X: images(1, 64, 2)})
+	p, err := srv.Predict(context.Background(), serving.Input{N: 1, X: testmodel.Images(1, 64, 2)})
 	if err != nil || len(p) != 2 {
 		t.Errorf("version 1 predicts: %v, %v", p, err)
 	}

@@ -26,7 +26,7 @@ import (
 
 // request is a JSON request with one input of the fake model's shape.
 func request(n int, extra string) []byte {
-	return inputJSON("FP32", []int64{int64(n), 8, 8, 3}, images(n, testmodel.FakeSize, 1), 0, extra)
+	return inputJSON("FP32", []int64{int64(n), 8, 8, 3}, testmodel.Images(n, testmodel.FakeSize, 1), 0, extra)
 }
 
 // TestRESTErrors: each bad request gets v2's error form, {"error": ...},
@@ -158,7 +158,7 @@ func TestRESTErrors(t *testing.T) {
 	}
 	// Still answering; NaN in binary data goes through as REST lets it,
 	// and comes back as REST writes it.
-	x := images(1, testmodel.FakeSize, 1)
+	x := testmodel.Images(1, testmodel.FakeSize, 1)
 	x[0] = float32(math.NaN())
 	code, _, b := s.do(t, "POST", "/v2/models/pets/infer", append(inputJSON("FP32", []int64{1, 8, 8, 3}, nil, 4*testmodel.FakeSize, ""), rawFloats(x)...),
 		"Inference-Header-Content-Length", strconv.Itoa(len(inputJSON("FP32", []int64{1, 8, 8, 3}, nil, 4*testmodel.FakeSize, ""))))
@@ -196,7 +196,7 @@ func TestEncodedBodies(t *testing.T) {
 // gets TensorFlow Serving's status code and a message saying what is wrong.
 func TestGRPCErrors(t *testing.T) {
 	s := start(t, testmodel.Fake{}, serving.Config{MaxInstances: 4}, kserve.Options{MaxBodyBytes: 1 << 20})
-	x := images(1, testmodel.FakeSize, 1)
+	x := testmodel.Images(1, testmodel.FakeSize, 1)
 	tensor := func(datatype string, shape ...int64) *pb.ModelInferRequest_InferInputTensor {
 		return &pb.ModelInferRequest_InferInputTensor{Name: "images", Datatype: datatype, Shape: shape, Contents: &pb.InferTensorContents{Fp32Contents: x}}
 	}
@@ -316,7 +316,7 @@ func TestLimitCodes(t *testing.T) {
 			&pb.ModelInferRequest{ModelName: "pets", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "images", Datatype: "BYTES", Shape: []int64{1}, Contents: &pb.InferTensorContents{BytesContents: [][]byte{b}}}}}
 	}
 	tensor := func(extra string) ([]byte, *pb.ModelInferRequest) {
-		x := images(1, testmodel.FakeSize, 1)
+		x := testmodel.Images(1, testmodel.FakeSize, 1)
 		return request(1, extra), &pb.ModelInferRequest{ModelName: "pets", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "images", Datatype: "FP32", Shape: []int64{1, 8, 8, 3}, Contents: &pb.InferTensorContents{Fp32Contents: x}}}}
 	}
 	check := func(t *testing.T, s *server, body []byte, req *pb.ModelInferRequest, code int, grpcCode codes.Code, msg string) {

@@ -7,12 +7,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -274,32 +270,6 @@ func rawBytes(elems ...[]byte) []byte {
 	return b
 }
 
-func images(n, size int, seed uint64) []float32 {
-	r := rand.New(rand.NewPCG(seed, 2))
-	x := make([]float32, n*size)
-	for i := range x {
-		x[i] = r.Float32()
-	}
-	return x
-}
-
-// pngImage is a w×h colour PNG whose channels differ, so that a channel-order
-// mistake shows.
-func pngImage(t testing.TB, w, h int, seed uint8) []byte {
-	t.Helper()
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			img.SetNRGBA(x, y, color.NRGBA{R: uint8(x*7) + seed, G: uint8(y * 5), B: uint8(x*y) + 3*seed, A: 255})
-		}
-	}
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 // restPredict asks the v1 REST API for the probabilities of instances.
 func restPredict(t testing.TB, url string, instances []string) []float32 {
 	t.Helper()
@@ -417,7 +387,7 @@ func TestInferMatchesREST(t *testing.T) {
 	s := start(t, m, serving.Config{Version: 7}, kserve.Options{})
 	const n = 3
 	size := side * side * 3
-	x := images(n, size, 1)
+	x := testmodel.Images(n, size, 1)
 	direct, err := m.Predict(x, n)
 	if err != nil {
 		t.Fatal(err)
@@ -429,7 +399,7 @@ func TestInferMatchesREST(t *testing.T) {
 	rest := restPredict(t, s.url, inst)
 	same(t, "v1 REST against the model", rest, direct)
 
-	imgs := [][]byte{pngImage(t, 40, 30, 1), hostile.Gradient(50, 50, 9)}
+	imgs := [][]byte{testmodel.PNG(t, 40, 30, 1), hostile.Gradient(50, 50, 9)}
 	var xs []float32
 	var imgInst []string
 	for _, img := range imgs {
@@ -735,7 +705,7 @@ func TestVersions(t *testing.T) {
 		v.servers[n] = srv
 	}
 	s := serve(t, v, kserve.Options{})
-	x := images(1, testmodel.FakeSize, 5)
+	x := testmodel.Images(1, testmodel.FakeSize, 5)
 	req := inputJSON("FP32", []int64{1, 8, 8, 3}, x, 0, "")
 	for _, tc := range []struct{ path, version string }{
 		{"/v2/models/pets/infer", "2"},
@@ -787,7 +757,7 @@ func TestConcurrentBatching(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range k {
 		wg.Go(func() {
-			x := images(1, size, uint64(100+i))
+			x := testmodel.Images(1, size, uint64(100+i))
 			want, err := m.Predict(x, 1)
 			if err != nil {
 				t.Error(err)
@@ -877,7 +847,7 @@ func TestReportsServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := client.ModelInfer(c, &pb.ModelInferRequest{ModelName: "pets", Inputs: []*pb.ModelInferRequest_InferInputTensor{
-		{Name: "images", Datatype: "FP32", Shape: []int64{1, 8, 8, 3}, Contents: &pb.InferTensorContents{Fp32Contents: images(1, testmodel.FakeSize, 1)}}}}); err != nil {
+		{Name: "images", Datatype: "FP32", Shape: []int64{1, 8, 8, 3}, Contents: &pb.InferTensorContents{Fp32Contents: testmodel.Images(1, testmodel.FakeSize, 1)}}}}); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

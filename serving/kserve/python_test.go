@@ -13,6 +13,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/hostile"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/kserve"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -34,10 +35,10 @@ func TestPythonClients(t *testing.T) {
 	dir := t.TempDir()
 	const n = 2
 	size := side * side * 3
-	x := images(n, size, 11)
+	x := testmodel.Images(n, size, 11)
 	tensorPath := filepath.Join(dir, "x.f32")
 	files := []string{filepath.Join(dir, "a.png"), filepath.Join(dir, "b.jpg")}
-	blobs := [][]byte{pngImage(t, 45, 37, 2), hostile.Gradient(64, 48, 7)}
+	blobs := [][]byte{testmodel.PNG(t, 45, 37, 2), hostile.Gradient(64, 48, 7)}
 	for path, data := range map[string][]byte{tensorPath: rawFloats(x), files[0]: blobs[0], files[1]: blobs[1]} {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)

@@ -1,7 +1,8 @@
 // Package testmodel makes the small seeded models that tfcat's tests save,
 // export, serve and report on: a network built, initialised and, for
-// Checkpoint, saved as tfcat train saves it; and Fake, a model without
-// TensorFlow for the serving packages' request-handling tests.
+// Checkpoint, saved as tfcat train saves it; Fake, a model without
+// TensorFlow for the serving packages' request-handling tests; and the
+// images the serving tests send them.
 //
 // It is not part of package testenv because it imports tfgraph, whose own
 // tests import testenv: testenv importing tfgraph would be an import cycle.
@@ -9,6 +10,11 @@
 package testmodel
 
 import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/png"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -119,4 +125,32 @@ func (f Fake) Predict(x []float32, n int) ([]float32, error) {
 		out = append(out, v/2, 0.5-v/2, 0.5)
 	}
 	return out, nil
+}
+
+// Images returns n preprocessed images of size values each, uniform in
+// [0, 1) and the same for the same seed.
+func Images(n, size int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 2))
+	x := make([]float32, n*size)
+	for i := range x {
+		x[i] = r.Float32()
+	}
+	return x
+}
+
+// PNG is a w×h colour PNG whose channels differ, so that a channel-order
+// mistake shows; seed shifts its values.
+func PNG(t testing.TB, w, h int, seed uint8) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.SetNRGBA(x, y, color.NRGBA{R: uint8(x*7) + seed, G: uint8(y * 5), B: uint8(x*y) + 3*seed, A: 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
