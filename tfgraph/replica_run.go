@@ -59,13 +59,25 @@ func (s *Session) SyncApply(b *pixels.Batch, step int) error {
 }
 
 // SyncUpdate (the chief's) waits for every replica's gradients, applies
-// their mean with Adam once, and returns the step's mean loss.
+// their mean with Adam once (at the rate SetLearningRate gave, when the
+// model's rate is scheduled), and returns the step's mean loss.
 func (s *Session) SyncUpdate() (float32, error) {
 	sync, err := s.syncOps()
 	if err != nil {
 		return 0, err
 	}
-	out, err := s.s.Run(nil, []tf.Output{sync.MeanLoss}, []*tf.Operation{s.Model.Train})
+	var feeds map[tf.Output]*tf.Tensor
+	if s.Model.LearningRate.Op != nil {
+		// A scheduled rate: the one SetLearningRate gave, as Step feeds it.
+		s.mu.Lock()
+		lr := s.steps.in[2]
+		s.mu.Unlock()
+		if lr == nil {
+			return 0, errors.New("updating the variables: the model's learning rate is fed: call SetLearningRate first")
+		}
+		feeds = map[tf.Output]*tf.Tensor{s.Model.LearningRate: lr}
+	}
+	out, err := s.s.Run(feeds, []tf.Output{sync.MeanLoss}, []*tf.Operation{s.Model.Train})
 	if err != nil {
 		return 0, fmt.Errorf("updating the variables: %w", err)
 	}

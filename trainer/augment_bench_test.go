@@ -82,7 +82,7 @@ func BenchmarkTutorialStep(b *testing.B) {
 			}
 			// Two prefetchers on one split: only the one in use fills.
 			plain := newPrefetcher(r.set.Train, opt.BatchSize)
-			augmented := augmentingPrefetcher(r.set.Train, opt.BatchSize, aug)
+			augmented := partPrefetcher(r.set.Train, opt.BatchSize, 0, 1, aug)
 			defer plain.close()
 			r.trainSrc = augmented // closed by r.close
 			r.perEp = 1 << 30

@@ -35,7 +35,11 @@ func (r *run) saveBest(step int) error {
 	if !r.opt.KeepBest {
 		return nil
 	}
-	prefix, err := r.sess.Save(r.bestOptions(), r.info(step))
+	sess, err := r.saveSource()
+	if err != nil {
+		return err
+	}
+	prefix, err := sess.Save(r.bestOptions(), r.info(step))
 	if err != nil {
 		return fmt.Errorf("saving the best checkpoint: %w", err)
 	}
@@ -50,8 +54,23 @@ func (r *run) restoreBest(stop *Event) error {
 	if !r.opt.RestoreBest || r.bestPrefix == "" {
 		return nil
 	}
-	if err := r.sess.RestoreVariables(r.bestPrefix); err != nil {
-		return fmt.Errorf("restoring the best checkpoint: %w", err)
+	if r.shadow == nil {
+		if err := r.sess.RestoreVariables(r.bestPrefix); err != nil {
+			return fmt.Errorf("restoring the best checkpoint: %w", err)
+		}
+	} else {
+		// On a cluster: into the local copy, then to the parameter servers.
+		err := r.shadow.RestoreVariables(r.bestPrefix)
+		var vals map[string][]float32
+		if err == nil {
+			vals, err = r.shadow.VariableValues()
+		}
+		if err == nil {
+			err = r.sess.SetVariables(vals)
+		}
+		if err != nil {
+			return fmt.Errorf("restoring the best checkpoint: %w", err)
+		}
 	}
 	r.res.Step = r.bestStep
 	stop.Restored, stop.Checkpoint, stop.Step = true, r.bestPrefix, r.bestStep

@@ -75,7 +75,8 @@ func (r *run) onCluster(ctx context.Context) error {
 		// A replica's compute on its GPU; the variables stay on the ps.
 		rep.Compute = fmt.Sprintf("%s/device:GPU:%d", c.Task.Device(), n)
 	}
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, Replication: rep, UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale()})
+	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, Replication: rep, ScheduledLearningRate: o.Schedule.Scheduled(),
+		UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale()})
 	if err != nil {
 		return err
 	}
@@ -89,10 +90,22 @@ func (r *run) onCluster(ctx context.Context) error {
 	if err := r.initCluster(net, local); err != nil {
 		return blame(err)
 	}
+	// The chief's share of each global batch: sliced from the whole batch,
+	// which its epoch reports evaluate as one process does; streamed, only
+	// its share is decoded (and the epoch reports evaluate that share).
 	own := &pixels.Batch{}
+	share := func(b *pixels.Batch) *pixels.Batch { return slice(b, own, 0, r.replicas) }
+	if o.Stream {
+		aug, err := r.augmenter()
+		if err != nil {
+			return err
+		}
+		r.trainSrc = partPrefetcher(r.set.Train, r.globalBatch(), 0, r.replicas, aug)
+		share = func(b *pixels.Batch) *pixels.Batch { return b }
+	}
 	r.stepFn = func(b *pixels.Batch) (float32, error) {
 		step := r.res.Step
-		if err := r.sess.SyncApply(slice(b, own, 0, r.replicas), step); err != nil {
+		if err := r.sess.SyncApply(share(b), step); err != nil {
 			return 0, blame(err)
 		}
 		loss, err := r.sess.SyncUpdate()
@@ -122,7 +135,8 @@ func (r *run) onCluster(ctx context.Context) error {
 // checkpoint resumed, or a model initialised as one process would be.
 func (r *run) initCluster(net tfgraph.Network, local tfgraph.SessionConfig) error {
 	if r.shadow == nil {
-		m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: r.opt.Seed, UnfusedGradients: r.opt.UnfusedGradients})
+		m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: r.opt.Seed, ScheduledLearningRate: r.opt.Schedule.Scheduled(),
+			UnfusedGradients: r.opt.UnfusedGradients})
 		if err != nil {
 			return err
 		}
@@ -144,11 +158,15 @@ func (r *run) initCluster(net tfgraph.Network, local tfgraph.SessionConfig) erro
 }
 
 // replicate is a replica other than the chief: it waits for the chief's
-// token, computes its slice of that step's global batch, adds its gradients,
-// and again, until the chief says stop.
+// token, computes its share of that step's global batch (augmented as the
+// whole batch would be), adds its gradients, and again, until the chief says
+// stop.
 func (r *run) replicate(ctx context.Context, rank int, watch *cluster.Watch) error {
-	r.trainSrc = newPrefetcher(r.set.Train, r.globalBatch())
-	own := &pixels.Batch{}
+	aug, err := r.augmenter()
+	if err != nil {
+		return err
+	}
+	r.trainSrc = partPrefetcher(r.set.Train, r.globalBatch(), rank, r.replicas, aug)
 	r.start = time.Now()
 	for {
 		token, err := r.next(ctx, rank, watch)
@@ -170,7 +188,7 @@ func (r *run) replicate(ctx context.Context, rank int, watch *cluster.Watch) err
 		if err != nil {
 			return fmt.Errorf("step %d: training batch: %w", token+1, err)
 		}
-		if err := r.sess.SyncApply(slice(b, own, rank, r.replicas), int(token)); err != nil {
+		if err := r.sess.SyncApply(b, int(token)); err != nil {
 			return err
 		}
 		r.res.Step = int(token) + 1

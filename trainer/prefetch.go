@@ -2,7 +2,6 @@ package trainer
 
 import (
 	"github.com/tfcat/tfcat/dataset"
-
 	"github.com/tfcat/tfcat/pixels"
 )
 
@@ -23,12 +22,13 @@ type filled struct {
 }
 
 func newPrefetcher(split *dataset.Split, n int) *prefetcher {
-	return augmentingPrefetcher(split, n, nil)
+	return partPrefetcher(split, n, 0, 1, nil)
 }
 
-// augmentingPrefetcher serves split's batches of n; aug, when not nil,
+// partPrefetcher serves the part-th of of shares of split's batches of n
+// (dataset.Split.NextPart; 0 of 1 is the whole batch); aug, when not nil,
 // transforms each image as the goroutine fills the batch.
-func augmentingPrefetcher(split *dataset.Split, n int, aug *dataset.Augmenter) *prefetcher {
+func partPrefetcher(split *dataset.Split, n, part, of int, aug *dataset.Augmenter) *prefetcher {
 	p := &prefetcher{ready: make(chan filled, 1), free: make(chan *pixels.Batch, 2), stop: make(chan struct{})}
 	p.free <- new(pixels.Batch)
 	p.free <- new(pixels.Batch)
@@ -40,7 +40,7 @@ func augmentingPrefetcher(split *dataset.Split, n int, aug *dataset.Augmenter) *
 			case <-p.stop:
 				return
 			}
-			err := split.NextAugmented(n, b, aug)
+			err := split.NextPart(n, part, of, b, aug)
 			select {
 			case p.ready <- filled{b, err}:
 			case <-p.stop:

@@ -13,8 +13,9 @@ import (
 // writing of the bundle and the fsyncs are off the step loop. One epoch's
 // writes are in flight at a time, in order, each with Save's crash safety;
 // the training goroutine emits their events once they are on disk. Every
-// other save (the last one, an interrupted or failed run's, a cluster's)
-// first waits for them.
+// other save (the last one, an interrupted or failed run's) first waits for
+// them. On a cluster the chief copies the parameter servers' variables into
+// its local copy, snapshots that, and writes it in the background too.
 
 // written is one checkpoint a background write finished.
 type written struct {
@@ -33,7 +34,7 @@ type writes struct {
 // saveInBackground snapshots the variables after step and writes them as
 // the checkpoint, and as the best one too when best is set.
 func (r *run) saveInBackground(step int, best bool) error {
-	if r.opt.SyncCheckpoints || r.shadow != nil {
+	if r.opt.SyncCheckpoints {
 		if err := r.save(step); err != nil || !best {
 			return err
 		}
@@ -42,7 +43,11 @@ func (r *run) saveInBackground(step int, best bool) error {
 	if err := r.collectWrites(true); err != nil {
 		return err
 	}
-	snap, err := r.sess.Snapshot()
+	src, err := r.saveSource()
+	if err != nil {
+		return err
+	}
+	snap, err := src.Snapshot()
 	if err != nil {
 		return fmt.Errorf("saving step %d: %w", step, err)
 	}
@@ -108,6 +113,23 @@ func (r *run) collectWrites(wait bool) error {
 		}
 	}
 	return w.err
+}
+
+// saveSource is the session checkpoints are written from: the run's own, or
+// on a cluster the local copy set to the parameter servers' variables (the
+// cluster's graph holds replication nodes that no checkpoint should).
+func (r *run) saveSource() (*tfgraph.Session, error) {
+	if r.shadow == nil {
+		return r.sess, nil
+	}
+	vals, err := r.sess.VariableValues()
+	if err == nil {
+		err = r.shadow.SetVariables(vals)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("saving: reading the variables: %w", err)
+	}
+	return r.shadow, nil
 }
 
 // saveOptions are where the run's checkpoints go; bestOptions, its best.

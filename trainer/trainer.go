@@ -274,17 +274,9 @@ func (r *run) save(step int) error {
 	if err := r.collectWrites(true); err != nil {
 		return err
 	}
-	sess := r.sess
-	if r.shadow != nil {
-		// The variables live on the parameter servers: save the local copy.
-		vals, err := r.sess.VariableValues()
-		if err == nil {
-			err = r.shadow.SetVariables(vals)
-		}
-		if err != nil {
-			return fmt.Errorf("saving: reading the variables: %w", err)
-		}
-		sess = r.shadow
+	sess, err := r.saveSource()
+	if err != nil {
+		return err
 	}
 	prefix, err := sess.Save(r.saveOptions(), r.info(step))
 	if err != nil {
@@ -299,12 +291,9 @@ var errEarlyStop = errors.New("early stop")
 // train runs the steps and the final save.
 func (r *run) train(ctx context.Context) error {
 	o := r.opt
-	var aug *dataset.Augmenter
-	if o.Augment.Enabled() {
-		var err error
-		if aug, err = dataset.NewAugmenter(o.Augment, o.Size, o.Channels, o.Seed); err != nil {
-			return err
-		}
+	aug, err := r.augmenter()
+	if err != nil {
+		return err
 	}
 	if o.Schedule.Scheduled() {
 		r.sched = newScheduler(o.Schedule, o.LearningRate, r.steps, r.perEp)
@@ -322,9 +311,11 @@ func (r *run) train(ctx context.Context) error {
 			}
 		}
 	}
-	r.trainSrc = augmentingPrefetcher(r.set.Train, r.globalBatch(), aug)
 	if r.stepFn == nil {
 		r.stepFn = r.sess.Step
+	}
+	if r.trainSrc == nil {
+		r.trainSrc = partPrefetcher(r.set.Train, r.globalBatch(), 0, 1, aug)
 	}
 	if n := r.set.Validation.Len(); n > 0 {
 		r.validN = min(o.BatchSize, n)
@@ -336,7 +327,7 @@ func (r *run) train(ctx context.Context) error {
 		return err
 	}
 	r.start = time.Now()
-	err := r.loop(ctx)
+	err = r.loop(ctx)
 	if werr := r.collectWrites(true); err == nil {
 		err = werr
 	}
@@ -379,6 +370,16 @@ func (r *run) train(ctx context.Context) error {
 		}
 	}
 	return r.emit(Event{Kind: Done, Step: res.Step, Checkpoint: res.Checkpoint})
+}
+
+// augmenter is the run's augmentation, nil without: every replica of a
+// cluster makes the same one, and draws for the whole global batch.
+func (r *run) augmenter() (*dataset.Augmenter, error) {
+	o := r.opt
+	if !o.Augment.Enabled() {
+		return nil, nil
+	}
+	return dataset.NewAugmenter(o.Augment, o.Size, o.Channels, o.Seed)
 }
 
 // loop runs the loop until the step count, an error or ctx's end.

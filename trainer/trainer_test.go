@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tfcat/tfcat/checkpoint"
+	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/internal/onednn"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -236,6 +237,11 @@ func TestBadOptions(t *testing.T) {
 		{"schedule", func(o *Options) { o.Schedule.Kind = "linear" }, "Schedule.Kind"},
 		{"plateau factor", func(o *Options) { o.Schedule = Schedule{Kind: Plateau, Factor: 2} }, "Schedule.Factor"},
 		{"keep best without validation", func(o *Options) { o.KeepBest, o.Validation = true, 0 }, "KeepBest"},
+		// What a cluster does not run yet (options.go says why for each).
+		{"dropout on a cluster", func(o *Options) { o.Cluster, o.Dropout = &cluster.Config{}, 0.3 }, "Cluster"},
+		{"batch norm on a cluster", func(o *Options) { o.Cluster, o.BatchNorm = &cluster.Config{}, true }, "Cluster"},
+		{"bf16 on a cluster", func(o *Options) { o.Cluster, o.Session.Precision = &cluster.Config{}, tfgraph.BF16 }, "Session.Precision"},
+		{"backbone on a cluster", func(o *Options) { o.Cluster, o.Base = &cluster.Config{}, &Base{Path: "m"} }, "Base"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := small(t, data)
