@@ -18,6 +18,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/fuzzlimit"
 	"github.com/tfcat/tfcat/internal/hostile"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 )
 
 // serveReal serves srv through its own http.Server and Listener, as tfcat
@@ -210,7 +211,7 @@ func concurrently(n int, url string, body []byte) []outcome {
 // stays under 1.5 GB, and a normal request right after succeeds. The time
 // the requests take is BenchmarkHostileImages's.
 func TestHostileImages(t *testing.T) {
-	m := testModel(t)
+	m := testmodel.Serving(t, side, 1)
 	good := b64Instances(pngImage(t, side, side, 3))
 	for _, hc := range hostileConfigs(t) {
 		t.Run(hc.name, func(t *testing.T) {
@@ -262,7 +263,7 @@ func TestHostileImages(t *testing.T) {
 //
 //	go test -run '^$' -bench HostileImages -benchtime 3x ./serving/
 func BenchmarkHostileImages(b *testing.B) {
-	m := testModel(b)
+	m := testmodel.Serving(b, side, 1)
 	for _, hc := range hostileConfigs(b) {
 		b.Run(strings.ReplaceAll(hc.name, " ", "-"), func(b *testing.B) {
 			srv, err := New(m, hc.cfg)
@@ -296,7 +297,7 @@ func slowest(outs []outcome) time.Duration {
 
 // The pixel limit, the memory budget's 413 and 503, and the request slots.
 func TestLimits(t *testing.T) {
-	m := testModel(t)
+	m := testmodel.Serving(t, side, 1)
 	small := pngImage(t, 64, 64, 1)
 
 	srv, err := New(m, Config{MaxImagePixels: 64 * 63})
@@ -396,7 +397,7 @@ func TestBudget(t *testing.T) {
 // defaults, 5 s and 20 s, would drop them too, later; the 30 s cap only
 // ends a test that would otherwise hang).
 func TestSlowClients(t *testing.T) {
-	m := testModel(t)
+	m := testmodel.Serving(t, side, 1)
 	srv, err := New(m, Config{ReadHeaderTimeout: 500 * time.Millisecond, ReadTimeout: time.Second, MaxHeaderBytes: 4 << 10})
 	if err != nil {
 		t.Fatal(err)
@@ -465,7 +466,7 @@ var errNotTimeout = errors.New("not a timeout")
 
 // MaxConnections: with two connections open, a third waits until one closes.
 func TestMaxConnections(t *testing.T) {
-	m := testModel(t)
+	m := testmodel.Serving(t, side, 1)
 	srv, err := New(m, Config{MaxConnections: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -512,7 +513,7 @@ func TestMaxConnections(t *testing.T) {
 // a budget of about two requests: taken a chunk at a time, the 12 first
 // chunks alone would exceed it.
 func TestBudgetServesRequestsInTurn(t *testing.T) {
-	m := testModel(t)
+	m := testmodel.Serving(t, side, 1)
 	const n, clients = DefaultMaxInstances, 12
 	row := "[" + strings.Repeat("[0.25],", side-1) + "[0.25]]"
 	instance := "[" + strings.Repeat(row+",", side-1) + row + "]"

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/tfcat/tfcat/internal/browser"
+	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 )
 
 // xssClass is a class name that runs script if a page pastes it as HTML.
@@ -65,7 +66,7 @@ func classifyDirect(t *testing.T, url, file string) (int, map[string]any) {
 // script but the page's runs, and the policy allows nothing else.
 func TestPageInBrowser(t *testing.T) {
 	classes := []string{"cat", xssClass, "dog"}
-	_, url := start(t, testModel(t), Config{Name: "pets", Classes: classes, Source: "/models/<b>pets</b>"})
+	_, url := start(t, testmodel.Serving(t, side, 1), Config{Name: "pets", Classes: classes, Source: "/models/<b>pets</b>"})
 	resp, err := http.Get(url + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +186,7 @@ func TestPageInBrowser(t *testing.T) {
 // browser, the hostile class name is still text — escaping alone keeps it
 // inert — and the page still works.
 func TestPageEscapesWithoutCSP(t *testing.T) {
-	_, url := start(t, testModel(t), Config{Name: "pets", Classes: []string{"cat", xssClass, "dog"}})
+	_, url := start(t, testmodel.Serving(t, side, 1), Config{Name: "pets", Classes: []string{"cat", xssClass, "dog"}})
 	p := browser.Open(t, "about:blank", browser.Options{})
 	if err := p.Do(browser.BypassCSP(), chromedp.Navigate(url+"/")); err != nil {
 		t.Fatal(err)
@@ -219,7 +220,7 @@ func TestPageEscapesWithoutCSP(t *testing.T) {
 // TestPageUnnamedClasses: a model without class names (the Python
 // tutorial's checkpoints) gets a page that says so.
 func TestPageUnnamedClasses(t *testing.T) {
-	_, url := start(t, testModel(t), Config{})
+	_, url := start(t, testmodel.Serving(t, side, 1), Config{})
 	resp, err := http.Get(url + "/")
 	if err != nil {
 		t.Fatal(err)

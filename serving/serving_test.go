@@ -31,14 +31,6 @@ import (
 
 const side = 28 // the test model takes 28×28 grey images
 
-// testModel is the tutorial's network on 28×28×1 images, 3 classes, with
-// seeded random weights.
-func testModel(t testing.TB) *tfgraph.Session {
-	t.Helper()
-	return testmodel.Session(t, tfgraph.Tutorial(3).WithInput(side, side, 1), testmodel.Options{Seed: 1, InferenceOnly: true,
-		Session: tfgraph.SessionConfig{IntraOpThreads: 2, InterOpThreads: 1}})
-}
-
 // start serves m over real HTTP on loopback.
 func start(t testing.TB, m tfgraph.Classifier, cfg Config) (*Server, string) {
 	t.Helper()
@@ -179,7 +171,7 @@ func sameProbs(a, b [][]float64) bool {
 }
 
 func TestPredict(t *testing.T) {
-	m := testModel(t)
+	m := testmodel.Serving(t, side, 1)
 	_, url := start(t, m, Config{Name: "cats", Classes: []string{"a", "b", "c"}})
 	const size = side * side
 	x := testmodel.Images(3, size, 1)
@@ -264,7 +256,7 @@ func TestPredict(t *testing.T) {
 }
 
 func TestNaNAndInfinity(t *testing.T) {
-	m := testModel(t)
+	m := testmodel.Serving(t, side, 1)
 	_, url := start(t, m, Config{})
 	x := make([]float32, side*side)
 	body := strings.Replace(tensorJSON(x, side, side, 1), "0", "NaN", 1)
@@ -286,7 +278,7 @@ func TestNaNAndInfinity(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	m := testModel(t)
+	m := testmodel.Serving(t, side, 1)
 	_, url := start(t, m, Config{Name: "cats", MaxBodyBytes: 64 << 10, MaxInstances: 4})
 	const size = side * side
 	one := tensorJSON(testmodel.Images(1, size, 3), side, side, 1)
@@ -385,7 +377,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestStatusAndMetadata(t *testing.T) {
-	m := testModel(t)
+	m := testmodel.Serving(t, side, 1)
 	srv, url := start(t, m, Config{Name: "cats", Version: 7})
 	for _, path := range []string{"/v1/models/cats", "/v1/models/cats/versions/7"} {
 		r := do(t, "GET", url+path, "")
@@ -447,7 +439,7 @@ func TestStatusAndMetadata(t *testing.T) {
 }
 
 func TestClassifyImage(t *testing.T) {
-	m := testModel(t)
+	m := testmodel.Serving(t, side, 1)
 	_, url := start(t, m, Config{Classes: []string{"cat", "dog", "bird"}})
 	img := pngImage(t, 64, 64, 9)
 	pre, err := dataset.Preprocess(img, side, 1)
@@ -642,7 +634,7 @@ func TestNewChecksConfig(t *testing.T) {
 // TestConcurrentRealModel mixes good and bad requests against the real
 // model from many goroutines: every reply has the right status.
 func TestConcurrentRealModel(t *testing.T) {
-	m := testModel(t)
+	m := testmodel.Serving(t, side, 1)
 	srv, url := start(t, m, Config{MaxBatch: 8})
 	img := pngImage(t, 50, 50, 3)
 	good := `{"instances": [` + b64JSON(img) + `,` + tensorJSON(testmodel.Images(1, side*side, 4), side, side, 1) + `]}`

@@ -51,14 +51,6 @@ const side = 32 // the real test model takes 32×32 BGR images
 
 var classes = []string{"cat", "dog", "bird"}
 
-// realModel is the tutorial's network on 32×32×3 images, 3 classes, with
-// seeded random weights.
-func realModel(t testing.TB) *tfgraph.Session {
-	t.Helper()
-	return testmodel.Session(t, tfgraph.Tutorial(3).WithInput(side, side, 3), testmodel.Options{Seed: 1, InferenceOnly: true,
-		Session: tfgraph.SessionConfig{IntraOpThreads: 2, InterOpThreads: 1}})
-}
-
 // server is a model served over gRPC (and REST, for comparisons) on
 // loopback, as tfcat serve does.
 type server struct {
@@ -269,7 +261,7 @@ func TestServicesMatchProto(t *testing.T) {
 // tensor_content) and of encoded images gives REST's probabilities exactly,
 // and the model's own; the reply names the version and signature.
 func TestPredictMatchesREST(t *testing.T) {
-	m := realModel(t)
+	m := testmodel.Serving(t, side, 3)
 	s := start(t, m, serving.Config{Version: 7}, grpcapi.Options{})
 	const n = 3
 	size := side * side * 3
@@ -350,7 +342,7 @@ func TestPredictMatchesREST(t *testing.T) {
 // each gets its own images' answer (within the rounding a batch's kernels
 // may differ by from a single image's).
 func TestConcurrentBatching(t *testing.T) {
-	m := realModel(t)
+	m := testmodel.Serving(t, side, 3)
 	s := start(t, m, serving.Config{BatchWait: 100 * time.Millisecond}, grpcapi.Options{})
 	size := side * side * 3
 	const k = 8
@@ -387,7 +379,7 @@ func TestConcurrentBatching(t *testing.T) {
 // TestClassify: Classify of examples carrying encoded images or float
 // tensors names every class with Predict's probability.
 func TestClassify(t *testing.T) {
-	m := realModel(t)
+	m := testmodel.Serving(t, side, 3)
 	s := start(t, m, serving.Config{}, grpcapi.Options{})
 	size := side * side * 3
 	img := testmodel.PNG(t, 20, 20, 5)

@@ -28,7 +28,7 @@ import (
 // same tensor, and tfcat predict's (its preprocessing of the same files) for
 // the images, within 1e-6.
 func TestPythonClient(t *testing.T) {
-	m := realModel(t)
+	m := testmodel.Serving(t, side, 3)
 	srv, err := serving.New(m, serving.Config{Name: "pets", Version: 5, Classes: classes})
 	if err != nil {
 		t.Fatal(err)

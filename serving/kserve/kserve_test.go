@@ -47,14 +47,6 @@ const side = 32 // the real test model takes 32×32 BGR images
 
 var classes = []string{"cat", "dog", "bird"}
 
-// realModel is the tutorial's network on 32×32×3 images, 3 classes, with
-// seeded random weights.
-func realModel(t testing.TB) *tfgraph.Session {
-	t.Helper()
-	return testmodel.Session(t, tfgraph.Tutorial(3).WithInput(side, side, 3), testmodel.Options{Seed: 1, InferenceOnly: true,
-		Session: tfgraph.SessionConfig{IntraOpThreads: 2, InterOpThreads: 1}})
-}
-
 // server is models served as tfcat serve serves them: one HTTP server with
 // the v2 routes beside the v1 REST API, and one gRPC server with
 // GRPCInferenceService beside TensorFlow Serving's services.
@@ -383,7 +375,7 @@ func TestServiceMatchesProto(t *testing.T) {
 // images — gives the v1 REST API's probabilities exactly, and the model's
 // own; the classes are their argmax; the reply names the model and version.
 func TestInferMatchesREST(t *testing.T) {
-	m := realModel(t)
+	m := testmodel.Serving(t, side, 3)
 	s := start(t, m, serving.Config{Version: 7}, kserve.Options{})
 	const n = 3
 	size := side * side * 3
@@ -750,7 +742,7 @@ func TestVersions(t *testing.T) {
 // TestConcurrentBatching: v2 requests over REST and gRPC and v1 REST
 // requests at once share batches, and each gets its own images' answer.
 func TestConcurrentBatching(t *testing.T) {
-	m := realModel(t)
+	m := testmodel.Serving(t, side, 3)
 	s := start(t, m, serving.Config{BatchWait: 100 * time.Millisecond}, kserve.Options{})
 	size := side * side * 3
 	const k = 9

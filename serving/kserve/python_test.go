@@ -29,7 +29,7 @@ import (
 // files, then the model) and the v1 REST API's for the same images — all
 // within 1e-6.
 func TestPythonClients(t *testing.T) {
-	m := realModel(t)
+	m := testmodel.Serving(t, side, 3)
 	s := start(t, m, serving.Config{Name: "pets", Version: 5}, kserve.Options{ServerVersion: "9.9.9"})
 
 	dir := t.TempDir()

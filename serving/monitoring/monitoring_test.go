@@ -38,7 +38,6 @@ import (
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
 	"github.com/tfcat/tfcat/serving/monitoring"
-	"github.com/tfcat/tfcat/tfgraph"
 	_ "github.com/tfcat/tfcat/tflog" // TensorFlow's log lines off the test output
 )
 
@@ -53,14 +52,6 @@ var (
 )
 
 const side = 32 // the test model takes 32×32×3 images
-
-// realModel is the tutorial's network on 32×32×3 images, 3 classes, with
-// seeded random weights.
-func realModel(t testing.TB) *tfgraph.Session {
-	t.Helper()
-	return testmodel.Session(t, tfgraph.Tutorial(3).WithInput(side, side, 3), testmodel.Options{Seed: 1, InferenceOnly: true,
-		Session: tfgraph.SessionConfig{IntraOpThreads: 2, InterOpThreads: 1}})
-}
 
 // key is one series of tfcat_requests_total.
 type key struct{ api, model, version, method, code string }
@@ -79,7 +70,7 @@ func (k key) String() string {
 func TestCounts(t *testing.T) {
 	met := monitoring.New(monitoring.Options{})
 	const version = 3
-	srv, err := serving.New(realModel(t), serving.Config{Name: "pets", Version: version, Classes: []string{"cat", "dog", "bird"}, OnBatch: met.OnBatch})
+	srv, err := serving.New(testmodel.Serving(t, side, 3), serving.Config{Name: "pets", Version: version, Classes: []string{"cat", "dog", "bird"}, OnBatch: met.OnBatch})
 	if err != nil {
 		t.Fatal(err)
 	}

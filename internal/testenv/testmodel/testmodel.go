@@ -50,6 +50,15 @@ func Session(t testing.TB, net tfgraph.Network, opt Options) *tfgraph.Session {
 	return s
 }
 
+// Serving is the model the serving packages' tests serve: the tutorial's
+// network on side×side×channels images into 3 classes, seed 1, without the
+// optimiser, on the CPU with 2 intra-op threads and 1 inter-op thread.
+func Serving(t testing.TB, side, channels int) *tfgraph.Session {
+	t.Helper()
+	return Session(t, tfgraph.Tutorial(3).WithInput(side, side, channels), Options{Seed: 1, InferenceOnly: true,
+		Session: tfgraph.SessionConfig{IntraOpThreads: 2, InterOpThreads: 1}})
+}
+
 // Checkpoint saves a freshly initialised net as tfgraph's Session.Save does
 // for tfcat train (the default checkpoint name, with opt's classes and step)
 // and returns its folder.
