@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // ShutdownGrace is how long Serve waits for the requests in flight once its
@@ -29,9 +31,10 @@ type ServeOptions struct {
 // Serve answers HTTP on ln with srv until ctx is done, then shuts down
 // gracefully: it stops accepting, answers the requests in flight (for up to
 // ShutdownGrace) and returns nil. The HTTP server and the connection bound
-// are srv's (Server.HTTPServer, Server.Listener).
+// are srv's (Server.HTTPServer, Server.Listener). It is ServeHandler with
+// srv's own Config, and a last note of what was predicted.
 func Serve(ctx context.Context, ln net.Listener, srv *Server, opt ServeOptions) error {
-	if err := serveHTTP(ctx, ln, srv.HTTPServer(), srv.Listener, "the model", opt); err != nil {
+	if err := serveHTTP(ctx, ln, srv, srv.cfg, "the model", opt); err != nil {
 		return err
 	}
 	if opt.Logf != nil {
@@ -41,9 +44,10 @@ func Serve(ctx context.Context, ln net.Listener, srv *Server, opt ServeOptions) 
 	return nil
 }
 
-// serveHTTP is Serve and ServeHandler: hs on limit(ln) until ctx is done,
-// then a graceful shutdown. what names what the server gives access to.
-func serveHTTP(ctx context.Context, ln net.Listener, hs *http.Server, limit func(net.Listener) net.Listener, what string, opt ServeOptions) error {
+// serveHTTP is Serve and ServeHandler: h on ln, with cfg's HTTP server
+// (httpServer) and connection bound, until ctx is done, then a graceful
+// shutdown. cfg has its defaults. what names what the server gives access to.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, cfg Config, what string, opt ServeOptions) error {
 	logw := opt.ErrorLog
 	if logw == nil {
 		logw = io.Discard
@@ -55,9 +59,10 @@ func serveHTTP(ctx context.Context, ln net.Listener, hs *http.Server, limit func
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
 		logf("listening on %s, which is not loopback: anyone who reaches it can use %s", ln.Addr(), what)
 	}
+	hs := httpServer(cfg, h)
 	hs.ErrorLog = log.New(logw, "tfcat: http: ", 0)
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(limit(ln)) }()
+	go func() { served <- hs.Serve(netutil.LimitListener(ln, cfg.MaxConnections)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serving: %w", err)

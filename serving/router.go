@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"golang.org/x/net/netutil"
-
 	"github.com/tfcat/tfcat/savedmodel"
 )
 
@@ -184,7 +182,5 @@ func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler, cfg Conf
 	if err := cfg.limitDefaults(); err != nil {
 		return err
 	}
-	hs := httpServer(cfg, h)
-	limit := func(ln net.Listener) net.Listener { return netutil.LimitListener(ln, cfg.MaxConnections) }
-	return serveHTTP(ctx, ln, hs, limit, "the models", opt)
+	return serveHTTP(ctx, ln, h, cfg, "the models", opt)
 }

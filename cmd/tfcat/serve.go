@@ -101,7 +101,16 @@ func serveCommand() *cli.Command {
 			}
 			met.OnVersionState(cfg.Name, cfg.Version, serving.StateAvailable, nil)
 			met.DecodeMemory(func() int64 { return srv.Stats().DecodeMemory })
-			return listenAndServe(c, srv, cfg, met)
+			logf := notes(c)
+			announce := func(rest net.Addr) {
+				logf("serving %s as %q on http://%s/v1/models/%s, a page to try it at http://%[3]s/ (Ctrl-C or SIGTERM stops)", c.String("model"), c.String("name"), rest, c.String("name"))
+			}
+			if err := serveModels(c, serving.One(srv), cfg, met, announce, nil); err != nil {
+				return err
+			}
+			st := srv.Stats()
+			logf("stopped; predicted %d images in %d batches", st.Images, st.Batches)
+			return nil
 		},
 	}
 }
@@ -162,43 +171,28 @@ func serveVersions(c *cli.Context, cfg serving.Config, met *monitoring.Metrics) 
 	defer mgr.Close()
 	met.DecodeMemory(monitoring.DecodeMemoryOf(mgr))
 
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	addr := c.String("addr")
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", addr, err)
-	}
-	stopGRPC, err := startGRPC(c, mgr, cfg, met, logf)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer stopGRPC() // before mgr.Close
+	var watch func(context.Context)
 	if every := c.Duration("model-config-file-poll"); every > 0 {
-		done := make(chan struct{})
-		defer func() { stop(); <-done }() // before mgr.Close
-		go func() {
-			defer close(done)
-			watchConfig(ctx, file, every, mgr, logf)
-		}()
+		watch = func(ctx context.Context) { watchConfig(ctx, file, every, mgr, logf) }
 	}
-	names := mgr.Names()
-	every := "loaded once"
-	if poll > 0 {
-		every = "checked every " + poll.String()
+	announce := func(rest net.Addr) {
+		names := mgr.Names()
+		every := "loaded once"
+		if poll > 0 {
+			every = "checked every " + poll.String()
+		}
+		switch {
+		case file != "" && len(names) == 0:
+			logf("serving no models yet from %s on http://%s/v1/models/NAME (Ctrl-C or SIGTERM stops)", file, rest)
+		case file != "":
+			logf("serving %s from %s (base paths %s) on http://%s/v1/models/NAME, a page to try %s at http://%[4]s/ (Ctrl-C or SIGTERM stops)",
+				strings.Join(names, ", "), file, every, rest, names[0])
+		default:
+			logf("serving the versions of %s as %q (%s) on http://%s/v1/models/%[2]s, a page to try it at http://%[4]s/ (Ctrl-C or SIGTERM stops)",
+				base, names[0], every, rest)
+		}
 	}
-	switch {
-	case file != "" && len(names) == 0:
-		logf("serving no models yet from %s on http://%s/v1/models/NAME (Ctrl-C or SIGTERM stops)", file, ln.Addr())
-	case file != "":
-		logf("serving %s from %s (base paths %s) on http://%s/v1/models/NAME, a page to try %s at http://%[4]s/ (Ctrl-C or SIGTERM stops)",
-			strings.Join(names, ", "), file, every, ln.Addr(), names[0])
-	default:
-		logf("serving the versions of %s as %q (%s) on http://%s/v1/models/%[2]s, a page to try it at http://%[4]s/ (Ctrl-C or SIGTERM stops)",
-			base, names[0], every, ln.Addr())
-	}
-	if err := serving.ServeHandler(ctx, ln, frontEnds(met, mgr, cfg), cfg, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf}); err != nil {
+	if err := serveModels(c, mgr, cfg, met, announce, watch); err != nil {
 		return err
 	}
 	logf("stopped")
@@ -252,8 +246,14 @@ func notes(c *cli.Context) func(format string, args ...any) {
 	}
 }
 
-// listenAndServe runs srv until SIGINT or SIGTERM, then shuts down gracefully.
-func listenAndServe(c *cli.Context, srv *serving.Server, cfg serving.Config, met *monitoring.Metrics) error {
+// serveModels answers models on --addr (TensorFlow Serving's REST API, v2
+// REST, the metrics) and on --grpc-addr until SIGINT or SIGTERM, then shuts
+// both down gracefully; after the first signal a second kills the process the
+// usual way. announce is told the REST address once both ports listen. watch,
+// when set, runs beside the servers from then until the shutdown starts.
+// Everything started here has stopped when serveModels returns, so the
+// caller may close models then.
+func serveModels(c *cli.Context, models serving.Models, cfg serving.Config, met *monitoring.Metrics, announce func(rest net.Addr), watch func(context.Context)) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	addr := c.String("addr")
@@ -262,20 +262,22 @@ func listenAndServe(c *cli.Context, srv *serving.Server, cfg serving.Config, met
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	logf := notes(c)
-	stopGRPC, err := startGRPC(c, serving.One(srv), cfg, met, logf)
+	stopGRPC, err := startGRPC(c, models, cfg, met, logf)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	defer stopGRPC() // before the caller closes srv
-	logf("serving %s as %q on http://%s/v1/models/%s, a page to try it at http://%[3]s/ (Ctrl-C or SIGTERM stops)", c.String("model"), c.String("name"), ln.Addr(), c.String("name"))
-	// After the first signal, a second kills the process the usual way.
-	if err := serving.ServeHandler(ctx, ln, frontEnds(met, serving.One(srv), cfg), cfg, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf}); err != nil {
-		return err
+	defer stopGRPC()
+	if watch != nil {
+		done := make(chan struct{})
+		defer func() { stop(); <-done }()
+		go func() {
+			defer close(done)
+			watch(ctx)
+		}()
 	}
-	st := srv.Stats()
-	logf("stopped; predicted %d images in %d batches", st.Images, st.Batches)
-	return nil
+	announce(ln.Addr())
+	return serving.ServeHandler(ctx, ln, frontEnds(met, models, cfg), cfg, serving.ServeOptions{ErrorLog: c.App.ErrWriter, OnShutdown: stop, Logf: logf})
 }
 
 // frontEnds answers tfcat serve's HTTP port: TensorFlow Serving's REST API
