@@ -2,9 +2,7 @@ package grpcapi
 
 import (
 	"context"
-	"encoding/binary"
-	"fmt"
-	"math"
+	"errors"
 	"slices"
 	"strings"
 
@@ -114,7 +112,6 @@ func outputFilter(names []string) ([]string, error) {
 // tensorInput reads the images tensor: DT_FLOAT [N, H, W, C] of preprocessed
 // images, or DT_STRING [N] (or a scalar) of encoded ones.
 func tensorInput(srv *serving.Server, t *tensorpb.TensorProto) (serving.Input, error) {
-	h, w, c := srv.InputSize()
 	shape := t.GetTensorShape()
 	if shape.GetUnknownRank() {
 		return serving.Input{}, invalid("input %s: the tensor's rank is unknown", inputKey)
@@ -125,61 +122,52 @@ func tensorInput(srv *serving.Server, t *tensorpb.TensorProto) (serving.Input, e
 	}
 	switch t.GetDtype() {
 	case typespb.DataType_DT_FLOAT:
-		if len(dims) != 4 || dims[0] < 1 || dims[1] != int64(h) || dims[2] != int64(w) || dims[3] != int64(c) {
-			return serving.Input{}, invalid("input %s: shape %s; the model takes [N,%d,%d,%d] with N ≥ 1", inputKey, shapeString(dims), h, w, c)
+		ft, err := srv.FloatTensor(dims)
+		if err != nil {
+			return serving.Input{}, tensorError(err)
 		}
-		size := int64(h * w * c)
-		if dims[0] > math.MaxInt32/size {
-			return serving.Input{}, invalid("input %s: shape %s holds too many values", inputKey, shapeString(dims))
+		var in serving.Input
+		if b := t.GetTensorContent(); len(b) > 0 {
+			in, err = ft.Raw(b)
+		} else {
+			// TensorFlow would repeat the last value to fill the shape; a
+			// short tensor is more likely a client's mistake.
+			in, err = ft.Values(t.GetFloatVal())
 		}
-		n := int(dims[0])
-		count := int(dims[0] * size)
-		switch {
-		case len(t.GetTensorContent()) > 0:
-			b := t.GetTensorContent()
-			if len(b) != 4*count {
-				return serving.Input{}, invalid("tensor parsing error: %s: %d bytes of tensor_content for shape %s (%d float32 values)", inputKey, len(b), shapeString(dims), count)
-			}
-			x := make([]float32, count)
-			for i := range x {
-				x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-			}
-			return serving.Input{N: n, X: x}, nil
-		case len(t.GetFloatVal()) == count:
-			// The message's own values: nothing to copy.
-			return serving.Input{N: n, X: t.GetFloatVal()}, nil
-		}
-		// TensorFlow would repeat the last value to fill the shape; a
-		// short tensor is more likely a client's mistake.
-		return serving.Input{}, invalid("tensor parsing error: %s: %d float_val values for shape %s: send all %d", inputKey, len(t.GetFloatVal()), shapeString(dims), count)
+		return in, tensorError(err)
 	case typespb.DataType_DT_STRING:
 		n := int64(1)
 		switch {
 		case len(dims) == 1 && dims[0] >= 1:
 			n = dims[0]
 		case len(dims) != 0:
-			return serving.Input{}, invalid("input %s: DT_STRING of shape %s; encoded images are a tensor [N] with N ≥ 1", inputKey, shapeString(dims))
+			return serving.Input{}, invalid("input %s: DT_STRING of shape %s; encoded images are a tensor [N] with N ≥ 1", inputKey, serving.ShapeString(dims))
 		}
-		imgs := t.GetStringVal()
-		if int64(len(imgs)) != n {
-			return serving.Input{}, invalid("tensor parsing error: %s: %d string_val values for shape %s", inputKey, len(imgs), shapeString(dims))
-		}
-		for i, b := range imgs {
-			if len(b) == 0 {
-				return serving.Input{}, invalid("input %s: image %d is empty: send the bytes of a JPEG, PNG or BMP image", inputKey, i)
-			}
-		}
-		return serving.Input{N: int(n), Images: imgs}, nil
+		in, err := srv.ImageInput(dims, n, t.GetStringVal())
+		return in, tensorError(err)
 	}
+	h, w, c := srv.InputSize()
 	return serving.Input{}, invalid("input %s: dtype %s; the signature takes DT_FLOAT [N,%d,%d,%d] (or DT_STRING [N] of encoded JPEG, PNG or BMP images)", inputKey, t.GetDtype(), h, w, c)
 }
 
-func shapeString(dims []int64) string {
-	s := make([]string, len(dims))
-	for i, d := range dims {
-		s[i] = fmt.Sprint(d)
+// tensorError is a refused tensor as INVALID_ARGUMENT, in TensorFlow
+// Serving's words where they differ from serving's: values that do not fill
+// the shape are a "tensor parsing error", named by the field that held them.
+func tensorError(err error) error {
+	var te *serving.TensorError
+	if !errors.As(err, &te) {
+		return err
 	}
-	return "[" + strings.Join(s, ",") + "]"
+	shape := serving.ShapeString(te.Dims)
+	switch te.Problem {
+	case serving.TensorBytes:
+		return invalid("tensor parsing error: %s: %d bytes of tensor_content for shape %s (%d float32 values)", inputKey, te.Got, shape, te.Want)
+	case serving.TensorValues:
+		return invalid("tensor parsing error: %s: %d float_val values for shape %s: send all %d", inputKey, te.Got, shape, te.Want)
+	case serving.TensorImages:
+		return invalid("tensor parsing error: %s: %d string_val values for shape %s", inputKey, te.Got, shape)
+	}
+	return invalid("%s", te)
 }
 
 // outputTensor is one output for n images of k probabilities, in the typed

@@ -239,41 +239,22 @@ func checkInputName(name string, count int) error {
 	return nil
 }
 
-// floatShape checks an FP32 input's shape, [N, H, W, C], and returns N and
-// the number of values.
-func floatShape(srv *serving.Server, shape []int64) (n, count int, err error) {
-	h, w, c := srv.InputSize()
-	if len(shape) != 4 || shape[0] < 1 || shape[1] != int64(h) || shape[2] != int64(w) || shape[3] != int64(c) {
-		return 0, 0, invalid("input %s: FP32 of shape %s; the model takes [N,%d,%d,%d] with N ≥ 1 (or BYTES [N] of encoded images)", inputKey, shapeString(shape), h, w, c)
-	}
-	size := int64(h * w * c)
-	if shape[0] > int64(srv.MaxInstances()) || shape[0] > math.MaxInt32/size {
-		return 0, 0, invalid("input %s: shape %s: %d images in one request, more than the limit of %d", inputKey, shapeString(shape), shape[0], srv.MaxInstances())
-	}
-	return int(shape[0]), int(shape[0] * size), nil
+// floatShape checks an FP32 input's shape, [N, H, W, C] with N within
+// MaxInstances, before its values are read.
+func floatShape(srv *serving.Server, shape []int64) (serving.FloatTensor, error) {
+	ft, err := srv.FloatTensor(shape)
+	return ft, tensorError(srv, err)
 }
 
 // bytesShape checks a BYTES input's shape, [N] or [N, 1], and returns N.
 func bytesShape(srv *serving.Server, shape []int64) (int, error) {
 	if (len(shape) != 1 && (len(shape) != 2 || shape[1] != 1)) || shape[0] < 1 {
-		return 0, invalid("input %s: BYTES of shape %s; encoded images are [N] or [N,1] with N ≥ 1", inputKey, shapeString(shape))
+		return 0, invalid("input %s: BYTES of shape %s; encoded images are [N] or [N,1] with N ≥ 1", inputKey, serving.ShapeString(shape))
 	}
 	if shape[0] > int64(srv.MaxInstances()) {
 		return 0, invalid("input %s: %d images in one request, more than the limit of %d", inputKey, shape[0], srv.MaxInstances())
 	}
 	return int(shape[0]), nil
-}
-
-// rawFloats reads count little-endian float32 values.
-func rawFloats(b []byte, count int) ([]float32, error) {
-	if len(b) != 4*count {
-		return nil, invalid("input %s: %d bytes of FP32 data for %d values (%d bytes)", inputKey, len(b), count, 4*count)
-	}
-	x := make([]float32, count)
-	for i := range x {
-		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return x, nil
 }
 
 // rawBytes splits BYTES data in the binary form — each element a 4-byte
@@ -301,14 +282,30 @@ func rawBytes(b []byte, n int) ([][]byte, error) {
 	return out, nil
 }
 
-// images checks encoded images.
-func images(imgs [][]byte) error {
-	for i, b := range imgs {
-		if len(b) == 0 {
-			return invalid("input %s: image %d is empty: send the bytes of a JPEG, PNG or BMP image", inputKey, i)
-		}
+// tensorError is a refused tensor as INVALID_ARGUMENT in v2's words: its
+// datatypes, one answer for too many images whichever bound N passes, and
+// for values that do not fill the shape the gRPC field that held them (JSON
+// and binary data are counted as they are read, parseFloats and rawBytes).
+func tensorError(srv *serving.Server, err error) error {
+	var te *serving.TensorError
+	if !errors.As(err, &te) {
+		return err
 	}
-	return nil
+	shape := serving.ShapeString(te.Dims)
+	switch te.Problem {
+	case serving.TensorShape:
+		h, w, c := srv.InputSize()
+		return invalid("input %s: FP32 of shape %s; the model takes [N,%d,%d,%d] with N ≥ 1 (or BYTES [N] of encoded images)", inputKey, shape, h, w, c)
+	case serving.TensorTooLarge, serving.TensorTooMany:
+		return invalid("input %s: shape %s: %d images in one request, more than the limit of %d", inputKey, shape, te.Dims[0], srv.MaxInstances())
+	case serving.TensorBytes:
+		return invalid("input %s: %d bytes of FP32 data for %d values (%d bytes)", inputKey, te.Got, te.Want, 4*te.Want)
+	case serving.TensorValues:
+		return invalid("input %s: %d fp32_contents for shape %s (%d values)", inputKey, te.Got, shape, te.Want)
+	case serving.TensorImages:
+		return invalid("input %s: %d bytes_contents for shape %s", inputKey, te.Got, shape)
+	}
+	return invalid("%s", te)
 }
 
 // checkOutputs checks the names of the outputs a request asks for; none
@@ -460,11 +457,3 @@ func httpStatus(err error) int {
 // acquireError is a failure to acquire a version other than NotFound: the
 // models are closing.
 type acquireError struct{ error }
-
-func shapeString(dims []int64) string {
-	s := make([]string, len(dims))
-	for i, d := range dims {
-		s[i] = strconv.FormatInt(d, 10)
-	}
-	return "[" + strings.Join(s, ",") + "]"
-}

@@ -177,34 +177,30 @@ func grpcInput(srv *serving.Server, req *pb.ModelInferRequest) (in serving.Input
 	}
 	switch t.GetDatatype() {
 	case dtFP32:
-		n, count, err := floatShape(srv, t.GetShape())
+		ft, err := floatShape(srv, t.GetShape())
 		if err != nil {
 			return in, raw, err
 		}
 		if raw {
-			x, err := rawFloats(rawContents[0], count)
-			return serving.Input{N: n, X: x}, raw, err
+			in, err = ft.Raw(rawContents[0])
+		} else {
+			// The message's own values: nothing to copy.
+			in, err = ft.Values(t.GetContents().GetFp32Contents())
 		}
-		x := t.GetContents().GetFp32Contents()
-		if len(x) != count {
-			return in, raw, invalid("input %s: %d fp32_contents for shape %s (%d values)", inputKey, len(x), shapeString(t.GetShape()), count)
-		}
-		// The message's own values: nothing to copy.
-		return serving.Input{N: n, X: x}, raw, nil
+		return in, raw, tensorError(srv, err)
 	case dtBYTES:
 		n, err := bytesShape(srv, t.GetShape())
 		if err != nil {
 			return in, raw, err
 		}
-		var imgs [][]byte
+		imgs := t.GetContents().GetBytesContents()
 		if raw {
 			if imgs, err = rawBytes(rawContents[0], n); err != nil {
 				return in, raw, err
 			}
-		} else if imgs = t.GetContents().GetBytesContents(); len(imgs) != n {
-			return in, raw, invalid("input %s: %d bytes_contents for shape %s", inputKey, len(imgs), shapeString(t.GetShape()))
 		}
-		return serving.Input{N: n, Images: imgs}, raw, images(imgs)
+		in, err = srv.ImageInput(t.GetShape(), int64(n), imgs)
+		return in, raw, tensorError(srv, err)
 	}
 	h, w, c := srv.InputSize()
 	return in, raw, status.Errorf(codes.InvalidArgument, "input %s: datatype %q; the model takes FP32 [N,%d,%d,%d] (or BYTES [N] of encoded JPEG, PNG or BMP images)", inputKey, t.GetDatatype(), h, w, c)

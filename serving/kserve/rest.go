@@ -341,17 +341,20 @@ func jsonInputs(srv *serving.Server, inputs []jsonInput, binary []byte) (serving
 	}
 	switch t.Datatype {
 	case dtFP32:
-		n, count, err := floatShape(srv, t.Shape)
+		ft, err := floatShape(srv, t.Shape)
 		if err != nil {
 			return serving.Input{}, err
 		}
-		var x []float32
 		if isBinary {
-			x, err = rawFloats(binary, count)
-		} else {
-			x, err = parseFloats(t.Data, count)
+			in, err := ft.Raw(binary)
+			return in, tensorError(srv, err)
 		}
-		return serving.Input{N: n, X: x}, err
+		x, err := parseFloats(t.Data, ft.Count)
+		if err != nil {
+			return serving.Input{}, err
+		}
+		in, err := ft.Values(x)
+		return in, tensorError(srv, err)
 	case dtBYTES:
 		n, err := bytesShape(srv, t.Shape)
 		if err != nil {
@@ -366,7 +369,8 @@ func jsonInputs(srv *serving.Server, inputs []jsonInput, binary []byte) (serving
 		if err != nil {
 			return serving.Input{}, err
 		}
-		return serving.Input{N: n, Images: imgs}, images(imgs)
+		in, err := srv.ImageInput(t.Shape, int64(n), imgs)
+		return in, tensorError(srv, err)
 	}
 	hh, ww, cc := srv.InputSize()
 	return serving.Input{}, invalid("input %s: datatype %q; the model takes FP32 [N,%d,%d,%d] (or BYTES [N] of encoded JPEG, PNG or BMP images)", inputKey, t.Datatype, hh, ww, cc)
