@@ -4,12 +4,23 @@
 # run and predictions on a mounted folder, and `tfcat serve` answering the host on
 # loopback, its HEALTHCHECK, SIGTERM stopping it with exit status 0, and
 # scripts/gpu-check.sh as the README runs it on a GPU host (here on /cpu:0). Prints
-# the image's size and each step's time; fails at the first step that does not
-# hold. Needs root, podman, debootstrap, go and Debian's dataset-fashion-mnist
-# (scripts/setup-debian.sh --test installs them).
+# the image's size, each layer's size and each step's time; fails at the first
+# step that does not hold. Needs root, podman, debootstrap, go and Debian's
+# dataset-fashion-mnist (scripts/setup-debian.sh --test installs them).
 #
 #   scripts/container-check.sh           # reuses the cached stand-in base images
 #   scripts/container-check.sh --fresh   # deletes the cache first (podman storage, stand-ins)
+#   scripts/container-check.sh --gpu     # the GPU image instead (VARIANT=gpu)
+#
+# --gpu builds VARIANT=gpu on a CUDA stand-in made from NVIDIA's PyPI wheels (see
+# scripts/container-check-gpu.sh, which holds its steps) and checks it short of the
+# driver: every CUDA and cuDNN library TensorFlow opens is found by the loader in
+# the container (from the loader's own messages, not ldd: TensorFlow dlopens
+# them), no GPU is visible only for want of libcuda, `tfcat version` says so in one
+# line with no TensorFlow log line, training and prediction run on /cpu:0, and
+# `--device /gpu:0` fails with one line; then serve and gpu-check.sh as for the
+# CPU image. It downloads about 2.7 GB the first time (the tensorflow wheel and
+# NVIDIA's), kept in the wheel cache, and needs a C compiler (cc) and objdump.
 #
 # No container registry is contacted (every image is local, --pull=never). The
 # base images are local stand-ins for the Dockerfile's defaults, made once and
@@ -39,16 +50,20 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 die() { echo "container-check: $*" >&2; exit 1; }
 
 fresh=false
+variant=cpu
 for arg in "$@"; do
 	case "$arg" in
 	--fresh) fresh=true ;;
+	--gpu) variant=gpu ;;
 	-h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) die "unknown argument '$arg' (use --fresh or --help)" ;;
+	*) die "unknown argument '$arg' (use --fresh, --gpu or --help)" ;;
 	esac
 done
 
 [[ $(id -u) -eq 0 ]] || die "needs root (rootful podman and debootstrap)"
-for c in podman debootstrap unshare go tar curl python3 readelf timeout; do
+needs=(podman debootstrap unshare go tar curl python3 readelf timeout)
+[[ $variant == cpu ]] || needs+=(cc objdump)
+for c in "${needs[@]}"; do
 	command -v "$c" >/dev/null || die "$c not found: run scripts/setup-debian.sh --test (Debian packages podman buildah crun fuse-overlayfs debootstrap)"
 done
 fmnist=/usr/share/datasets/fashion-mnist
@@ -68,7 +83,7 @@ store=$cache/podman
 wheels=$cache/wheels
 debian_image=localhost/tfcat-standin/debian:bookworm-slim
 golang_image=localhost/tfcat-standin/golang:${go_toolchain#go}-bookworm
-image=localhost/tfcat:check-$$
+image=localhost/tfcat:check-$variant-$$
 mirror=${TFCAT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security_mirror=${TFCAT_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 
@@ -249,15 +264,17 @@ golang_standin() {
 }
 
 build_image() {
-	local log=$tmp/build.log ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
+	local log=$tmp/build.log ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt} gpu_base=$debian_image
+	[[ $variant == cpu ]] || gpu_base=$cuda_image
 	local args=(
 		--isolation=chroot --pull=never --layers --format docker
+		--build-arg "VARIANT=$variant"
 		--build-arg "GO_IMAGE=$golang_image"
 		--build-arg "CPU_BASE=$debian_image"
 		# podman 4.3's buildah skips base-cpu as unused (it does not follow
-		# FROM base-${VARIANT}): build every stage, base-gpu from the Debian
-		# stand-in, which the CPU image does not use.
-		--skip-unused-stages=false --build-arg "GPU_BASE=$debian_image"
+		# FROM base-${VARIANT}): build every stage; for the CPU image base-gpu
+		# is the Debian stand-in, which it does not use.
+		--skip-unused-stages=false --build-arg "GPU_BASE=$gpu_base"
 		--build-arg "TENSORFLOW_VERSION=$tf_version"
 		--build-arg "TFCAT_VERSION=$tfcat_version"
 		--volume "$wheels:/root/.cache/tfcat/wheels"
@@ -268,7 +285,7 @@ build_image() {
 			--build-arg SSL_CERT_FILE=/run/tfcat-build-ca.crt
 			--build-arg PIP_CERT=/run/tfcat-build-ca.crt)
 	fi
-	echo "podman build -f Dockerfile -t $image (log: $log)"
+	echo "podman build -f Dockerfile --build-arg VARIANT=$variant -t $image (log: $log)"
 	if ! timeout 2400 "${podman_cmd[@]}" build "${args[@]}" -t "$image" "$root" >"$log" 2>&1; then
 		show_log "$log"
 		die "podman build failed"
@@ -281,12 +298,40 @@ in_image() {
 	timeout 600 "${podman_ns[@]}" run --rm --network none --no-healthcheck "${run_flags[@]}" "$@"
 }
 
+# no_tf_logs FILE WHAT: WHAT (a command whose stderr is FILE) wrote no TensorFlow or
+# absl log line: tfcat keeps them off unless asked (TF_CPP_MIN_LOG_LEVEL, TFCAT_TF_LOGS).
+tf_log_re='^([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+: [IWEF] |[IWEF][0-9]{4} [0-9:.]+ +[0-9]+ |WARNING: All log messages before absl)'
+no_tf_logs() {
+	if grep -Eq "$tf_log_re" "$1"; then
+		grep -E "$tf_log_re" "$1" | head -n 5 >&2
+		die "$2 wrote TensorFlow log lines to stderr (above)"
+	fi
+}
+
+# The image's size budget: the CPU image is libtensorflow on Debian; the GPU image
+# adds the CUDA-enabled libtensorflow (1.04 GB stripped) and the stand-in's CUDA and
+# cuDNN libraries (2.1 GB, only those TensorFlow opens).
+budget_mb=700
+[[ $variant == cpu ]] || budget_mb=3500
+
 image_facts() {
 	local size user labels tools libs mnt
 	size=$(pm image inspect --format '{{.Size}}' "$image")
 	image_size_mb=$(awk -v s="$size" 'BEGIN { printf "%.0f", s / 1e6 }')
 	echo "image size: $image_size_mb MB ($size bytes)"
-	[[ $image_size_mb -lt 700 ]] || die "the image is $image_size_mb MB, over the 700 MB budget"
+	# Newest first, as podman lists them, the base image's at the bottom; the
+	# instructions that add no file (ENV, LABEL, ...) are left out. (podman 4.3's
+	# --format prints sizes rounded even with --human=false; its JSON has bytes.)
+	echo "layers:"
+	pm history --format json "$image" | python3 -c '
+import json, re, sys
+for layer in json.load(sys.stdin):
+    size = layer.get("size", 0)
+    if size > 0:
+        how = re.sub(r"^/bin/sh -c (#\(nop\) )?", "", layer.get("CreatedBy", ""))
+        print("  %8.1f MB  %s" % (size / 1e6, re.sub(r"\s+", " ", how)[:110]))' ||
+		die "podman history failed"
+	[[ $image_size_mb -lt $budget_mb ]] || die "the image is $image_size_mb MB, over the $budget_mb MB budget"
 
 	user=$(pm image inspect --format '{{.Config.User}}' "$image")
 	[[ $user == 10001:10001 ]] || die "the image's user is '$user', want 10001:10001"
@@ -299,8 +344,8 @@ image_facts() {
 	# No build tools and no Go toolchain in the final stage.
 	# shellcheck disable=SC2016 # expanded in the container
 	tools=$(in_image --entrypoint bash "$image" -c '
-		for t in go gofmt gcc cc c++ ld as make strip python3 pip3 apt-get; do command -v "$t" || true; done
-		ls -d /usr/local/go /go /src /root/.cache 2>/dev/null || true')
+		for t in go gofmt gcc cc c++ ld as make strip python3 pip3 nvcc ptxas apt-get; do command -v "$t" || true; done
+		ls -d /usr/local/go /go /src /root/.cache /opt/tfcat/lib/libtensorflow/include 2>/dev/null || true')
 	[[ $tools == /usr/bin/apt-get ]] || die "the final image has build tools or sources: $(echo "$tools" | tr '\n' ' ')"
 
 	# The libraries are stripped (readelf on the image's files, from the host).
@@ -314,15 +359,26 @@ image_facts() {
 	done
 	pm image unmount "$image" >/dev/null
 	[[ -z $bad ]] || die "not stripped:$bad"
+	[[ $variant == cpu ]] || gpu_image_facts
 }
 
 version_nonroot() {
-	local out uid
+	local out uid err=$tmp/version.err
 	uid=$(in_image --entrypoint id "$image" -u)
 	[[ $uid == 10001 ]] || die "the image runs as uid $uid, not 10001"
-	out=$(in_image "$image") # the image's CMD: version
+	out=$(in_image "$image" 2>"$err") # the image's CMD: version
 	echo "$out"
+	cat "$err"
 	grep -q "^TensorFlow $tf_version " <<<"$out" || die "tfcat version does not report TensorFlow $tf_version"
+	no_tf_logs "$err" "tfcat version"
+	if [[ $variant == gpu ]]; then
+		[[ $(grep -c GPU <<<"$out") -eq 1 ]] && grep -qx 'GPUs: none visible' <<<"$out" ||
+			die "tfcat version does not say in one line that no GPU is visible"
+		# Asked for, TensorFlow's reason is shown.
+		echo "at TF_CPP_MIN_LOG_LEVEL=1, tfcat version's stderr:"
+		in_image --env TF_CPP_MIN_LOG_LEVEL=1 "$image" version 2>&1 >/dev/null | grep 'cuInit' ||
+			die "at TF_CPP_MIN_LOG_LEVEL=1 tfcat version does not pass on TensorFlow's cuInit line"
+	fi
 }
 
 work=$tmp/work
@@ -338,15 +394,22 @@ demo_data() {
 	[[ $n -eq 700 ]] || die "expected 700 PNG files in the mounted folder, found $n"
 }
 
+# The GPU image trains and predicts on the CPU, named: there is no GPU here.
+device=()
+[[ $variant == cpu ]] || device=(--device /cpu:0)
+
 train() {
+	local err=$tmp/train.err
 	in_image "${work_mount[@]}" "$image" train --data /work/train --size 28 --channels 1 \
-		--iterations 150 --lr 1e-3 --model-dir /work/model
+		--iterations 150 --lr 1e-3 --model-dir /work/model "${device[@]}" 2>"$err" || { cat "$err" >&2; die "train failed"; }
+	cat "$err"
+	no_tf_logs "$err" "tfcat train"
 	[[ -f $work/model/checkpoint && -f $work/model/dogs-cats-model.meta ]] || die "train wrote no checkpoint into the mounted folder"
 }
 
 predict() {
 	local csv=$work/predictions.csv
-	in_image "${work_mount[@]}" "$image" predict -q --model /work/model -f csv /work/test >"$csv"
+	in_image "${work_mount[@]}" "$image" predict -q --model /work/model -f csv "${device[@]}" /work/test >"$csv"
 	head -n 3 "$csv"
 	# file,class,p...: the class folder is the truth.
 	awk -F, 'NR > 1 { n++; k = split($1, p, "/"); if (p[k - 1] == $2) ok++ }
@@ -407,21 +470,30 @@ gpu_check_script() {
 		--env TFCAT=tfcat --env TFCAT_GPU_DEVICE=/cpu:0 --entrypoint bash "$image" /scripts/gpu-check.sh 20
 }
 
+# The GPU image's stand-in and steps; shared helpers stay here.
+if [[ $variant == gpu ]]; then
+	# shellcheck source=scripts/container-check-gpu.sh
+	source "$root/scripts/container-check-gpu.sh"
+fi
+
 t_all=$EPOCHREALTIME
 step "debian stand-in" debian_standin
 step "golang stand-in" golang_standin
+[[ $variant == cpu ]] || step "cuda stand-in" cuda_standin
 step "build image" build_image
 step "image facts" image_facts
+[[ $variant == cpu ]] || step "CUDA libraries (loader)" cuda_loader
 step "version (non-root)" version_nonroot
 step "data (mounted folder)" demo_data
 step "train" train
 step "predict" predict
+[[ $variant == cpu ]] || step "--device /gpu:0" gpu_device
 step "serve + SIGTERM" serve
 step "gpu-check.sh on /cpu:0" gpu_check_script
 total=$(awk -v a="$t_all" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 
 echo
-echo "image $image: $image_size_mb MB (tfcat $tfcat_version, TensorFlow $tf_version)"
+echo "image $image ($variant): $image_size_mb MB (tfcat $tfcat_version, TensorFlow $tf_version)"
 printf '%s\n' "${times[@]}"
 printf '%-28s %7ss\n' total "$total"
 echo "container-check: $passed passed, 0 failed"
