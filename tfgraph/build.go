@@ -259,9 +259,6 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 		if opt.Base == nil {
 			return nil, errors.New("the network has a backbone and BuildOptions.Base is nil")
 		}
-		if opt.Replication != nil {
-			return nil, errors.New("a backbone cannot be trained on a cluster yet")
-		}
 		if m.Features, m.BaseVars, err = b.importBase(net, opt.Base, m.X); err != nil {
 			return nil, err
 		}

@@ -80,8 +80,8 @@ func (s *Session) Features(x []float32, n int) ([]float32, error) {
 
 // runCached is run for a session that caches features: it looks up or
 // computes b's features and feeds them, with the labels (and the learning
-// rate when training and set), in place of the images.
-func (s *Session) runCached(b *pixels.Batch, fetches []tf.Output, targets []*tf.Operation, out []float32, train bool) error {
+// rate when training and set) and extra, in place of the images.
+func (s *Session) runCached(b *pixels.Batch, fetches []tf.Output, targets []*tf.Operation, out []float32, train bool, extra map[tf.Output]*tf.Tensor) error {
 	net := s.Model.Net
 	nf := net.Base.Features
 	img := net.Height * net.Width * net.Channels
@@ -134,6 +134,9 @@ func (s *Session) runCached(b *pixels.Batch, fetches []tf.Output, targets []*tf.
 	ys, _ := tfc.Float32s(y)
 	copy(ys, b.Y[:b.N*net.Classes])
 	feeds := map[tf.Output]*tf.Tensor{s.Model.Features: feats, s.Model.Labels: y}
+	for k, v := range extra {
+		feeds[k] = v
+	}
 	if train && s.steps.in[2] != nil {
 		feeds[s.Model.LearningRate] = s.steps.in[2]
 	}

@@ -29,6 +29,20 @@ func (s *Session) SyncApply(b *pixels.Batch, step int) error {
 	if err != nil {
 		return err
 	}
+	if s.cache != nil && len(b.Paths) >= b.N {
+		// A backbone's features, cached per replica as in Step.
+		st, err := tf.NewTensor(int64(step))
+		if err != nil {
+			return err
+		}
+		defer tfc.Free(st)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if err := s.runCached(b, nil, []*tf.Operation{sync.Apply}, nil, false, map[tf.Output]*tf.Tensor{sync.LocalStep: st}); err != nil {
+			return fmt.Errorf("step %d: applying gradients: %w", step+1, err)
+		}
+		return nil
+	}
 	net := s.Model.Net
 	x, err := tfc.NewFloat32(int64(b.N), int64(net.Height), int64(net.Width), int64(net.Channels))
 	if err != nil {

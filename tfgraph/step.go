@@ -97,7 +97,7 @@ func (s *Session) run(r **tfc.Runner, b *pixels.Batch, fetches []tf.Output, targ
 		return ErrClosed
 	}
 	if s.cache != nil && len(b.Paths) >= b.N {
-		return s.runCached(b, fetches, targets, out, train)
+		return s.runCached(b, fetches, targets, out, train, nil)
 	}
 	nIn := 2
 	if train && s.steps.in[2] != nil {

@@ -61,12 +61,20 @@ func (r *run) onCluster(ctx context.Context) error {
 		}
 		r.shadow, r.sess = r.sess, nil
 	}
+	if o.Base != nil {
+		// Every replica reads the backbone: it runs it on its own share,
+		// with its own copy of the frozen weights (the head's variables are
+		// on the parameter servers).
+		if err := r.openBase(); err != nil {
+			return err
+		}
+	}
 	local := o.Session
 	o.Session = cfg
 	if err := r.load(); err != nil {
 		return err
 	}
-	net := o.network(len(r.set.Classes))
+	net := r.network()
 	if r.shadow != nil {
 		net = r.shadow.Model.Net
 	}
@@ -76,12 +84,19 @@ func (r *run) onCluster(ctx context.Context) error {
 		rep.Compute = fmt.Sprintf("%s/device:GPU:%d", c.Task.Device(), n)
 	}
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, Replication: rep, ScheduledLearningRate: o.Schedule.Scheduled(),
-		UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale()})
+		Base: r.backbone, UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale()})
 	if err != nil {
 		return err
 	}
 	if r.sess, err = tfgraph.NewSession(m, cfg); err != nil {
 		return err
+	}
+	if r.backbone != nil && r.backbone.Variables != "" {
+		// This task's copy of the backbone's weights, from its SavedModel
+		// (a resumed checkpoint holds the same: they are frozen).
+		if err := r.sess.InitBase(); err != nil {
+			return err
+		}
 	}
 	blame := func(err error) error { return blameGone(err, watch) }
 	if rank > 0 {
@@ -136,7 +151,7 @@ func (r *run) onCluster(ctx context.Context) error {
 func (r *run) initCluster(net tfgraph.Network, local tfgraph.SessionConfig) error {
 	if r.shadow == nil {
 		m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: r.opt.Seed, ScheduledLearningRate: r.opt.Schedule.Scheduled(),
-			UnfusedGradients: r.opt.UnfusedGradients})
+			Base: r.backbone, UnfusedGradients: r.opt.UnfusedGradients})
 		if err != nil {
 			return err
 		}
@@ -145,6 +160,11 @@ func (r *run) initCluster(net tfgraph.Network, local tfgraph.SessionConfig) erro
 		}
 		if err := r.shadow.Init(); err != nil {
 			return err
+		}
+		if r.backbone != nil && r.backbone.Variables != "" {
+			if err := r.shadow.InitBase(); err != nil {
+				return err
+			}
 		}
 	}
 	vals, err := r.shadow.VariableValues()
@@ -164,6 +184,9 @@ func (r *run) initCluster(net tfgraph.Network, local tfgraph.SessionConfig) erro
 func (r *run) replicate(ctx context.Context, rank int, watch *cluster.Watch) error {
 	aug, err := r.augmenter()
 	if err != nil {
+		return err
+	}
+	if err := r.cacheFeatures(aug); err != nil {
 		return err
 	}
 	r.trainSrc = partPrefetcher(r.set.Train, r.globalBatch(), rank, r.replicas, aug)

@@ -249,8 +249,6 @@ func (o *Options) normalize() error {
 		return &OptionError{Option: "Base", Value: `""`, Reason: "must name a SavedModel folder"}
 	case o.Base != nil && o.Conv != nil:
 		return &OptionError{Option: "Conv", Value: o.Conv, Reason: "cannot be used with a backbone: the head has only fully connected layers"}
-	case o.Base != nil && o.Cluster != nil:
-		return &OptionError{Option: "Base", Value: o.Base.Path, Reason: "cannot be trained on a cluster yet"}
 	}
 	for _, l := range []struct {
 		name  string

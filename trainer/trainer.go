@@ -246,13 +246,7 @@ func (r *run) load() error {
 // build makes the tutorial's network for the data and initialises it.
 func (r *run) build() error {
 	o := r.opt
-	net := o.network(len(r.set.Classes))
-	if r.base != nil {
-		net.Base, net.Conv = r.base, nil
-		if o.FC == nil {
-			net.FC = 0 // the softmax right on the features
-		}
-	}
+	net := r.network()
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, ScheduledLearningRate: o.Schedule.Scheduled(), Base: r.backbone,
 		UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale()})
 	if err != nil {
@@ -268,6 +262,36 @@ func (r *run) build() error {
 		return r.sess.InitBase()
 	}
 	return nil
+}
+
+// network is the network the options and the data ask for, on the
+// backbone when there is one.
+func (r *run) network() tfgraph.Network {
+	o := r.opt
+	net := o.network(len(r.set.Classes))
+	if r.base != nil {
+		net.Base, net.Conv = r.base, nil
+		if o.FC == nil {
+			net.FC = 0 // the softmax right on the features
+		}
+	}
+	return net
+}
+
+// cacheFeatures turns the session's feature cache on for a frozen backbone
+// (aug nil: an image's features are the same at every epoch).
+func (r *run) cacheFeatures(aug *dataset.Augmenter) error {
+	if r.sess.Model.Net.Base == nil || aug != nil {
+		return nil
+	}
+	limit := int64(DefaultFeatureCacheBytes)
+	if b := r.opt.Base; b != nil && b.CacheBytes != 0 {
+		limit = b.CacheBytes
+	}
+	if limit <= 0 {
+		return nil
+	}
+	return r.sess.CacheFeatures(limit)
 }
 
 func (r *run) save(step int) error {
@@ -298,18 +322,10 @@ func (r *run) train(ctx context.Context) error {
 	if o.Schedule.Scheduled() {
 		r.sched = newScheduler(o.Schedule, o.LearningRate, r.steps, r.perEp)
 	}
-	if r.sess.Model.Net.Base != nil && aug == nil {
-		// A frozen backbone gives an image the same features at every
-		// epoch: compute them once.
-		limit := int64(DefaultFeatureCacheBytes)
-		if o.Base != nil && o.Base.CacheBytes != 0 {
-			limit = o.Base.CacheBytes
-		}
-		if limit > 0 {
-			if err := r.sess.CacheFeatures(limit); err != nil {
-				return err
-			}
-		}
+	// A frozen backbone gives an image the same features at every epoch:
+	// compute them once.
+	if err := r.cacheFeatures(aug); err != nil {
+		return err
 	}
 	if r.stepFn == nil {
 		r.stepFn = r.sess.Step

@@ -241,7 +241,6 @@ func TestBadOptions(t *testing.T) {
 		{"dropout on a cluster", func(o *Options) { o.Cluster, o.Dropout = &cluster.Config{}, 0.3 }, "Cluster"},
 		{"batch norm on a cluster", func(o *Options) { o.Cluster, o.BatchNorm = &cluster.Config{}, true }, "Cluster"},
 		{"bf16 on a cluster", func(o *Options) { o.Cluster, o.Session.Precision = &cluster.Config{}, tfgraph.BF16 }, "Session.Precision"},
-		{"backbone on a cluster", func(o *Options) { o.Cluster, o.Base = &cluster.Config{}, &Base{Path: "m"} }, "Base"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := small(t, data)

@@ -54,6 +54,12 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("TUTORIAL_PY", tutorial)
+			// The transfer-learning tests' backbones (a Keras MobileNetV2).
+			backbones, err := filepath.Abs("../../trainer/testdata/backbones.py")
+			if err != nil {
+				return err
+			}
+			env.Setenv("BACKBONES_PY", backbones)
 			// Free loopback ports for cluster scripts: PORT0, PORT1, ...
 			for i := range 10 {
 				ln, err := net.Listen("tcp", "127.0.0.1:0")
