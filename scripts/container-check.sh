@@ -331,6 +331,12 @@ for layer in json.load(sys.stdin):
         how = re.sub(r"^/bin/sh -c (#\(nop\) )?", "", layer.get("CreatedBy", ""))
         print("  %8.1f MB  %s" % (size / 1e6, re.sub(r"\s+", " ", how)[:110]))' ||
 		die "podman history failed"
+	# The base's share: its layers are the bottom ones above (a stand-in made with
+	# --layers=false is one layer, listed under its last instruction).
+	local base=$debian_image
+	[[ $variant == cpu ]] || base=$cuda_image
+	pm image inspect --format '{{.Size}}' "$base" |
+		awk -v b="$base" -v t="$size" '{ printf "base %s: %.0f MB; the Dockerfile'"'"'s layers: %.0f MB\n", b, $1 / 1e6, (t - $1) / 1e6 }'
 	[[ $image_size_mb -lt $budget_mb ]] || die "the image is $image_size_mb MB, over the $budget_mb MB budget"
 
 	user=$(pm image inspect --format '{{.Config.User}}' "$image")
