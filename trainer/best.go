@@ -39,7 +39,11 @@ func (r *run) saveBest(step int) error {
 	if err != nil {
 		return err
 	}
-	prefix, err := sess.Save(r.bestOptions(), r.info(step))
+	info, err := r.info(step)
+	if err != nil {
+		return err
+	}
+	prefix, err := sess.Save(r.bestOptions(), info)
 	if err != nil {
 		return fmt.Errorf("saving the best checkpoint: %w", err)
 	}

@@ -35,6 +35,7 @@ func (r *run) onCluster(ctx context.Context) error {
 	cfg := o.Session
 	cfg.Target, cfg.DeviceFilters = target, c.DeviceFilters()
 	if c.Task.Type == cluster.PS {
+		r.setHooks(true)
 		return r.serveVariables(ctx, cfg)
 	}
 	replicas := c.Replicas()
@@ -44,6 +45,9 @@ func (r *run) onCluster(ctx context.Context) error {
 		if t == c.Task {
 			rank = i
 		}
+	}
+	if rank > 0 {
+		r.setHooks(true) // the chief's hooks only run on the chief
 	}
 	watch := c.NewWatch(c.Others())
 	// Sessions on a cluster wait for the tasks they use: wait here, bounded,

@@ -50,7 +50,8 @@ const (
 	Completed   Reason = iota // not stopped: every step ran
 	Interrupted               // the context was cancelled
 	EarlyStop                 // the validation loss stopped improving
-	Failed                    // a step, a batch or OnEvent failed
+	Failed                    // a step, a batch, OnEvent or a hook failed
+	Stopped                   // a hook asked to stop (ErrStop)
 )
 
 // Event is one report of a run. Which fields are set depends on Kind.
@@ -136,7 +137,7 @@ type jsonEvent struct {
 	Restored      bool     `json:"restored_best,omitempty"`
 }
 
-var reasonNames = [...]string{Completed: "completed", Interrupted: "interrupted", EarlyStop: "early_stop", Failed: "failed"}
+var reasonNames = [...]string{Completed: "completed", Interrupted: "interrupted", EarlyStop: "early_stop", Failed: "failed", Stopped: "stopped"}
 
 // MarshalJSON encodes the event as tfcat train --json prints it, one object
 // with "event" naming the kind.

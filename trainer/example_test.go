@@ -122,3 +122,32 @@ func ExampleBase() {
 	// input 16x16x1, the backbone's
 	// prediction: light
 }
+
+// targetAccuracy stops a run once an epoch's validation accuracy reaches a
+// target: a Hook, called with every event of the run.
+type targetAccuracy float32
+
+func (t targetAccuracy) Event(e trainer.Event) error {
+	if e.Kind == trainer.Epoch && e.ValAccuracy >= float32(t) {
+		return trainer.ErrStop // after this epoch's checkpoint
+	}
+	return nil
+}
+
+// A hook takes part in the training loop: this one stops the run early.
+func ExampleHook() {
+	dir, _ := os.MkdirTemp("", "tfcat-example")
+	defer os.RemoveAll(dir)
+	testenv.WriteClassFolders(filepath.Join(dir, "data"), []string{"dark", "light"}, 40, 16)
+	res, err := trainer.Train(context.Background(), trainer.Options{
+		Data: filepath.Join(dir, "data"), Size: 16, Channels: 1, Validation: 0.2, Seed: 1,
+		BatchSize: 8, Epochs: 50, LearningRate: 1e-3, ModelDir: filepath.Join(dir, "model"),
+		Hooks: []trainer.Hook{targetAccuracy(1)},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("stopped by the hook:", res.Reason == trainer.Stopped, "before the last step:", res.Step < 50*64/8)
+	// Output:
+	// stopped by the hook: true before the last step: true
+}

@@ -277,7 +277,10 @@ func TestRunStateRoundTrip(t *testing.T) {
 	sched := Schedule{Kind: Plateau, Patience: 2, Factor: 0.5}
 	r := &run{set: &dataset.Set{}, bestLoss: 0.25, sinceBest: 1, sched: newScheduler(sched, 1e-3, 100, 10)}
 	r.sched.best, r.sched.sinceBest, r.sched.plateauRate = 0.3, 1, 2.5e-4
-	info := r.info(7)
+	info, err := r.info(7)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name  string

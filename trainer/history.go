@@ -32,7 +32,8 @@ const HistoryFile = "history.jsonl"
 // maxHistorySteps is about the most step lines one run writes.
 const maxHistorySteps = 500
 
-// history writes HistoryFile; it sees the run's events before OnEvent does.
+// history writes HistoryFile: the run's first hook, it sees the events
+// before OnEvent does.
 type history struct {
 	opt    *Options // the run's, as resuming and loading complete them
 	path   string
@@ -46,24 +47,22 @@ type history struct {
 	last    Event // the last Step event
 }
 
-// keepHistory starts the history of a run whose options are *opt and routes
-// opt.OnEvent through it; nil when opt.NoHistory is set.
+// keepHistory starts the history of a run whose options are *opt (which
+// resuming and loading complete); nil when opt.NoHistory is set. It is the
+// run's first hook.
 func keepHistory(opt *Options) *history {
 	if opt.NoHistory {
 		return nil
 	}
-	h := &history{opt: opt, path: filepath.Join(opt.ModelDir, HistoryFile)}
-	next := opt.OnEvent
-	opt.OnEvent = func(e Event) error {
-		if err := h.record(e); err != nil {
-			return fmt.Errorf("training history %s: %w", h.path, err)
-		}
-		if next != nil {
-			return next(e)
-		}
-		return nil
+	return &history{opt: opt, path: filepath.Join(opt.ModelDir, HistoryFile)}
+}
+
+// Event records e (Hook).
+func (h *history) Event(e Event) error {
+	if err := h.record(e); err != nil {
+		return fmt.Errorf("training history %s: %w", h.path, err)
 	}
-	return h
+	return nil
 }
 
 // historyRun is the run line.
@@ -123,7 +122,7 @@ func (h *history) runLine(e Event) historyRun {
 	v := reflect.ValueOf(*h.opt)
 	for i := range v.NumField() {
 		f := v.Type().Field(i)
-		if f.IsExported() && f.Type.Kind() != reflect.Func && f.Name != "Command" {
+		if f.IsExported() && f.Type.Kind() != reflect.Func && f.Name != "Command" && f.Name != "Hooks" {
 			opts[f.Name] = v.Field(i).Interface()
 		}
 	}

@@ -180,6 +180,8 @@ func TestHistoryStepAllocatesNothing(t *testing.T) {
 	r.steps = 100 // a line every step
 	h := keepHistory(&r.opt)
 	defer h.close()
+	r.history = h
+	r.setHooks(false)
 	if err := h.record(Event{Kind: Checkpoint, Step: r.res.Step}); err != nil { // opens the file
 		t.Fatal(err)
 	}

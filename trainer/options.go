@@ -143,6 +143,10 @@ type Options struct {
 	// it returns stops training: the last completed step is saved and Train
 	// returns the error.
 	OnEvent func(Event) error
+	// Hooks take part in the loop after the trainer's own (see Hook): they
+	// see every event, can stop the run (ErrStop), and a StateHook's state
+	// is kept in every checkpoint and given back on resume.
+	Hooks []Hook
 
 	// NoHistory turns off the training history (HistoryFile in ModelDir).
 	NoHistory bool
@@ -204,6 +208,9 @@ func (o *Options) normalize() error {
 	if o.ResumeIfPresent && !o.Resume {
 		_, err := checkpoint.Resolve(o.ModelDir)
 		o.Resume = err == nil
+	}
+	if err := checkHooks(o.Hooks); err != nil {
+		return err
 	}
 	if o.ClusterTimeout == 0 {
 		o.ClusterTimeout = DefaultClusterTimeout

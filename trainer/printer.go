@@ -104,6 +104,8 @@ func (o *Printer) Event(e Event) error {
 			o.Note("interrupted at step %d; saving", e.Step)
 		case EarlyStop:
 			o.Note("early stop at step %d: validation loss has not improved for %d epochs (best %.4f)", e.Step, e.Patience, e.BestLoss)
+		case Stopped:
+			o.Note("stopped at step %d: a hook asked to", e.Step)
 		}
 	case Done:
 		o.printJSON(e)

@@ -51,7 +51,11 @@ func (r *run) saveInBackground(step int, best bool) error {
 	if err != nil {
 		return fmt.Errorf("saving step %d: %w", step, err)
 	}
-	info := r.info(step)
+	info, err := r.info(step)
+	if err != nil {
+		snap.Free()
+		return err
+	}
 	type job struct {
 		kind Kind
 		opt  tfgraph.SaveOptions

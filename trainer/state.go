@@ -22,6 +22,8 @@ type runState struct {
 	BestLoss  *float64 `json:"best_loss,omitempty"`
 	SinceBest int      `json:"epochs_since_best,omitempty"`
 	Plateau   *plateau `json:"plateau,omitempty"`
+	// Hooks holds the StateHooks' states by name.
+	Hooks map[string]json.RawMessage `json:"hooks,omitempty"`
 }
 
 // plateau is the Plateau schedule's state.
@@ -46,13 +48,20 @@ func orInf(p *float64) float64 {
 }
 
 // info is the checkpoint information of the run at step.
-func (r *run) info(step int) tfgraph.Info {
+func (r *run) info(step int) (tfgraph.Info, error) {
 	st := runState{BestLoss: finite(r.bestLoss), SinceBest: r.sinceBest}
 	if sc := r.sched; sc != nil && sc.s.Kind == Plateau {
 		st.Plateau = &plateau{BestLoss: finite(sc.best), SinceBest: sc.sinceBest, Rate: sc.plateauRate}
 	}
-	b, _ := json.Marshal(st) // plain numbers and pointers: cannot fail
-	return tfgraph.Info{Classes: r.set.Classes, Step: step, TrainerState: b}
+	var err error
+	if st.Hooks, err = r.hookStates(); err != nil {
+		return tfgraph.Info{}, err
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return tfgraph.Info{}, fmt.Errorf("the trainer's state: %w", err) // a hook's state that is not JSON
+	}
+	return tfgraph.Info{Classes: r.set.Classes, Step: step, TrainerState: b}, nil
 }
 
 // restoreState applies the state a resumed checkpoint saved (r.resumed),
@@ -65,6 +74,9 @@ func (r *run) restoreState() error {
 	var st runState
 	if err := json.Unmarshal(r.resumed, &st); err != nil {
 		return &ResumeError{fmt.Errorf("the checkpoint's trainer state: %w", err)}
+	}
+	if err := r.restoreHooks(st.Hooks); err != nil {
+		return err
 	}
 	r.bestLoss, r.sinceBest = orInf(st.BestLoss), st.SinceBest
 	if sc := r.sched; sc != nil && sc.s.Kind == Plateau && st.Plateau != nil {

@@ -45,13 +45,15 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	}
 	r := &run{opt: opt, res: &Result{}}
 	defer r.close()
-	defer keepHistory(&r.opt).close()
+	r.history = keepHistory(&r.opt)
+	defer r.history.close()
 	if opt.LogDir != "" {
 		var err error
 		if r.tb, err = tensorboard.NewWriter(opt.LogDir); err != nil {
 			return nil, err
 		}
 	}
+	r.setHooks(false)
 	if opt.Cluster != nil {
 		err := r.onCluster(ctx)
 		return r.res, err
@@ -90,7 +92,12 @@ type run struct {
 	validN             int // validation batch size
 	validBatches       int
 
-	tb *tensorboard.Writer // nil without LogDir
+	tb      *tensorboard.Writer // nil without LogDir
+	history *history            // nil with NoHistory
+	// hookList is the hooks emit calls (hooks.go); stopAsked is set when
+	// one returned ErrStop.
+	hookList  []Hook
+	stopAsked bool
 
 	// On a cluster (distributed.go): the step function, the local copy that
 	// initialises and saves, the number of replicas, and the chief's hook
@@ -139,28 +146,20 @@ func (r *run) close() {
 	}
 }
 
+// setHooks sets the hooks emit calls: all of them, or a replica's.
+func (r *run) setHooks(replica bool) { r.hookList = r.hooks(replica) }
+
+// emit gives e to the run's hooks in order; a hook's ErrStop asks the loop
+// to stop after the current step.
 func (r *run) emit(e Event) error {
 	e.Steps, e.StartStep = r.steps, r.res.StartStep
-	if r.opt.OnEvent != nil {
-		if err := r.opt.OnEvent(e); err != nil {
-			return err
+	for _, h := range r.hookList {
+		if err := h.Event(e); err != nil {
+			if !errors.Is(err, ErrStop) {
+				return err
+			}
+			r.stopAsked = true
 		}
-	}
-	if r.tb == nil {
-		return nil
-	}
-	switch e.Kind {
-	case Step:
-		return r.tb.Scalar(int64(e.Step), "loss", e.Loss)
-	case Epoch:
-		scalars := map[string]float32{"accuracy": e.TrainAccuracy, "val_loss": e.ValLoss, "val_accuracy": e.ValAccuracy}
-		if r.sched != nil {
-			scalars["learning_rate"] = float32(e.LearningRate)
-		}
-		if err := r.tb.Scalars(int64(e.Step), scalars); err != nil {
-			return err
-		}
-		return r.tb.Flush()
 	}
 	return nil
 }
@@ -302,7 +301,11 @@ func (r *run) save(step int) error {
 	if err != nil {
 		return err
 	}
-	prefix, err := sess.Save(r.saveOptions(), r.info(step))
+	info, err := r.info(step)
+	if err != nil {
+		return err
+	}
+	prefix, err := sess.Save(r.saveOptions(), info)
 	if err != nil {
 		return err
 	}
@@ -310,7 +313,10 @@ func (r *run) save(step int) error {
 	return r.emit(Event{Kind: Checkpoint, Step: step, Checkpoint: prefix})
 }
 
-var errEarlyStop = errors.New("early stop")
+var (
+	errEarlyStop = errors.New("early stop")
+	errStopped   = errors.New("stopped by a hook")
+)
 
 // train runs the steps and the final save.
 func (r *run) train(ctx context.Context) error {
@@ -354,6 +360,9 @@ func (r *run) train(ctx context.Context) error {
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		res.Reason = Interrupted
 		err = r.emit(Event{Kind: Stopping, Step: res.Step, Reason: Interrupted})
+	case errors.Is(err, errStopped):
+		res.Reason = Stopped
+		err = r.emit(Event{Kind: Stopping, Step: res.Step, Reason: Stopped})
 	case errors.Is(err, errEarlyStop):
 		res.Reason = EarlyStop
 		stop := Event{Kind: Stopping, Step: res.Step, Reason: EarlyStop, BestLoss: float32(r.bestLoss), Patience: o.EarlyStop}
@@ -403,6 +412,9 @@ func (r *run) loop(ctx context.Context) error {
 	for r.res.Step < r.steps {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if r.stopAsked {
+			return errStopped
 		}
 		if err := r.step(); err != nil {
 			return err
