@@ -19,7 +19,7 @@
 # them), no GPU is visible only for want of libcuda, `tfcat version` says so in one
 # line with no TensorFlow log line, training and prediction run on /cpu:0, and
 # `--device /gpu:0` fails with one line; then serve and gpu-check.sh as for the
-# CPU image. It downloads about 2.7 GB the first time (the tensorflow wheel and
+# CPU image. It downloads about 2.1 GB the first time (the tensorflow wheel and
 # NVIDIA's), kept in the wheel cache, and needs a C compiler (cc) and objdump.
 #
 # No container registry is contacted (every image is local, --pull=never). The
