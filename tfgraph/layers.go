@@ -187,6 +187,9 @@ func (b *builder) dropout(s *op.Scope, x tf.Output, rate float64, seed2 int64) t
 	keep := float32(1 - rate)
 	var attrs []op.RandomUniformAttr
 	if b.opt.Seed != 0 {
+		if r := b.opt.Replication; r != nil {
+			seed2 += 1_000_003 * int64(r.Rank) // far from every layer's seed2
+		}
 		attrs = append(attrs, op.RandomUniformSeed(b.opt.Seed), op.RandomUniformSeed2(seed2))
 	}
 	rnd := op.RandomUniform(s, op.Shape(s, x), tf.Float, attrs...)

@@ -27,6 +27,11 @@ type Replication struct {
 	// their updates, such as "/job:worker/task:1/device:GPU:0"; empty leaves
 	// it to TensorFlow's placement on the task that runs the session.
 	Compute string
+	// Rank is this task's place among the replicas (the chief is 0): each
+	// replica draws its dropout masks from its own seeds, so that the
+	// replicas' shares of a global batch get independent masks, as the
+	// images of one process's batch do.
+	Rank int
 }
 
 // SyncOps are the nodes of a replicated graph that the replicas run. Node

@@ -82,7 +82,7 @@ func (r *run) onCluster(ctx context.Context) error {
 	if r.shadow != nil {
 		net = r.shadow.Model.Net
 	}
-	rep := &tfgraph.Replication{PSTasks: len(c.Jobs[cluster.PS]), Replicas: r.replicas, PSJob: cluster.PS}
+	rep := &tfgraph.Replication{PSTasks: len(c.Jobs[cluster.PS]), Replicas: r.replicas, PSJob: cluster.PS, Rank: rank}
 	if n, isGPU := tfgraph.GPUIndex(o.Session.Device); isGPU {
 		// A replica's compute on its GPU; the variables stay on the ps.
 		rep.Compute = fmt.Sprintf("%s/device:GPU:%d", c.Task.Device(), n)
