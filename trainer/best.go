@@ -35,15 +35,7 @@ func (r *run) saveBest(step int) error {
 	if !r.opt.KeepBest {
 		return nil
 	}
-	sess, err := r.saveSource()
-	if err != nil {
-		return err
-	}
-	info, err := r.info(step)
-	if err != nil {
-		return err
-	}
-	prefix, err := sess.Save(r.bestOptions(), info)
+	prefix, err := r.saveNow(r.bestOptions(), step)
 	if err != nil {
 		return fmt.Errorf("saving the best checkpoint: %w", err)
 	}

@@ -109,12 +109,19 @@ func (r *run) onCluster(ctx context.Context) error {
 	if err := r.initCluster(net, local); err != nil {
 		return blame(err)
 	}
+	return r.lead(ctx, blame)
+}
+
+// lead is the chief's part: the loop of Train, whose step adds the chief's
+// share of the gradients, applies the replicas' mean and releases the next
+// step to the other replicas.
+func (r *run) lead(ctx context.Context, blame func(error) error) error {
 	// The chief's share of each global batch: sliced from the whole batch,
 	// which its epoch reports evaluate as one process does; streamed, only
 	// its share is decoded (and the epoch reports evaluate that share).
 	own := &pixels.Batch{}
 	share := func(b *pixels.Batch) *pixels.Batch { return slice(b, own, 0, r.replicas) }
-	if o.Stream {
+	if r.opt.Stream {
 		aug, err := r.augmenter()
 		if err != nil {
 			return err

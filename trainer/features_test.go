@@ -226,15 +226,7 @@ func TestResumeKeepsBest(t *testing.T) {
 	if best.Kind != Best || best.BestLoss != slices.Min(losses) {
 		t.Fatalf("first run: best %+v for losses %v", best, losses)
 	}
-	prefix, err := checkpoint.Resolve(opt.ModelDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := checkpoint.ReadMetaGraph(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := tfgraph.InfoFromMeta(meta).TrainerState; !strings.Contains(string(st), "best_loss") {
+	if st := trainerState(t, opt.ModelDir); !strings.Contains(st, "best_loss") {
 		t.Fatalf("the checkpoint's trainer state %q holds no best loss", st)
 	}
 

@@ -93,6 +93,20 @@ func TestHooks(t *testing.T) {
 	}
 }
 
+// trainerState is the trainer's record in the latest checkpoint in dir.
+func trainerState(t *testing.T, dir string) string {
+	t.Helper()
+	prefix, err := checkpoint.Resolve(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := checkpoint.ReadMetaGraph(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(tfgraph.InfoFromMeta(meta).TrainerState)
+}
+
 // A StateHook's state is in every checkpoint and back on resume.
 func TestStateHookResumes(t *testing.T) {
 	opt := small(t, folder(t, 8))
@@ -102,15 +116,7 @@ func TestStateHookResumes(t *testing.T) {
 	if _, err := Train(context.Background(), opt); err != nil {
 		t.Fatal(err)
 	}
-	prefix, err := checkpoint.Resolve(opt.ModelDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := checkpoint.ReadMetaGraph(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := string(tfgraph.InfoFromMeta(meta).TrainerState); !strings.Contains(st, `"hooks":{"epochs":3}`) {
+	if st := trainerState(t, opt.ModelDir); !strings.Contains(st, `"hooks":{"epochs":3}`) {
 		t.Errorf("the checkpoint's trainer state %s holds no hook state", st)
 	}
 	second := &epochCounter{}

@@ -136,6 +136,19 @@ func (r *run) saveSource() (*tfgraph.Session, error) {
 	return r.shadow, nil
 }
 
+// saveNow writes the run's state at step where opt says, before returning.
+func (r *run) saveNow(opt tfgraph.SaveOptions, step int) (string, error) {
+	sess, err := r.saveSource()
+	if err != nil {
+		return "", err
+	}
+	info, err := r.info(step)
+	if err != nil {
+		return "", err
+	}
+	return sess.Save(opt, info)
+}
+
 // saveOptions are where the run's checkpoints go; bestOptions, its best.
 func (r *run) saveOptions() tfgraph.SaveOptions {
 	o := r.opt

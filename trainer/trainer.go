@@ -297,15 +297,7 @@ func (r *run) save(step int) error {
 	if err := r.collectWrites(true); err != nil {
 		return err
 	}
-	sess, err := r.saveSource()
-	if err != nil {
-		return err
-	}
-	info, err := r.info(step)
-	if err != nil {
-		return err
-	}
-	prefix, err := sess.Save(r.saveOptions(), info)
+	prefix, err := r.saveNow(r.saveOptions(), step)
 	if err != nil {
 		return err
 	}
