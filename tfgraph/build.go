@@ -147,6 +147,10 @@ type builder struct {
 	// biased pairs each convolution's or MatMul's output with the AddV2
 	// that adds its bias (see fusable).
 	biased [][2]tf.Output
+	// bnStats are the training path's batch statistics of each batch
+	// normalisation when replicated: the replicas' are averaged into the
+	// moving averages (syncBatchNorm) instead of each updating its own.
+	bnStats []bnStat
 }
 
 func (b *builder) unique(name string) string {

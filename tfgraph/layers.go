@@ -162,23 +162,43 @@ func (b *builder) batchNorm(s *op.Scope, x tf.Output, bn *batchNormVars, axes []
 		// As tf.nn.moments: the variance's gradient through the mean is zero.
 		sq := op.SquaredDifference(s, x, op.StopGradient(s, mean))
 		variance = op.Mean(s.SubScope("variance"), sq, ax)
-		decay := op.Const(s.SubScope("decay"), float32(1-BatchNormMomentum))
-		for _, u := range []struct {
-			v    *Variable
-			stat tf.Output
-			name string
-		}{{bn.mean, mean, "update_moving_mean"}, {bn.variance, variance, "update_moving_variance"}} {
-			us := s.SubScope(u.name)
-			// moving -= (moving - stat) · (1 - momentum)
-			next := op.Sub(us, u.v.Read, op.Mul(us, op.Sub(us.SubScope("delta"), u.v.Read, u.stat), decay))
-			updates = append(updates, us.AddOperation(tf.OpSpec{Type: opAssign, Name: "Assign",
-				Input: []tf.Input{u.v.Ref, next}, Attrs: map[string]any{"validate_shape": true, "use_locking": false}}))
+		if b.opt.Replication != nil {
+			b.bnStats = append(b.bnStats, bnStat{bn: bn, mean: mean, variance: variance, scope: s})
+		} else {
+			updates = movingAverages(s, bn, mean, variance)
 		}
 	}
 	inv := op.Mul(s.SubScope("inv"), op.Rsqrt(s, op.AddV2(s.SubScope("var_eps"), variance,
 		op.Const(s.SubScope("epsilon"), float32(BatchNormEpsilon)))), bn.gamma.Read)
 	shift := op.Sub(s, bn.beta.Read, op.Mul(s.SubScope("shift"), mean, inv))
 	return op.AddV2(s.SubScope("out"), op.Mul(s.SubScope("scale"), x, inv), shift), updates
+}
+
+// bnStat is one batch normalisation's training statistics, for
+// syncBatchNorm: the op scope of its layer, its variables, and the batch
+// mean and (biased) variance.
+type bnStat struct {
+	bn             *batchNormVars
+	mean, variance tf.Output
+	scope          *op.Scope
+}
+
+// movingAverages returns the assignments that move bn's moving averages
+// towards mean and variance: moving -= (moving - stat) · (1 - momentum).
+func movingAverages(s *op.Scope, bn *batchNormVars, mean, variance tf.Output) []*tf.Operation {
+	var updates []*tf.Operation
+	decay := op.Const(s.SubScope("decay"), float32(1-BatchNormMomentum))
+	for _, u := range []struct {
+		v    *Variable
+		stat tf.Output
+		name string
+	}{{bn.mean, mean, "update_moving_mean"}, {bn.variance, variance, "update_moving_variance"}} {
+		us := s.SubScope(u.name)
+		next := op.Sub(us, u.v.Read, op.Mul(us, op.Sub(us.SubScope("delta"), u.v.Read, u.stat), decay))
+		updates = append(updates, us.AddOperation(tf.OpSpec{Type: opAssign, Name: "Assign",
+			Input: []tf.Input{u.v.Ref, next}, Attrs: map[string]any{"validate_shape": true, "use_locking": false}}))
+	}
+	return updates
 }
 
 // dropout is tf.nn.dropout(x, rate): each value kept with probability

@@ -2,6 +2,7 @@ package tfgraph
 
 import (
 	"fmt"
+	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
@@ -75,6 +76,20 @@ func (r *Replication) devices(net Network) map[string]string {
 		d[name], d[name+adamMSuffix], d[name+adamVSuffix] = dev, dev, dev
 	}
 	d[Beta1PowerName], d[Beta2PowerName] = d[VariableName(0)], d[VariableName(0)]
+	if net.BatchNorm {
+		// Batch normalisation's variables too, round-robin after the
+		// others: gamma and beta with their Adam slots, the moving averages.
+		k := len(net.VariableShapes())
+		names := net.layerNames()
+		for _, layer := range names[:len(names)-1] {
+			for _, suffix := range []string{bnGammaSuffix, bnBetaSuffix, bnMeanSuffix, bnVarianceSuffix} {
+				dev := r.psDevice(k % r.PSTasks)
+				k++
+				name := layer + suffix
+				d[name], d[name+adamMSuffix], d[name+adamVSuffix] = dev, dev, dev
+			}
+		}
+	}
 	return d
 }
 
@@ -102,6 +117,23 @@ func (b *builder) syncGradients(m *Model, vars []*Variable, grads []tf.Output) (
 		mean[i] = accumulate(v.Name, b.devices[v.Name], tf.MakeShape(v.Shape...), grads[i])
 	}
 	sync.MeanLoss = accumulate("loss", r.psDevice(0), tf.ScalarShape(), m.Cost)
+	// Batch normalisation: each replica normalises its share with its
+	// share's statistics (as unsynchronised data-parallel batch norm does),
+	// and adds them here; the chief's update moves the moving averages
+	// towards the global batch's, once per step: the shares are equal, so
+	// the mean of their means is the global mean, and the mean of their
+	// E[x²] (variance + mean²) less its square is the global (biased)
+	// variance, as one process computes it on the whole batch.
+	for _, st := range b.bnStats {
+		bn, dev := st.bn, b.devices[st.bn.mean.Name]
+		shape := tf.MakeShape(bn.mean.Shape...)
+		ex := accumulate(bn.mean.Name, dev, shape, st.mean)
+		ex2 := accumulate(bn.variance.Name, dev, shape,
+			op.AddV2(st.scope.SubScope("mean_of_squares"), st.variance, op.Square(st.scope.SubScope("square_of_mean"), st.mean)))
+		us := s.WithDevice(dev).SubScope(strings.ReplaceAll(bn.mean.Name, "/", "_") + "_global")
+		variance := op.Sub(us.SubScope("variance"), ex2, op.Square(us, ex))
+		m.updates = append(m.updates, movingAverages(us, bn, ex, variance)...)
+	}
 	sync.Apply = s.AddOperation(tf.OpSpec{Type: "NoOp", Name: "apply", ControlDependencies: applies})
 
 	// One token queue per replica other than the chief, on the first ps: a

@@ -240,11 +240,6 @@ func (o *Options) normalize() error {
 		// The rewrite reaches the replicas' graph partitions, where kernels
 		// without bfloat16 (the non-oneDNN MaxPoolGrad among them) fail.
 		return &OptionError{Option: "Session.Precision", Value: o.Session.Precision, Reason: "cannot be used on a cluster yet: a replica's graph partition gets kernels that have no bfloat16"}
-	case o.Cluster != nil && o.BatchNorm:
-		// Batch norm's moving averages are variables of each replica's own
-		// graph, not of the parameter servers, and would be updated by each
-		// replica's share alone.
-		return &OptionError{Option: "BatchNorm", Value: true, Reason: "cannot be used on a cluster yet: its moving averages are not replicated"}
 	case o.Conv != nil && len(o.Conv) == 0:
 		return &OptionError{Option: "Conv", Value: "[]", Reason: "must list at least one layer"}
 	case o.FC != nil && len(o.FC) == 0:

@@ -238,7 +238,6 @@ func TestBadOptions(t *testing.T) {
 		{"plateau factor", func(o *Options) { o.Schedule = Schedule{Kind: Plateau, Factor: 2} }, "Schedule.Factor"},
 		{"keep best without validation", func(o *Options) { o.KeepBest, o.Validation = true, 0 }, "KeepBest"},
 		// What a cluster does not run yet (options.go says why for each).
-		{"batch norm on a cluster", func(o *Options) { o.Cluster, o.BatchNorm = &cluster.Config{}, true }, "BatchNorm"},
 		{"bf16 on a cluster", func(o *Options) { o.Cluster, o.Session.Precision = &cluster.Config{}, tfgraph.BF16 }, "Session.Precision"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
