@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,9 +21,8 @@ import (
 	shapepb "github.com/wamuir/graft/tensorflow/core/framework/tensor_shape_go_proto"
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/serving/apis_go_proto"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tfcat/tfcat/internal/testenv/grpctest"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
 )
@@ -88,17 +86,8 @@ func TestSwapsUnderLoadBothProtocols(t *testing.T) {
 	ts := httptest.NewServer(serving.NewHandler(m))
 	defer ts.Close()
 	gs := grpcapi.NewServer(m, grpcapi.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(ln)
-	defer gs.Stop()
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, stopGRPC := grpctest.Serve(t, gs)
+	defer stopGRPC()
 
 	// One blank 8×8 grey image: as a REST instance and as gRPC's tensor_content.
 	restBody := `{"instances": [` + string(serving.AppendTensorJSON(nil, make([]float32, 64), 8, 8, 1)) + `]}`

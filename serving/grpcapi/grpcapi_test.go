@@ -35,6 +35,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/hostile"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/internal/testenv/grpctest"
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/serving"
@@ -492,17 +493,8 @@ func TestReloadConfig(t *testing.T) {
 	r := &reloadable{Models: serving.One(srv)}
 	gs := grpc.NewServer()
 	grpcapi.Register(gs, r)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(ln)
-	defer gs.Stop()
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, stop := grpctest.Serve(t, gs)
+	defer stop()
 	s := &server{conn: conn}
 	cfg := &configpb.ModelServerConfig{Config: &configpb.ModelServerConfig_ModelConfigList{ModelConfigList: &configpb.ModelConfigList{
 		Config: []*configpb.ModelConfig{{Name: "pets", BasePath: "/models/pets"}}}}}

@@ -1,7 +1,6 @@
 package grpcapi_test
 
 import (
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,11 +8,10 @@ import (
 	tensorpb "github.com/wamuir/graft/tensorflow/core/framework/tensor_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/serving/apis_go_proto"
 	configpb "github.com/wamuir/graft/tensorflow/serving/config_go_proto"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/tfcat/tfcat/internal/testenv/grpctest"
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving/grpcapi"
@@ -43,17 +41,8 @@ func TestManager(t *testing.T) {
 	}
 	defer mgr.Close()
 	gs := grpcapi.NewServer(mgr, grpcapi.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(ln)
-	defer gs.Stop()
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, stop := grpctest.Serve(t, gs)
+	defer stop()
 	s := &server{conn: conn}
 
 	predict := func(name string) (*pb.PredictResponse, error) {

@@ -29,6 +29,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/hostile"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/internal/testenv/grpctest"
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/serving"
@@ -822,17 +823,8 @@ func TestReportsServed(t *testing.T) {
 	})
 	gs := grpc.NewServer(record)
 	kserve.Register(gs, models, kserve.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(ln)
-	defer gs.Stop()
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, stop := grpctest.Serve(t, gs)
+	defer stop()
 	client := pb.NewGRPCInferenceServiceClient(conn)
 	c := ctx(t)
 	if _, err := client.ModelMetadata(c, &pb.ModelMetadataRequest{Name: "pets"}); err != nil {

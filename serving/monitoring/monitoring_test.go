@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,12 +26,12 @@ import (
 	pb "github.com/wamuir/graft/tensorflow/serving/apis_go_proto"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/internal/testenv/grpctest"
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving"
@@ -86,17 +85,8 @@ func TestCounts(t *testing.T) {
 	defer hs.Close()
 
 	gs := grpcapi.NewServer(models, grpcapi.Options{ServerOptions: []grpc.ServerOption{grpc.UnaryInterceptor(met.GRPCUnary())}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(ln)
-	defer gs.Stop()
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, stop := grpctest.Serve(t, gs)
+	defer stop()
 
 	// A request for the latest version carries the version that answered
 	// once the handler reports it (serving.ReportServed), none before.
