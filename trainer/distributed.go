@@ -122,11 +122,9 @@ func (r *run) lead(ctx context.Context, blame func(error) error) error {
 	own := &pixels.Batch{}
 	share := func(b *pixels.Batch) *pixels.Batch { return slice(b, own, 0, r.replicas) }
 	if r.opt.Stream {
-		aug, err := r.augmenter()
-		if err != nil {
+		if err := r.trainBatches(0, r.replicas); err != nil {
 			return err
 		}
-		r.trainSrc = partPrefetcher(r.set.Train, r.globalBatch(), 0, r.replicas, aug)
 		share = func(b *pixels.Batch) *pixels.Batch { return b }
 	}
 	r.stepFn = func(b *pixels.Batch) (float32, error) {
@@ -193,14 +191,12 @@ func (r *run) initCluster(net tfgraph.Network, local tfgraph.SessionConfig) erro
 // whole batch would be), adds its gradients, and again, until the chief says
 // stop.
 func (r *run) replicate(ctx context.Context, rank int, watch *cluster.Watch) error {
-	aug, err := r.augmenter()
-	if err != nil {
+	if err := r.cacheFeatures(); err != nil {
 		return err
 	}
-	if err := r.cacheFeatures(aug); err != nil {
+	if err := r.trainBatches(rank, r.replicas); err != nil {
 		return err
 	}
-	r.trainSrc = partPrefetcher(r.set.Train, r.globalBatch(), rank, r.replicas, aug)
 	r.start = time.Now()
 	for {
 		token, err := r.next(ctx, rank, watch)

@@ -278,9 +278,10 @@ func (r *run) network() tfgraph.Network {
 }
 
 // cacheFeatures turns the session's feature cache on for a frozen backbone
-// (aug nil: an image's features are the same at every epoch).
-func (r *run) cacheFeatures(aug *dataset.Augmenter) error {
-	if r.sess.Model.Net.Base == nil || aug != nil {
+// without augmentation: an image's features are then the same at every
+// epoch, computed once.
+func (r *run) cacheFeatures() error {
+	if r.sess.Model.Net.Base == nil || r.opt.Augment.Enabled() {
 		return nil
 	}
 	limit := int64(DefaultFeatureCacheBytes)
@@ -313,23 +314,19 @@ var (
 // train runs the steps and the final save.
 func (r *run) train(ctx context.Context) error {
 	o := r.opt
-	aug, err := r.augmenter()
-	if err != nil {
-		return err
-	}
 	if o.Schedule.Scheduled() {
 		r.sched = newScheduler(o.Schedule, o.LearningRate, r.steps, r.perEp)
 	}
-	// A frozen backbone gives an image the same features at every epoch:
-	// compute them once.
-	if err := r.cacheFeatures(aug); err != nil {
+	if err := r.cacheFeatures(); err != nil {
 		return err
 	}
 	if r.stepFn == nil {
 		r.stepFn = r.sess.Step
 	}
 	if r.trainSrc == nil {
-		r.trainSrc = partPrefetcher(r.set.Train, r.globalBatch(), 0, 1, aug)
+		if err := r.trainBatches(0, 1); err != nil {
+			return err
+		}
 	}
 	if n := r.set.Validation.Len(); n > 0 {
 		r.validN = min(o.BatchSize, n)
@@ -341,7 +338,7 @@ func (r *run) train(ctx context.Context) error {
 		return err
 	}
 	r.start = time.Now()
-	err = r.loop(ctx)
+	err := r.loop(ctx)
 	if werr := r.collectWrites(true); err == nil {
 		err = werr
 	}
@@ -389,14 +386,21 @@ func (r *run) train(ctx context.Context) error {
 	return r.emit(Event{Kind: Done, Step: res.Step, Checkpoint: res.Checkpoint})
 }
 
-// augmenter is the run's augmentation, nil without: every replica of a
-// cluster makes the same one, and draws for the whole global batch.
-func (r *run) augmenter() (*dataset.Augmenter, error) {
+// trainBatches starts the prefetcher of the part-th of of shares of each
+// global training batch (0 of 1: all of it), augmented when the options
+// say: every replica of a cluster makes the same augmenter, which draws for
+// the whole global batch.
+func (r *run) trainBatches(part, of int) error {
 	o := r.opt
-	if !o.Augment.Enabled() {
-		return nil, nil
+	var aug *dataset.Augmenter
+	if o.Augment.Enabled() {
+		var err error
+		if aug, err = dataset.NewAugmenter(o.Augment, o.Size, o.Channels, o.Seed); err != nil {
+			return err
+		}
 	}
-	return dataset.NewAugmenter(o.Augment, o.Size, o.Channels, o.Seed)
+	r.trainSrc = partPrefetcher(r.set.Train, r.globalBatch(), part, of, aug)
+	return nil
 }
 
 // loop runs the loop until the step count, an error or ctx's end.
