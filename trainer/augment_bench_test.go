@@ -86,7 +86,7 @@ func BenchmarkTutorialStep(b *testing.B) {
 			defer plain.close()
 			r.trainSrc = augmented // closed by r.close
 			r.perEp = 1 << 30
-			r.stepFn = r.sess.Step
+			r.startLoop()
 			var wall, cpu [2]time.Duration
 			block := func(side int, src *prefetcher) {
 				r.trainSrc = src

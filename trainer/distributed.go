@@ -63,7 +63,7 @@ func (r *run) onCluster(ctx context.Context) error {
 		if err := r.resume(); err != nil {
 			return err
 		}
-		r.shadow, r.sess = r.sess, nil
+		r.local, r.sess = r.sess, nil
 	}
 	if o.Base != nil {
 		// Every replica reads the backbone: it runs it on its own share,
@@ -79,8 +79,8 @@ func (r *run) onCluster(ctx context.Context) error {
 		return err
 	}
 	net := r.network()
-	if r.shadow != nil {
-		net = r.shadow.Model.Net
+	if r.local != nil {
+		net = r.local.Model.Net
 	}
 	rep := &tfgraph.Replication{PSTasks: len(c.Jobs[cluster.PS]), Replicas: r.replicas, PSJob: cluster.PS, Rank: rank}
 	if n, isGPU := tfgraph.GPUIndex(o.Session.Device); isGPU {
@@ -127,26 +127,7 @@ func (r *run) lead(ctx context.Context, blame func(error) error) error {
 		}
 		share = func(b *pixels.Batch) *pixels.Batch { return b }
 	}
-	r.stepFn = func(b *pixels.Batch) (float32, error) {
-		step := r.res.Step
-		if err := r.sess.SyncApply(share(b), step); err != nil {
-			return 0, blame(err)
-		}
-		loss, err := r.sess.SyncUpdate()
-		if err != nil {
-			return 0, blame(err)
-		}
-		if step+1 < r.steps {
-			err = r.sess.SyncRelease(int64(step + 1))
-		}
-		return loss, blame(err)
-	}
-	r.finish = func() error {
-		if err := r.sess.SyncRelease(-1); err != nil {
-			return blame(err)
-		}
-		return blame(r.sess.SyncDone())
-	}
+	r.stepper = &chiefStep{sess: r.sess, local: r.local, steps: r.steps, share: share, blame: blame}
 	if r.res.Step < r.steps {
 		if err := r.sess.SyncRelease(int64(r.res.Step)); err != nil {
 			return blame(err)
@@ -158,25 +139,25 @@ func (r *run) lead(ctx context.Context, blame func(error) error) error {
 // initCluster sets the cluster's variables from the local copy: the
 // checkpoint resumed, or a model initialised as one process would be.
 func (r *run) initCluster(net tfgraph.Network, local tfgraph.SessionConfig) error {
-	if r.shadow == nil {
+	if r.local == nil {
 		m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: r.opt.Seed, ScheduledLearningRate: r.opt.Schedule.Scheduled(),
 			Base: r.backbone, UnfusedGradients: r.opt.UnfusedGradients})
 		if err != nil {
 			return err
 		}
-		if r.shadow, err = tfgraph.NewSession(m, local); err != nil {
+		if r.local, err = tfgraph.NewSession(m, local); err != nil {
 			return err
 		}
-		if err := r.shadow.Init(); err != nil {
+		if err := r.local.Init(); err != nil {
 			return err
 		}
 		if r.backbone != nil && r.backbone.Variables != "" {
-			if err := r.shadow.InitBase(); err != nil {
+			if err := r.local.InitBase(); err != nil {
 				return err
 			}
 		}
 	}
-	vals, err := r.shadow.VariableValues()
+	vals, err := r.local.VariableValues()
 	if err != nil {
 		return err
 	}

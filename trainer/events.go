@@ -67,8 +67,10 @@ type Event struct {
 	// training batch's cost after it (Epoch).
 	Loss float32
 	// TrainAccuracy is on the epoch's training batch after the update;
-	// ValLoss and ValAccuracy are the means over the whole validation split.
+	// ValLoss and ValAccuracy are the means over the whole validation split,
+	// when Validated (there is one).
 	TrainAccuracy, ValLoss, ValAccuracy float32
+	Validated                           bool
 	// Elapsed is the time since the first step began.
 	Elapsed time.Duration
 	// LearningRate is the step's (Step) or the epoch's last step's (Epoch)

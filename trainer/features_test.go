@@ -263,45 +263,58 @@ func TestResumeKeepsBest(t *testing.T) {
 	}
 }
 
-// TestRunStateRoundTrip: the state a checkpoint stores gives a resumed run
-// the best loss, the patience count and a plateau schedule's reduced rate.
+// TestRunStateRoundTrip: the state a checkpoint stores gives a resumed
+// run's hooks the best loss, the patience count and a plateau schedule's
+// reduced rate; so does a record written before the trainer's parts were
+// hooks of their own.
 func TestRunStateRoundTrip(t *testing.T) {
 	sched := Schedule{Kind: Plateau, Patience: 2, Factor: 0.5}
-	r := &run{set: &dataset.Set{}, bestLoss: 0.25, sinceBest: 1, sched: newScheduler(sched, 1e-3, 100, 10)}
-	r.sched.best, r.sched.sinceBest, r.sched.plateauRate = 0.3, 1, 2.5e-4
+	type parts struct {
+		early *earlyStopHook
+		best  *keepBestHook
+		sched *scheduleHook
+	}
+	newRun := func(dir string, state []byte) (*run, parts) {
+		p := parts{newEarlyStop(2), newKeepBest(&Options{ModelDir: dir}, nil), &scheduleHook{sc: newScheduler(sched, 1e-3, 100, 10)}}
+		return &run{set: &dataset.Set{}, resumed: state, hookList: []Hook{p.sched, p.early, p.best}}, p
+	}
+	r, p := newRun("", nil)
+	p.early.best, p.early.sinceBest, p.best.best = 0.25, 1, 0.25
+	p.sched.sc.best, p.sched.sc.sinceBest, p.sched.sc.plateauRate = 0.3, 1, 2.5e-4
 	info, err := r.info(7)
 	if err != nil {
 		t.Fatal(err)
 	}
-
+	restored := func(t *testing.T, p parts) {
+		if p.early.best != 0.25 || p.early.sinceBest != 1 || p.best.best != 0.25 {
+			t.Errorf("early stop: best loss %g, epochs since %d; keep-best: %g; want 0.25, 1, 0.25", p.early.best, p.early.sinceBest, p.best.best)
+		}
+		if sc := p.sched.sc; sc.best != 0.3 || sc.sinceBest != 1 || sc.rate(50) != 2.5e-4 {
+			t.Errorf("plateau: best %g, since %d, rate %g; want 0.3, 1, 2.5e-4", sc.best, sc.sinceBest, sc.rate(50))
+		}
+	}
 	for _, tc := range []struct {
 		name  string
 		state []byte
-		check func(t *testing.T, r *run)
+		check func(t *testing.T, p parts)
 	}{
-		{"saved state", info.TrainerState, func(t *testing.T, r *run) {
-			if r.bestLoss != 0.25 || r.sinceBest != 1 {
-				t.Errorf("best loss %g, epochs since %d; want 0.25, 1", r.bestLoss, r.sinceBest)
-			}
-			if sc := r.sched; sc.best != 0.3 || sc.sinceBest != 1 || sc.rate(50) != 2.5e-4 {
-				t.Errorf("plateau: best %g, since %d, rate %g; want 0.3, 1, 2.5e-4", sc.best, sc.sinceBest, sc.rate(50))
-			}
-		}},
-		{"no validation yet", []byte(`{}`), func(t *testing.T, r *run) {
-			if !math.IsInf(r.bestLoss, 1) || r.sched.rate(50) != 1e-3 {
-				t.Errorf("best loss %g, rate %g; want +Inf and the base rate", r.bestLoss, r.sched.rate(50))
+		{"saved state", info.TrainerState, restored},
+		{"record before the hooks", []byte(`{"best_loss":0.25,"epochs_since_best":1,"plateau":{"best_loss":0.3,"epochs_since_best":1,"learning_rate":0.00025}}`), restored},
+		{"no validation yet", []byte(`{}`), func(t *testing.T, p parts) {
+			if !math.IsInf(p.early.best, 1) || !math.IsInf(p.best.best, 1) || p.sched.sc.rate(50) != 1e-3 {
+				t.Errorf("best loss %g and %g, rate %g; want +Inf and the base rate", p.early.best, p.best.best, p.sched.sc.rate(50))
 			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := &run{opt: Options{ModelDir: t.TempDir()}, resumed: tc.state, bestLoss: math.Inf(1), sched: newScheduler(sched, 1e-3, 100, 10)}
+			res, p := newRun(t.TempDir(), tc.state)
 			if err := res.restoreState(); err != nil {
 				t.Fatal(err)
 			}
-			tc.check(t, res)
+			tc.check(t, p)
 		})
 	}
-	bad := &run{resumed: []byte("{"), bestLoss: math.Inf(1)}
+	bad, _ := newRun("", []byte("{"))
 	var re *ResumeError
 	if err := bad.restoreState(); !errors.As(err, &re) {
 		t.Errorf("a corrupt state: %v, want a ResumeError", err)

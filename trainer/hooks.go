@@ -3,7 +3,6 @@ package trainer
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/tfcat/tfcat/tensorboard"
 )
@@ -94,54 +93,19 @@ func (r *run) hooks(replica bool) []Hook {
 	return append(hs, r.opt.Hooks...)
 }
 
-// checkHooks refuses two StateHooks of one name.
+// checkHooks refuses two StateHooks of one name, or one named as one of
+// the trainer's own.
 func checkHooks(hs []Hook) error {
-	seen := map[string]bool{}
+	seen := map[string]bool{earlyStopName: true, keepBestName: true, scheduleName: true}
 	for _, h := range hs {
 		if h == nil {
 			return &OptionError{Option: "Hooks", Value: "nil", Reason: "holds a nil hook"}
 		}
 		if sh, ok := h.(StateHook); ok {
 			if seen[sh.Name()] {
-				return &OptionError{Option: "Hooks", Value: sh.Name(), Reason: "names two hooks' state"}
+				return &OptionError{Option: "Hooks", Value: sh.Name(), Reason: "names two hooks' state, or the state of one of the trainer's own (early_stop, keep_best, schedule)"}
 			}
 			seen[sh.Name()] = true
-		}
-	}
-	return nil
-}
-
-// hookStates collects the StateHooks' states for a checkpoint.
-func (r *run) hookStates() (map[string]json.RawMessage, error) {
-	var out map[string]json.RawMessage
-	for _, h := range r.opt.Hooks {
-		sh, ok := h.(StateHook)
-		if !ok {
-			continue
-		}
-		st, err := sh.State()
-		if err != nil {
-			return nil, fmt.Errorf("hook %s: its state: %w", sh.Name(), err)
-		}
-		if out == nil {
-			out = map[string]json.RawMessage{}
-		}
-		out[sh.Name()] = st
-	}
-	return out, nil
-}
-
-// restoreHooks gives the StateHooks their states from a resumed checkpoint.
-func (r *run) restoreHooks(states map[string]json.RawMessage) error {
-	for _, h := range r.opt.Hooks {
-		sh, ok := h.(StateHook)
-		if !ok {
-			continue
-		}
-		if st, ok := states[sh.Name()]; ok {
-			if err := sh.Restore(st); err != nil {
-				return &ResumeError{fmt.Errorf("hook %s: restoring its state: %w", sh.Name(), err)}
-			}
 		}
 	}
 	return nil

@@ -7,15 +7,33 @@ import (
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
-// Checkpoints in the background. An epoch's checkpoint (and, with KeepBest,
-// the best) is a snapshot of the variables (tfgraph.Session.Snapshot),
-// written by a goroutine while the next steps run, so that TensorFlow's
-// writing of the bundle and the fsyncs are off the step loop. One epoch's
-// writes are in flight at a time, in order, each with Save's crash safety;
-// the training goroutine emits their events once they are on disk. Every
-// other save (the last one, an interrupted or failed run's) first waits for
-// them. On a cluster the chief copies the parameter servers' variables into
-// its local copy, snapshots that, and writes it in the background too.
+// checkpointHook writes the run's checkpoints: after every epoch's report
+// (and, with KeepBest, the best one when keepBestHook asks), every
+// SaveEvery steps, and when the run ends. It is the last of the run's hooks,
+// so every checkpoint records the state the others reached at that epoch.
+//
+// Checkpoints are written in the background unless SyncCheckpoints: an
+// epoch's checkpoint (and its best) is a snapshot of the variables
+// (tfgraph.Session.Snapshot), written by a goroutine while the next steps
+// run, so that TensorFlow's writing of the bundle and the fsyncs are off the
+// step loop. One epoch's writes are in flight at a time, in order, each with
+// Save's crash safety; the loop emits their events once they are on disk
+// (collect). Every other save (the last one, an interrupted or failed run's)
+// first waits for them. On a cluster the chief copies the parameter servers'
+// variables into its local copy (chiefStep.source), snapshots that, and
+// writes it in the background too.
+type checkpointHook struct {
+	opt     *Options
+	perEp   int
+	stepper stepper
+	res     *Result
+	info    func(step int) (tfgraph.Info, error) // the run's record at step (state.go)
+	emit    func(Event) error
+
+	best     bool    // keepBestHook asked for the best at this epoch
+	bestLoss float64 // and its loss
+	pending  chan writes
+}
 
 // written is one checkpoint a background write finished.
 type written struct {
@@ -31,19 +49,34 @@ type writes struct {
 	err  error
 }
 
-// saveInBackground snapshots the variables after step and writes them as
-// the checkpoint, and as the best one too when best is set.
-func (r *run) saveInBackground(step int, best bool) error {
-	if r.opt.SyncCheckpoints {
-		if err := r.save(step); err != nil || !best {
-			return err
+// alsoBest makes the epoch's checkpoint the best one too.
+func (h *checkpointHook) alsoBest(loss float64) { h.best, h.bestLoss = true, loss }
+
+func (h *checkpointHook) Event(e Event) error {
+	switch e.Kind {
+	case Step:
+		i := e.Step - 1 // the tutorial's loop index
+		if n := h.opt.SaveEvery; n > 0 && e.Step%n == 0 && i%h.perEp != 0 {
+			return h.saveInBackground(e.Step)
 		}
-		return r.saveBest(step)
+	case Epoch:
+		return h.saveInBackground(e.Step)
 	}
-	if err := r.collectWrites(true); err != nil {
+	return nil
+}
+
+// saveInBackground snapshots the variables after step and writes them as
+// the checkpoint, and as the best one too when asked.
+func (h *checkpointHook) saveInBackground(step int) error {
+	best := h.best
+	h.best = false
+	if h.opt.SyncCheckpoints {
+		return h.saveSync(step, best)
+	}
+	if err := h.collect(true); err != nil {
 		return err
 	}
-	src, err := r.saveSource()
+	src, err := h.stepper.source()
 	if err != nil {
 		return err
 	}
@@ -51,7 +84,7 @@ func (r *run) saveInBackground(step int, best bool) error {
 	if err != nil {
 		return fmt.Errorf("saving step %d: %w", step, err)
 	}
-	info, err := r.info(step)
+	info, err := h.info(step)
 	if err != nil {
 		snap.Free()
 		return err
@@ -60,13 +93,13 @@ func (r *run) saveInBackground(step int, best bool) error {
 		kind Kind
 		opt  tfgraph.SaveOptions
 	}
-	jobs := []job{{Checkpoint, r.saveOptions()}}
-	if best && r.opt.KeepBest {
-		jobs = append(jobs, job{Best, r.bestOptions()})
+	jobs := []job{{Checkpoint, h.saveOptions()}}
+	if best {
+		jobs = append(jobs, job{Best, h.bestOptions()})
 	}
-	bestLoss := r.bestLoss
+	bestLoss := h.bestLoss
 	done := make(chan writes, 1)
-	r.pending = done
+	h.pending = done
 	go func() {
 		defer snap.Free()
 		var w writes
@@ -86,76 +119,76 @@ func (r *run) saveInBackground(step int, best bool) error {
 	return nil
 }
 
-// collectWrites emits the events of a finished background write and
-// returns its error; with wait it waits for one in flight.
-func (r *run) collectWrites(wait bool) error {
-	if r.pending == nil {
+// collect emits the events of a finished background write and returns its
+// error; with wait it waits for one in flight.
+func (h *checkpointHook) collect(wait bool) error {
+	if h.pending == nil {
 		return nil
 	}
 	var w writes
 	if wait {
-		w = <-r.pending
+		w = <-h.pending
 	} else {
 		select {
-		case w = <-r.pending:
+		case w = <-h.pending:
 		default:
 			return nil
 		}
 	}
-	r.pending = nil
+	h.pending = nil
 	for _, d := range w.done {
-		var err error
+		e := Event{Kind: Checkpoint, Step: d.step, Checkpoint: d.prefix}
 		if d.kind == Best {
-			r.bestPrefix, r.bestStep = d.prefix, d.step
-			err = r.emit(Event{Kind: Best, Step: d.step, Checkpoint: d.prefix, BestLoss: float32(d.bestLoss)})
+			e.Kind, e.BestLoss = Best, float32(d.bestLoss)
 		} else {
-			r.res.Checkpoint, r.res.CheckpointStep = d.prefix, d.step
-			err = r.emit(Event{Kind: Checkpoint, Step: d.step, Checkpoint: d.prefix})
+			h.res.Checkpoint, h.res.CheckpointStep = d.prefix, d.step
 		}
-		if err != nil && w.err == nil {
+		if err := h.emit(e); err != nil && w.err == nil {
 			w.err = err
 		}
 	}
 	return w.err
 }
 
-// saveSource is the session checkpoints are written from: the run's own, or
-// on a cluster the local copy set to the parameter servers' variables (the
-// cluster's graph holds replication nodes that no checkpoint should).
-func (r *run) saveSource() (*tfgraph.Session, error) {
-	if r.shadow == nil {
-		return r.sess, nil
-	}
-	vals, err := r.sess.VariableValues()
-	if err == nil {
-		err = r.shadow.SetVariables(vals)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("saving: reading the variables: %w", err)
-	}
-	return r.shadow, nil
-}
+// save writes the checkpoint of step before returning.
+func (h *checkpointHook) save(step int) error { return h.saveSync(step, false) }
 
-// saveNow writes the run's state at step where opt says, before returning.
-func (r *run) saveNow(opt tfgraph.SaveOptions, step int) (string, error) {
-	sess, err := r.saveSource()
-	if err != nil {
-		return "", err
+// saveSync writes the checkpoint of step, and the best one too with best,
+// before returning: from one copy of the variables (on a cluster, one read
+// of the parameter servers for both).
+func (h *checkpointHook) saveSync(step int, best bool) error {
+	if err := h.collect(true); err != nil {
+		return err
 	}
-	info, err := r.info(step)
+	sess, err := h.stepper.source()
 	if err != nil {
-		return "", err
+		return err
 	}
-	return sess.Save(opt, info)
+	info, err := h.info(step)
+	if err != nil {
+		return err
+	}
+	prefix, err := sess.Save(h.saveOptions(), info)
+	if err != nil {
+		return err
+	}
+	h.res.Checkpoint, h.res.CheckpointStep = prefix, step
+	if err := h.emit(Event{Kind: Checkpoint, Step: step, Checkpoint: prefix}); err != nil || !best {
+		return err
+	}
+	if prefix, err = sess.Save(h.bestOptions(), info); err != nil {
+		return fmt.Errorf("saving the best checkpoint: %w", err)
+	}
+	return h.emit(Event{Kind: Best, Step: step, Checkpoint: prefix, BestLoss: float32(h.bestLoss)})
 }
 
 // saveOptions are where the run's checkpoints go; bestOptions, its best.
-func (r *run) saveOptions() tfgraph.SaveOptions {
-	o := r.opt
+func (h *checkpointHook) saveOptions() tfgraph.SaveOptions {
+	o := h.opt
 	return tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name, StepSuffix: o.StepSuffix, MaxToKeep: o.MaxToKeep}
 }
 
-func (r *run) bestOptions() tfgraph.SaveOptions {
-	o := r.opt
+func (h *checkpointHook) bestOptions() tfgraph.SaveOptions {
+	o := h.opt
 	return tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name + checkpoint.BestSuffix, MaxToKeep: 1, StateFile: checkpoint.BestStateFile}
 }

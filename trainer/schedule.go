@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -198,4 +199,68 @@ func (sc *scheduler) epoch(valLoss float64) {
 		sc.plateauRate = max(sc.plateauRate*sc.s.Factor, sc.s.Min)
 		sc.sinceBest = 0
 	}
+}
+
+// scheduleHook sets each step's learning rate from the schedule (the
+// chief's rate is the one its update applies on a cluster) and gives a
+// Plateau schedule the validation losses. A Plateau schedule's reduced rate
+// is its state.
+type scheduleHook struct {
+	sc  *scheduler
+	set func(float64) error // the session's SetLearningRate
+	lr  float64             // the rate set, 0 before the first step
+}
+
+const scheduleName = "schedule"
+
+// beforeStep sets the rate of the step with 0-based index step, when it
+// changes.
+func (h *scheduleHook) beforeStep(step int) error {
+	lr := h.sc.rate(step)
+	if lr == h.lr {
+		return nil
+	}
+	if err := h.set(lr); err != nil {
+		return fmt.Errorf("step %d: %w", step+1, err)
+	}
+	h.lr = lr
+	return nil
+}
+
+func (h *scheduleHook) Event(e Event) error {
+	if e.Kind == Epoch && e.Validated {
+		h.sc.epoch(float64(e.ValLoss))
+	}
+	return nil
+}
+
+// plateauState is a Plateau schedule's record.
+type plateauState struct {
+	BestLoss  *float64 `json:"best_loss,omitempty"`
+	SinceBest int      `json:"epochs_since_best,omitempty"`
+	Rate      float64  `json:"learning_rate"`
+}
+
+func (h *scheduleHook) Name() string { return scheduleName }
+
+func (h *scheduleHook) State() (json.RawMessage, error) {
+	sc := h.sc
+	if sc.s.Kind != Plateau {
+		return json.RawMessage("{}"), nil
+	}
+	return json.Marshal(plateauState{BestLoss: finite(sc.best), SinceBest: sc.sinceBest, Rate: sc.plateauRate})
+}
+
+func (h *scheduleHook) Restore(state json.RawMessage) error {
+	var st plateauState
+	if err := json.Unmarshal(state, &st); err != nil {
+		return err
+	}
+	if sc := h.sc; sc.s.Kind == Plateau {
+		sc.best, sc.sinceBest = orInf(st.BestLoss), st.SinceBest
+		if st.Rate > 0 {
+			sc.plateauRate = st.Rate
+		}
+	}
+	return nil
 }

@@ -3,59 +3,72 @@ package trainer
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"os"
-	"path/filepath"
 
-	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // runState is what a resumed run needs besides the variables and the step,
-// saved with every checkpoint (tfgraph.Info.TrainerState): without it a
-// resumed run would forget its best validation loss (and let a worse epoch
-// replace the best checkpoint, or restart early stopping's patience) and
-// reset a plateau schedule's reduced learning rate.
+// saved with every checkpoint (tfgraph.Info.TrainerState): the states of
+// the run's StateHooks by name — the trainer's own (early stopping's
+// patience, keep-best's best loss, a plateau schedule's reduced rate) and
+// Options.Hooks'. Without it a resumed run would let a worse epoch replace
+// the best checkpoint, restart early stopping's patience and reset the
+// schedule.
 type runState struct {
-	// BestLoss is the lowest validation loss so far; nil before the first
-	// validation (JSON has no infinity).
-	BestLoss  *float64 `json:"best_loss,omitempty"`
-	SinceBest int      `json:"epochs_since_best,omitempty"`
-	Plateau   *plateau `json:"plateau,omitempty"`
-	// Hooks holds the StateHooks' states by name.
 	Hooks map[string]json.RawMessage `json:"hooks,omitempty"`
+
+	// Written before the trainer's own parts were hooks; read on resume.
+	BestLoss  *float64      `json:"best_loss,omitempty"`
+	SinceBest int           `json:"epochs_since_best,omitempty"`
+	Plateau   *plateauState `json:"plateau,omitempty"`
 }
 
-// plateau is the Plateau schedule's state.
-type plateau struct {
-	BestLoss  *float64 `json:"best_loss,omitempty"`
-	SinceBest int      `json:"epochs_since_best,omitempty"`
-	Rate      float64  `json:"learning_rate"`
-}
-
-func finite(v float64) *float64 {
-	if math.IsInf(v, 0) || math.IsNaN(v) {
+// legacyHookStates gives the trainer's hooks their states from a record
+// written before they had their own.
+func (st *runState) legacyHookStates() error {
+	if st.BestLoss == nil && st.Plateau == nil {
 		return nil
 	}
-	return &v
-}
-
-func orInf(p *float64) float64 {
-	if p == nil {
-		return math.Inf(1)
+	if st.Hooks == nil {
+		st.Hooks = map[string]json.RawMessage{}
 	}
-	return *p
+	add := func(name string, v any) error {
+		if _, ok := st.Hooks[name]; ok {
+			return nil
+		}
+		b, err := json.Marshal(v)
+		st.Hooks[name] = b
+		return err
+	}
+	best := bestState{BestLoss: st.BestLoss, SinceBest: st.SinceBest}
+	if err := add(earlyStopName, best); err != nil {
+		return err
+	}
+	if err := add(keepBestName, bestState{BestLoss: st.BestLoss}); err != nil {
+		return err
+	}
+	if st.Plateau != nil {
+		return add(scheduleName, st.Plateau)
+	}
+	return nil
 }
 
 // info is the checkpoint information of the run at step.
 func (r *run) info(step int) (tfgraph.Info, error) {
-	st := runState{BestLoss: finite(r.bestLoss), SinceBest: r.sinceBest}
-	if sc := r.sched; sc != nil && sc.s.Kind == Plateau {
-		st.Plateau = &plateau{BestLoss: finite(sc.best), SinceBest: sc.sinceBest, Rate: sc.plateauRate}
-	}
-	var err error
-	if st.Hooks, err = r.hookStates(); err != nil {
-		return tfgraph.Info{}, err
+	var st runState
+	for _, h := range r.hookList {
+		sh, ok := h.(StateHook)
+		if !ok {
+			continue
+		}
+		s, err := sh.State()
+		if err != nil {
+			return tfgraph.Info{}, fmt.Errorf("hook %s: its state: %w", sh.Name(), err)
+		}
+		if st.Hooks == nil {
+			st.Hooks = map[string]json.RawMessage{}
+		}
+		st.Hooks[sh.Name()] = s
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -64,9 +77,8 @@ func (r *run) info(step int) (tfgraph.Info, error) {
 	return tfgraph.Info{Classes: r.set.Classes, Step: step, TrainerState: b}, nil
 }
 
-// restoreState applies the state a resumed checkpoint saved (r.resumed),
-// once the run's schedule exists. With KeepBest it also finds the best
-// checkpoint, so that RestoreBest can still go back to it.
+// restoreState gives the run's StateHooks what the resumed checkpoint
+// saved (r.resumed), before the first step.
 func (r *run) restoreState() error {
 	if len(r.resumed) == 0 {
 		return nil
@@ -75,31 +87,19 @@ func (r *run) restoreState() error {
 	if err := json.Unmarshal(r.resumed, &st); err != nil {
 		return &ResumeError{fmt.Errorf("the checkpoint's trainer state: %w", err)}
 	}
-	if err := r.restoreHooks(st.Hooks); err != nil {
-		return err
+	if err := st.legacyHookStates(); err != nil {
+		return &ResumeError{fmt.Errorf("the checkpoint's trainer state: %w", err)}
 	}
-	r.bestLoss, r.sinceBest = orInf(st.BestLoss), st.SinceBest
-	if sc := r.sched; sc != nil && sc.s.Kind == Plateau && st.Plateau != nil {
-		sc.best, sc.sinceBest = orInf(st.Plateau.BestLoss), st.Plateau.SinceBest
-		if st.Plateau.Rate > 0 {
-			sc.plateauRate = st.Plateau.Rate
+	for _, h := range r.hookList {
+		sh, ok := h.(StateHook)
+		if !ok {
+			continue
+		}
+		if s, ok := st.Hooks[sh.Name()]; ok {
+			if err := sh.Restore(s); err != nil {
+				return &ResumeError{fmt.Errorf("hook %s: restoring its state: %w", sh.Name(), err)}
+			}
 		}
 	}
-	if !r.opt.KeepBest || st.BestLoss == nil {
-		return nil
-	}
-	best := filepath.Join(r.opt.ModelDir, checkpoint.BestStateFile)
-	if _, err := os.Stat(best); err != nil {
-		return nil // kept by an earlier run without KeepBest: nothing to go back to
-	}
-	prefix, err := checkpoint.Resolve(best)
-	if err != nil {
-		return &ResumeError{fmt.Errorf("the best checkpoint: %w", err)}
-	}
-	meta, err := checkpoint.ReadMetaGraph(prefix)
-	if err != nil {
-		return &ResumeError{fmt.Errorf("the best checkpoint: %w", err)}
-	}
-	r.bestPrefix, r.bestStep = prefix, tfgraph.InfoFromMeta(meta).Step
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -94,38 +93,36 @@ type run struct {
 
 	tb      *tensorboard.Writer // nil without LogDir
 	history *history            // nil with NoHistory
-	// hookList is the hooks emit calls (hooks.go); stopAsked is set when
-	// one returned ErrStop.
-	hookList  []Hook
-	stopAsked bool
+	// hookList is the hooks emit calls (hooks.go); stop is set when one
+	// asked to stop (Stopped, or EarlyStop from the early-stop hook).
+	hookList []Hook
+	stop     Reason
 
-	// On a cluster (distributed.go): the step function, the local copy that
-	// initialises and saves, the number of replicas, and the chief's hook
-	// after the final save.
-	stepFn   func(*pixels.Batch) (float32, error)
-	shadow   *tfgraph.Session
+	// The loop's step (step.go) and the trainer's own hooks, installed by
+	// startLoop: the schedule (nil for a constant learning rate), early
+	// stopping and keep-best (nil without a validation split), checkpoints.
+	stepper  stepper
+	schedule *scheduleHook
+	early    *earlyStopHook
+	best     *keepBestHook
+	ckpt     *checkpointHook
+
+	// On a cluster (distributed.go): the local copy of the network that
+	// initialises the parameter servers and writes checkpoints, and the
+	// number of replicas.
+	local    *tfgraph.Session
 	replicas int
-	finish   func() error
 
-	bestLoss  float64
-	sinceBest int
-	resumed   []byte // the resumed checkpoint's trainer state (state.go)
-	start     time.Time
-
-	sched      *scheduler // nil for a constant learning rate
-	lr         float64    // the learning rate set in the session
-	bestPrefix string     // KeepBest: the best checkpoint, and its step
-	bestStep   int
-
-	pending chan writes // a background checkpoint write in flight (saves.go)
+	resumed []byte // the resumed checkpoint's trainer state (state.go)
+	start   time.Time
 
 	backbone *tfgraph.Backbone // Base: the backbone read, and its record
 	base     *tfgraph.Base
 }
 
 func (r *run) close() {
-	if r.pending != nil {
-		<-r.pending // the write uses the session
+	if r.ckpt != nil && r.ckpt.pending != nil {
+		<-r.ckpt.pending // the write uses the session
 	}
 	if r.trainSrc != nil {
 		r.trainSrc.close()
@@ -140,7 +137,7 @@ func (r *run) close() {
 	} else {
 		r.sess.Close()
 	}
-	r.shadow.Close()
+	r.local.Close()
 	if r.tb != nil {
 		r.tb.Close()
 	}
@@ -150,15 +147,19 @@ func (r *run) close() {
 func (r *run) setHooks(replica bool) { r.hookList = r.hooks(replica) }
 
 // emit gives e to the run's hooks in order; a hook's ErrStop asks the loop
-// to stop after the current step.
+// to stop after the current step (or epoch).
 func (r *run) emit(e Event) error {
 	e.Steps, e.StartStep = r.steps, r.res.StartStep
 	for _, h := range r.hookList {
 		if err := h.Event(e); err != nil {
-			if !errors.Is(err, ErrStop) {
+			switch {
+			case errors.Is(err, errEarlyStop):
+				r.stop = EarlyStop
+			case errors.Is(err, ErrStop):
+				r.stop = max(r.stop, Stopped)
+			default:
 				return err
 			}
-			r.stopAsked = true
 		}
 	}
 	return nil
@@ -294,34 +295,35 @@ func (r *run) cacheFeatures() error {
 	return r.sess.CacheFeatures(limit)
 }
 
-func (r *run) save(step int) error {
-	if err := r.collectWrites(true); err != nil {
-		return err
-	}
-	prefix, err := r.saveNow(r.saveOptions(), step)
-	if err != nil {
-		return err
-	}
-	r.res.Checkpoint, r.res.CheckpointStep = prefix, step
-	return r.emit(Event{Kind: Checkpoint, Step: step, Checkpoint: prefix})
-}
+var errStopped = errors.New("stopped by a hook")
 
-var (
-	errEarlyStop = errors.New("early stop")
-	errStopped   = errors.New("stopped by a hook")
-)
+// startLoop sets the loop's step, one process's unless a cluster's chief
+// set its own, and installs the trainer's own hooks after the others: the
+// schedule, early stopping and keep-best (with a validation split), then
+// checkpoints, which record what the others reached.
+func (r *run) startLoop() {
+	o := &r.opt
+	if r.stepper == nil {
+		r.stepper = localStep{r.sess}
+	}
+	if o.Schedule.Scheduled() {
+		r.schedule = &scheduleHook{sc: newScheduler(o.Schedule, o.LearningRate, r.steps, r.perEp), set: r.sess.SetLearningRate}
+		r.hookList = append(r.hookList, r.schedule)
+	}
+	r.ckpt = &checkpointHook{opt: o, perEp: r.perEp, stepper: r.stepper, res: r.res, info: r.info, emit: r.emit}
+	if r.set.Validation.Len() > 0 {
+		r.early, r.best = newEarlyStop(o.EarlyStop), newKeepBest(o, r.ckpt)
+		r.hookList = append(r.hookList, r.early, r.best)
+	}
+	r.hookList = append(r.hookList, r.ckpt)
+}
 
 // train runs the steps and the final save.
 func (r *run) train(ctx context.Context) error {
 	o := r.opt
-	if o.Schedule.Scheduled() {
-		r.sched = newScheduler(o.Schedule, o.LearningRate, r.steps, r.perEp)
-	}
+	r.startLoop()
 	if err := r.cacheFeatures(); err != nil {
 		return err
-	}
-	if r.stepFn == nil {
-		r.stepFn = r.sess.Step
 	}
 	if r.trainSrc == nil {
 		if err := r.trainBatches(0, 1); err != nil {
@@ -333,13 +335,12 @@ func (r *run) train(ctx context.Context) error {
 		r.validBatches = n / r.validN
 		r.validSrc = newPrefetcher(r.set.Validation, r.validN)
 	}
-	r.bestLoss = math.Inf(1)
 	if err := r.restoreState(); err != nil {
 		return err
 	}
 	r.start = time.Now()
 	err := r.loop(ctx)
-	if werr := r.collectWrites(true); err == nil {
+	if werr := r.ckpt.collect(true); err == nil {
 		err = werr
 	}
 	res := r.res
@@ -354,8 +355,8 @@ func (r *run) train(ctx context.Context) error {
 		err = r.emit(Event{Kind: Stopping, Step: res.Step, Reason: Stopped})
 	case errors.Is(err, errEarlyStop):
 		res.Reason = EarlyStop
-		stop := Event{Kind: Stopping, Step: res.Step, Reason: EarlyStop, BestLoss: float32(r.bestLoss), Patience: o.EarlyStop}
-		if err = r.restoreBest(&stop); err == nil {
+		stop := Event{Kind: Stopping, Step: res.Step, Reason: EarlyStop, BestLoss: float32(r.early.best), Patience: o.EarlyStop}
+		if err = r.best.stopping(r.stepper, res, &stop); err == nil {
 			err = r.emit(stop)
 		}
 	default:
@@ -364,7 +365,7 @@ func (r *run) train(ctx context.Context) error {
 		// (On a cluster a peer is gone and the last checkpoint is the one to
 		// resume from: see SaveEvery.)
 		if res.Step > res.StartStep && r.opt.Cluster == nil {
-			if serr := r.save(res.Step); serr != nil {
+			if serr := r.ckpt.save(res.Step); serr != nil {
 				err = fmt.Errorf("%w (and saving step %d failed: %v)", err, res.Step, serr)
 			}
 		}
@@ -374,14 +375,12 @@ func (r *run) train(ctx context.Context) error {
 		return err
 	}
 	if res.Step > res.StartStep || res.Checkpoint == "" {
-		if err := r.save(res.Step); err != nil {
+		if err := r.ckpt.save(res.Step); err != nil {
 			return err
 		}
 	}
-	if r.finish != nil {
-		if err := r.finish(); err != nil {
-			return err
-		}
+	if err := r.stepper.finish(); err != nil {
+		return err
 	}
 	return r.emit(Event{Kind: Done, Step: res.Step, Checkpoint: res.Checkpoint})
 }
@@ -409,7 +408,7 @@ func (r *run) loop(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if r.stopAsked {
+		if r.stop == Stopped {
 			return errStopped
 		}
 		if err := r.step(); err != nil {
@@ -420,48 +419,60 @@ func (r *run) loop(ctx context.Context) error {
 }
 
 // step runs one training step and, at an epoch's first step, the epoch's
-// report and checkpoint. At steady state it allocates nothing.
+// report (after which the hooks save its checkpoint). At steady state it
+// allocates nothing.
 func (r *run) step() error {
 	step := r.res.Step
-	if err := r.setRate(step); err != nil {
-		return err
+	if r.schedule != nil {
+		if err := r.schedule.beforeStep(step); err != nil {
+			return err
+		}
 	}
 	b, err := r.trainSrc.next()
 	if err != nil {
 		return fmt.Errorf("step %d: training batch: %w", step+1, err)
 	}
-	loss, err := r.stepFn(b)
+	loss, err := r.stepper.step(b, step)
 	if err != nil {
 		return fmt.Errorf("step %d: %w", step+1, err)
 	}
 	i := step // the tutorial's loop index: the step just run, 0-based
 	step++
 	r.res.Step = step
-	if err := r.collectWrites(false); err != nil {
+	if err := r.ckpt.collect(false); err != nil {
 		return err
 	}
-	if err := r.emit(Event{Kind: Step, Step: step, Loss: loss, Elapsed: time.Since(r.start), LearningRate: r.eventRate()}); err != nil {
+	if err := r.emit(Event{Kind: Step, Step: step, Loss: loss, Elapsed: time.Since(r.start), LearningRate: r.rate()}); err != nil {
 		return err
-	}
-	if n := r.opt.SaveEvery; n > 0 && step%n == 0 && i%r.perEp != 0 {
-		if err := r.saveInBackground(step, false); err != nil {
-			return err
-		}
 	}
 	if i%r.perEp != 0 {
 		return nil
 	}
-	return r.epoch(i/r.perEp+1, b)
-}
-
-// epoch evaluates the epoch's training batch and the whole validation split,
-// reports, saves, and applies early stopping.
-func (r *run) epoch(n int, b *pixels.Batch) error {
-	// The last epoch's checkpoint is reported before this epoch.
-	if err := r.collectWrites(true); err != nil {
+	if err := r.epoch(i/r.perEp+1, b); err != nil {
 		return err
 	}
-	e := Event{Kind: Epoch, Epoch: n, Step: r.res.Step, LearningRate: r.eventRate()}
+	if r.stop == EarlyStop {
+		return errEarlyStop
+	}
+	return nil
+}
+
+// rate is the learning rate events report: zero without a schedule.
+func (r *run) rate() float64 {
+	if r.schedule == nil {
+		return 0
+	}
+	return r.schedule.lr
+}
+
+// epoch evaluates the epoch's training batch and the whole validation split
+// and reports them to the hooks.
+func (r *run) epoch(n int, b *pixels.Batch) error {
+	// The last epoch's checkpoint is reported before this epoch.
+	if err := r.ckpt.collect(true); err != nil {
+		return err
+	}
+	e := Event{Kind: Epoch, Epoch: n, Step: r.res.Step, LearningRate: r.rate()}
 	var err error
 	if e.Loss, e.TrainAccuracy, err = r.sess.Evaluate(b); err != nil {
 		return err
@@ -483,27 +494,7 @@ func (r *run) epoch(n int, b *pixels.Batch) error {
 			seen += vb.N
 		}
 		e.ValLoss, e.ValAccuracy = float32(sumLoss/float64(seen)), float32(sumAcc/float64(seen))
+		e.Validated = true
 	}
-	if err := r.emit(e); err != nil {
-		return err
-	}
-	// The state moves on before the save, so that the checkpoint holds it.
-	improved := false
-	if r.validSrc != nil {
-		if r.sched != nil {
-			r.sched.epoch(float64(e.ValLoss))
-		}
-		if improved = float64(e.ValLoss) < r.bestLoss; improved {
-			r.bestLoss, r.sinceBest = float64(e.ValLoss), 0
-		} else {
-			r.sinceBest++
-		}
-	}
-	if err := r.saveInBackground(r.res.Step, improved); err != nil {
-		return err
-	}
-	if r.validSrc != nil && r.opt.EarlyStop > 0 && r.sinceBest >= r.opt.EarlyStop {
-		return errEarlyStop
-	}
-	return nil
+	return r.emit(e)
 }

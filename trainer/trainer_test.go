@@ -277,16 +277,16 @@ func newRun(t testing.TB, precision ...tfgraph.Precision) *run {
 		t.Fatal(err)
 	}
 	r.trainSrc = newPrefetcher(r.set.Train, opt.BatchSize)
-	r.stepFn = r.sess.Step
 	// Epoch reports come at step 0 only: every later step is a plain one.
 	r.perEp = 1 << 30
+	r.startLoop()
 	for range 3 { // warm up: the batch buffers and input tensors grow once
 		if err := r.step(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Step 1's checkpoint is written in the background, allocating.
-	if err := r.collectWrites(true); err != nil {
+	if err := r.ckpt.collect(true); err != nil {
 		t.Fatal(err)
 	}
 	return r
