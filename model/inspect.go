@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tfcat/tfcat/checkpoint"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -24,7 +25,7 @@ type Description struct {
 	Variables         []checkpoint.VariableInfo `json:"variables"`  // sorted by name
 	Kept              []string                  `json:"kept_checkpoints,omitempty"`
 	// Network is the architecture tfcat recorded; nil for other models.
-	Network *tfgraph.Network `json:"-"`
+	Network *network.Network `json:"-"`
 }
 
 // Inspect describes the model at path (as Open finds it) from its files: a
@@ -61,7 +62,7 @@ func Inspect(path string) (*Description, error) {
 	if err != nil {
 		return nil, err
 	}
-	mi := tfgraph.InfoFromMeta(meta)
+	mi := network.InfoFromMeta(meta)
 	d := &Description{Path: prefix, Kind: TutorialCheckpoint, WrittenBy: "Python TensorFlow (tf.compat.v1 Saver)",
 		TensorFlowVersion: mi.TensorFlowVersion, Classes: mi.Classes, Steps: mi.Step, StepsKnown: mi.Tfcat,
 		Variables: checkpoint.GraphVariables(meta), Network: mi.Network}
@@ -69,7 +70,7 @@ func Inspect(path string) (*Description, error) {
 		d.Kind, d.WrittenBy = Checkpoint, "tfcat"
 	}
 	for _, n := range meta.GraphDef.Node {
-		if n.Name == tfgraph.InputName {
+		if n.Name == network.InputName {
 			for _, dim := range n.Attr["shape"].GetShape().GetDim()[1:] {
 				d.InputSize = append(d.InputSize, int(dim.Size))
 			}

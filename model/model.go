@@ -18,6 +18,7 @@ import (
 	"os"
 
 	"github.com/tfcat/tfcat/checkpoint"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -124,7 +125,7 @@ func Open(path string, opt Options) (*Model, error) {
 	}
 	m.Named = len(m.Classes) == m.NumClasses()
 	if !m.Named {
-		m.Classes = tfgraph.NumberedClasses(m.NumClasses())
+		m.Classes = network.NumberedClasses(m.NumClasses())
 	}
 	return m, nil
 }

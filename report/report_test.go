@@ -16,10 +16,12 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/browser"
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/model"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
 	"github.com/tfcat/tfcat/trainer"
 )
@@ -337,7 +339,7 @@ func TestReportInBrowser(t *testing.T) {
 // that says so, and is still evaluated, with numbered classes.
 func TestReportWithoutHistoryOrNames(t *testing.T) {
 	dir := t.TempDir()
-	testmodel.Checkpoint(t, tfgraph.Tutorial(2).WithInput(12, 12, 1), testmodel.Options{Seed: 1, Dir: filepath.Join(dir, "model")})
+	testmodel.Checkpoint(t, network.Tutorial(2).WithInput(12, 12, 1), testmodel.Options{Seed: 1, Dir: filepath.Join(dir, "model")})
 	data := filepath.Join(dir, "data")
 	for c, class := range []string{"a", "b"} {
 		os.MkdirAll(filepath.Join(data, class), 0o755)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -20,7 +21,7 @@ func Example() {
 	cpu := tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}
 
 	// A checkpoint, as tfcat train writes one (here: untrained weights).
-	m, err := tfgraph.Build(tfgraph.Tutorial(2).WithInput(28, 28, 1), tfgraph.BuildOptions{Seed: 1})
+	m, err := tfgraph.Build(network.Tutorial(2).WithInput(28, 28, 1), tfgraph.BuildOptions{Seed: 1})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	ckpt := filepath.Join(tmp, "model")
-	if _, err := sess.Save(tfgraph.SaveOptions{Dir: ckpt}, tfgraph.Info{Classes: []string{"cat", "dog"}}); err != nil {
+	if _, err := sess.Save(tfgraph.SaveOptions{Dir: ckpt}, network.Info{Classes: []string{"cat", "dog"}}); err != nil {
 		log.Fatal(err)
 	}
 

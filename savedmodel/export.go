@@ -3,6 +3,7 @@ package savedmodel
 import (
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/atomicfile"
+	"github.com/tfcat/tfcat/network"
 
 	"errors"
 	"fmt"
@@ -72,11 +73,11 @@ func Export(src, outDir string, opt ExportOptions) (*Info, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export needs the checkpoint's .meta to know the network: %w", err)
 	}
-	mi := tfgraph.InfoFromMeta(meta)
-	var net tfgraph.Network
+	mi := network.InfoFromMeta(meta)
+	var net network.Network
 	if mi.Network != nil {
 		net = *mi.Network
-	} else if net, err = tfgraph.NetworkFromGraph(meta.GraphDef); err != nil {
+	} else if net, err = network.NetworkFromGraph(meta.GraphDef); err != nil {
 		return nil, fmt.Errorf("%s: %w", prefix+checkpoint.MetaSuffix, err)
 	}
 	classes, err := classNames(opt.Classes, mi.Classes, net.Classes)
@@ -106,7 +107,7 @@ func Export(src, outDir string, opt ExportOptions) (*Info, error) {
 	if err := sess.RestoreVariables(prefix); err != nil {
 		return nil, err
 	}
-	model, err := modelProto(m, tfgraph.Info{Classes: classes, Step: mi.Step})
+	model, err := modelProto(m, network.Info{Classes: classes, Step: mi.Step})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +149,7 @@ func classNames(given, recorded []string, n int) ([]string, error) {
 	if len(names) == 0 {
 		names = recorded
 		if len(names) != n {
-			names = tfgraph.NumberedClasses(n)
+			names = network.NumberedClasses(n)
 		}
 	}
 	if len(names) != n {
@@ -194,7 +195,7 @@ func addServingNodes(m *tfgraph.Model) error {
 // modelProto is the SavedModel: tfcat's MetaGraphDef for the checkpoint,
 // pruned to what serving and restoring need, tagged, with the signature and
 // the asset.
-func modelProto(m *tfgraph.Model, info tfgraph.Info) (*corepb.SavedModel, error) {
+func modelProto(m *tfgraph.Model, info network.Info) (*corepb.SavedModel, error) {
 	meta, err := m.MetaGraphDef(info)
 	if err != nil {
 		return nil, err
@@ -202,8 +203,8 @@ func modelProto(m *tfgraph.Model, info tfgraph.Info) (*corepb.SavedModel, error)
 	sd := meta.SaverDef
 	fileOp, saveOp := checkpoint.NodeName(sd.FilenameTensorName), checkpoint.NodeName(sd.SaveTensorName)
 	meta.GraphDef = pruneGraph(meta.GraphDef, []string{
-		tfgraph.InputName, tfgraph.PredictionName, ClassesOpName, classNamesAssetOp,
-		tfgraph.InitOpName, sd.RestoreOpName, saveOp, fileOp,
+		network.InputName, network.PredictionName, ClassesOpName, classNamesAssetOp,
+		network.InitOpName, sd.RestoreOpName, saveOp, fileOp,
 	})
 	if err := checkCollections(meta); err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tfcat/tfcat/model"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -221,7 +222,7 @@ func measureUnload(t *testing.T, src string) {
 // unloaded version's memory back (TestUnloadReturnsMemory), costs against
 // oneDNN's pool.
 func BenchmarkPredict(b *testing.B) {
-	src := savedModel(b, tfgraph.Tutorial(2), 1)
+	src := savedModel(b, network.Tutorial(2), 1)
 	m, err := model.Open(src, model.Options{Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}})
 	if err != nil {
 		b.Fatal(err)

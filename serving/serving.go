@@ -75,6 +75,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/parallel"
 	"github.com/tfcat/tfcat/metrics"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -249,7 +250,7 @@ func New(m tfgraph.Classifier, cfg Config) (*Server, error) {
 	}
 	s.named = cfg.Classes != nil
 	if cfg.Classes == nil {
-		s.cfg.Classes = tfgraph.NumberedClasses(s.k)
+		s.cfg.Classes = network.NumberedClasses(s.k)
 	} else if len(cfg.Classes) != s.k {
 		return nil, fmt.Errorf("serving: %d class names for %d classes", len(cfg.Classes), s.k)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/wamuir/graft/tensorflow/op"
 
 	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/network"
 )
 
 // Variable is a TF1 reference variable: a VariableV2 op with an Identity
@@ -33,7 +34,7 @@ type Variable struct {
 // tutorial's graph uses (see names.go), so checkpoints and predict.py-style
 // lookups work across both.
 type Model struct {
-	Net   Network
+	Net   network.Network
 	Graph *tf.Graph
 
 	X        tf.Output // input placeholder "x"
@@ -233,7 +234,7 @@ func (b *builder) zeros(name string, shape []int64) tf.Output {
 // Build makes the tutorial's graph for net: placeholders, the network, y_pred,
 // cost and accuracy, and unless opt.InferenceOnly, TF1 Adam with its slots and
 // beta powers; plus the Saver's sub-graph.
-func Build(net Network, opt BuildOptions) (m *Model, err error) {
+func Build(net network.Network, opt BuildOptions) (m *Model, err error) {
 	if err := net.Validate(); err != nil {
 		return nil, err
 	}
@@ -253,9 +254,9 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 		}
 	}()
 
-	m.X = b.add(tf.OpSpec{Type: "Placeholder", Name: InputName, Attrs: map[string]any{
+	m.X = b.add(tf.OpSpec{Type: "Placeholder", Name: network.InputName, Attrs: map[string]any{
 		"dtype": tf.Float, "shape": tf.MakeShape(-1, int64(net.Height), int64(net.Width), int64(net.Channels))}}).Output(0)
-	m.Labels = b.add(tf.OpSpec{Type: "Placeholder", Name: LabelsName, Attrs: map[string]any{
+	m.Labels = b.add(tf.OpSpec{Type: "Placeholder", Name: network.LabelsName, Attrs: map[string]any{
 		"dtype": tf.Float, "shape": tf.MakeShape(-1, int64(net.Classes))}}).Output(0)
 
 	head := m.X
@@ -281,11 +282,11 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 	if b.s.Err() != nil {
 		return nil, b.s.Err()
 	}
-	m.Pred = b.add(tf.OpSpec{Type: "Softmax", Name: PredictionName, Input: []tf.Input{m.Logits}}).Output(0)
+	m.Pred = b.add(tf.OpSpec{Type: "Softmax", Name: network.PredictionName, Input: []tf.Input{m.Logits}}).Output(0)
 
 	cs := b.s.SubScope("softmax_cross_entropy")
 	loss, _ := op.SoftmaxCrossEntropyWithLogits(cs, m.Logits, m.Labels)
-	m.Cost = b.add(tf.OpSpec{Type: "Mean", Name: CostName,
+	m.Cost = b.add(tf.OpSpec{Type: "Mean", Name: network.CostName,
 		Input: []tf.Input{loss, op.Const(cs.SubScope("axes"), []int32{0})}}).Output(0)
 
 	as := b.s.SubScope("correct")
@@ -293,7 +294,7 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 	predCls := op.ArgMax(as.SubScope("y_pred_cls"), m.Pred, dim)
 	trueCls := op.ArgMax(as.SubScope("y_true_cls"), m.Labels, dim)
 	correct := op.Cast(as, op.Equal(as, predCls, trueCls), tf.Float)
-	m.Accuracy = b.add(tf.OpSpec{Type: "Mean", Name: AccuracyName,
+	m.Accuracy = b.add(tf.OpSpec{Type: "Mean", Name: network.AccuracyName,
 		Input: []tf.Input{correct, op.Const(as.SubScope("axes"), []int32{0})}}).Output(0)
 	if b.s.Err() != nil {
 		return nil, b.s.Err()
@@ -313,7 +314,7 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 		inits[i] = v.Assign
 	}
 	inits = append(inits, m.scaleInit...)
-	m.Init = b.add(tf.OpSpec{Type: "NoOp", Name: InitOpName, ControlDependencies: inits})
+	m.Init = b.add(tf.OpSpec{Type: "NoOp", Name: network.InitOpName, ControlDependencies: inits})
 	if err := b.s.Err(); err != nil {
 		return nil, err
 	}
@@ -330,8 +331,8 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 // "Adam" that groups them.
 func (b *builder) adam(m *Model, vars []*Variable) error {
 	net := m.Net
-	beta1Power := b.variable(Beta1PowerName, []int64{}, false, b.constant(Beta1PowerName+"/initial_value", float32(net.Beta1)))
-	beta2Power := b.variable(Beta2PowerName, []int64{}, false, b.constant(Beta2PowerName+"/initial_value", float32(net.Beta2)))
+	beta1Power := b.variable(network.Beta1PowerName, []int64{}, false, b.constant(network.Beta1PowerName+"/initial_value", float32(net.Beta1)))
+	beta2Power := b.variable(network.Beta2PowerName, []int64{}, false, b.constant(network.Beta2PowerName+"/initial_value", float32(net.Beta2)))
 	m.Vars = append(m.Vars, beta1Power, beta2Power)
 	slots := make([][2]*Variable, len(vars))
 	for i, v := range vars {
@@ -403,25 +404,25 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 			gradOps[i] = g.Op
 		}
 	}
-	gate := b.add(tf.OpSpec{Type: "NoOp", Name: TrainOpName + "/gate_gradients", ControlDependencies: gradOps})
+	gate := b.add(tf.OpSpec{Type: "NoOp", Name: network.TrainOpName + "/gate_gradients", ControlDependencies: gradOps})
 
 	var lr tf.Output
 	if b.opt.ScheduledLearningRate {
-		def := b.constant(TrainOpName+"/learning_rate/default", float32(net.LearningRate))
-		if ph := b.add(tf.OpSpec{Type: "PlaceholderWithDefault", Name: TrainOpName + "/learning_rate",
+		def := b.constant(network.TrainOpName+"/learning_rate/default", float32(net.LearningRate))
+		if ph := b.add(tf.OpSpec{Type: "PlaceholderWithDefault", Name: network.TrainOpName + "/learning_rate",
 			Input: []tf.Input{def}, Attrs: map[string]any{"shape": tf.ScalarShape()}}); ph != nil {
 			lr = ph.Output(0)
 		}
 		m.LearningRate = lr
 	} else {
-		lr = b.constant(TrainOpName+"/learning_rate", float32(net.LearningRate))
+		lr = b.constant(network.TrainOpName+"/learning_rate", float32(net.LearningRate))
 	}
-	beta1 := b.constant(TrainOpName+"/beta1", float32(net.Beta1))
-	beta2 := b.constant(TrainOpName+"/beta2", float32(net.Beta2))
-	eps := b.constant(TrainOpName+"/epsilon", float32(net.Epsilon))
+	beta1 := b.constant(network.TrainOpName+"/beta1", float32(net.Beta1))
+	beta2 := b.constant(network.TrainOpName+"/beta2", float32(net.Beta2))
+	eps := b.constant(network.TrainOpName+"/epsilon", float32(net.Epsilon))
 	updates := make([]*tf.Operation, 0, len(vars)+2)
 	for i, v := range vars {
-		u := b.s.WithDevice(b.devices[v.Name]).AddOperation(tf.OpSpec{Type: opApplyAdam, Name: TrainOpName + "/update_" + v.Name + "/ApplyAdam",
+		u := b.s.WithDevice(b.devices[v.Name]).AddOperation(tf.OpSpec{Type: opApplyAdam, Name: network.TrainOpName + "/update_" + v.Name + "/ApplyAdam",
 			Input: []tf.Input{v.Ref, slots[i][0].Ref, slots[i][1].Ref, beta1Power.Read, beta2Power.Read,
 				lr, beta1, beta2, eps, grads[i]},
 			Attrs:               map[string]any{"use_locking": false, "use_nesterov": false},
@@ -442,16 +443,16 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 			suffix = fmt.Sprintf("_%d", i)
 		}
 		ps := b.s.WithDevice(b.devices[p.v.Name])
-		mul := ps.AddOperation(tf.OpSpec{Type: "Mul", Name: TrainOpName + "/mul" + suffix,
+		mul := ps.AddOperation(tf.OpSpec{Type: "Mul", Name: network.TrainOpName + "/mul" + suffix,
 			Input: []tf.Input{p.v.Read, p.beta}, ControlDependencies: applied})
 		if mul == nil {
 			return b.s.Err()
 		}
-		updates = append(updates, ps.AddOperation(tf.OpSpec{Type: opAssign, Name: TrainOpName + "/Assign" + suffix,
+		updates = append(updates, ps.AddOperation(tf.OpSpec{Type: opAssign, Name: network.TrainOpName + "/Assign" + suffix,
 			Input: []tf.Input{p.v.Ref, mul.Output(0)},
 			Attrs: map[string]any{"validate_shape": true, "use_locking": false}}))
 	}
-	m.Train = b.add(tf.OpSpec{Type: "NoOp", Name: TrainOpName, ControlDependencies: append(updates, m.updates...)})
+	m.Train = b.add(tf.OpSpec{Type: "NoOp", Name: network.TrainOpName, ControlDependencies: append(updates, m.updates...)})
 	return b.s.Err()
 }
 

@@ -6,20 +6,22 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/tfcat/tfcat/internal/tfc"
 	tf "github.com/wamuir/graft/tensorflow"
+
+	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/network"
 )
 
 // small is a quick network for tests: 8x8x1 input, one conv layer, fc 4.
-func small(classes int) Network {
-	n := Tutorial(classes).WithInput(8, 8, 1)
-	n.Conv = []ConvLayer{{3, 2}}
+func small(classes int) network.Network {
+	n := network.Tutorial(classes).WithInput(8, 8, 1)
+	n.Conv = []network.ConvLayer{{Size: 3, Filters: 2}}
 	n.FC = 4
 	n.LearningRate = 1e-2
 	return n
 }
 
-func mustBuild(t testing.TB, n Network, opt BuildOptions) *Model {
+func mustBuild(t testing.TB, n network.Network, opt BuildOptions) *Model {
 	t.Helper()
 	m, err := Build(n, opt)
 	if err != nil {
@@ -39,10 +41,10 @@ func mustSession(t testing.TB, m *Model) *Session {
 }
 
 func TestTutorialGraphNames(t *testing.T) {
-	m := mustBuild(t, Tutorial(2), BuildOptions{Seed: 1})
+	m := mustBuild(t, network.Tutorial(2), BuildOptions{Seed: 1})
 	wantShapes := [][]int64{{3, 3, 3, 32}, {32}, {3, 3, 32, 32}, {32}, {3, 3, 32, 64}, {64}, {16384, 128}, {128}, {128, 2}, {2}}
 	for i, shape := range wantShapes {
-		name := VariableName(i)
+		name := network.VariableName(i)
 		v := m.Var(name)
 		if v == nil || !slices.Equal(v.Shape, shape) || !v.Trainable {
 			t.Fatalf("variable %s: got %+v, want trainable shape %v", name, v, shape)
@@ -115,7 +117,7 @@ func TestSeedGivesSameWeights(t *testing.T) {
 
 // randomBatch makes n examples whose class is visible in the image: class k
 // brightens row block k.
-func randomBatch(r *rand.Rand, n Network, size int) *Batch {
+func randomBatch(r *rand.Rand, n network.Network, size int) *Batch {
 	img := n.Height * n.Width * n.Channels
 	b := &Batch{X: make([]float32, size*img), Y: make([]float32, size*n.Classes), N: size}
 	for i := range size {
@@ -157,14 +159,14 @@ func TestTrainingLearns(t *testing.T) {
 	if loss1 >= loss0/2 || acc < 0.95 {
 		t.Fatalf("training did not learn: loss %.4f -> %.4f, accuracy %.3f", loss0, loss1, acc)
 	}
-	beta, err := s.VariableValues(Beta1PowerName, Beta2PowerName)
+	beta, err := s.VariableValues(network.Beta1PowerName, network.Beta2PowerName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// beta1_power is 0.9 multiplied in float32 101 times: at most 101
 	// roundings of u = 2⁻²⁴ each, 6.0e-6 relative, under 1e-5.
-	if want := float32(pow(0.9, 101)); !close32(beta[Beta1PowerName][0], want, 1e-5) {
-		t.Errorf("beta1_power %g after 100 steps, want %g", beta[Beta1PowerName][0], want)
+	if want := float32(pow(0.9, 101)); !close32(beta[network.Beta1PowerName][0], want, 1e-5) {
+		t.Errorf("beta1_power %g after 100 steps, want %g", beta[network.Beta1PowerName][0], want)
 	}
 }
 
@@ -202,7 +204,7 @@ func TestBatchShapeErrors(t *testing.T) {
 
 // batchTensors returns b's images and labels as the tensors a raw run feeds
 // to net's x and y_true placeholders; the caller frees them.
-func batchTensors(b *Batch, net Network) (x, y *tf.Tensor) {
+func batchTensors(b *Batch, net network.Network) (x, y *tf.Tensor) {
 	x, _ = tfc.NewFloat32(int64(b.N), int64(net.Height), int64(net.Width), int64(net.Channels))
 	y, _ = tfc.NewFloat32(int64(b.N), int64(net.Classes))
 	xs, _ := tfc.Float32s(x)

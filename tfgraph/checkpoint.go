@@ -11,6 +11,7 @@ import (
 
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/atomicfile"
+	"github.com/tfcat/tfcat/network"
 )
 
 // DefaultCheckpointName is the tutorial's checkpoint name; DefaultMaxToKeep is
@@ -19,16 +20,6 @@ const (
 	DefaultCheckpointName = "dogs-cats-model"
 	DefaultMaxToKeep      = 5
 )
-
-// Info is what a tfcat checkpoint records beside the weights.
-type Info struct {
-	Classes []string // class names in label order; empty when unknown
-	Step    int      // training steps taken
-	// TrainerState is what a trainer needs to resume where it stopped
-	// (best validation loss, learning-rate schedule state), opaque here:
-	// stored in the .meta as it is and read back by InfoFromMeta.
-	TrainerState []byte
-}
 
 // checkpointFiles lists a prefix's files; the .meta is optional to a loader.
 func checkpointFiles(prefix string) []string {
@@ -59,13 +50,13 @@ type SaveOptions struct {
 // It is crash-safe: the state file always names a complete checkpoint. New files
 // are written under a temporary prefix first; the state file moves to it, the
 // files are linked to their final names, and the state file moves again.
-func (s *Session) Save(opt SaveOptions, info Info) (string, error) {
+func (s *Session) Save(opt SaveOptions, info network.Info) (string, error) {
 	return writeCheckpoint(s.Model, opt, info, s.SaveVariables)
 }
 
 // writeCheckpoint is Save for m's variables, which writeVars writes to the
 // V2 bundle at the prefix it is given.
-func writeCheckpoint(m *Model, opt SaveOptions, info Info, writeVars func(prefix string) error) (string, error) {
+func writeCheckpoint(m *Model, opt SaveOptions, info network.Info, writeVars func(prefix string) error) (string, error) {
 	name := opt.Name
 	if name == "" {
 		name = DefaultCheckpointName

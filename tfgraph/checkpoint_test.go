@@ -19,6 +19,7 @@ import (
 
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/network"
 )
 
 // trainedTutorial returns a session on the tutorial's network trained for a few
@@ -26,7 +27,7 @@ import (
 func trainedTutorial(t *testing.T, steps int) (*Session, string) {
 	t.Helper()
 	dir := pythonSteps(t)
-	s := mustSession(t, mustBuild(t, Tutorial(2), BuildOptions{Seed: 5}))
+	s := mustSession(t, mustBuild(t, network.Tutorial(2), BuildOptions{Seed: 5}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func trainedTutorial(t *testing.T, steps int) (*Session, string) {
 func TestSaveWritesTheTutorialsFiles(t *testing.T) {
 	s, _ := trainedTutorial(t, 2)
 	dir := t.TempDir()
-	prefix, err := s.Save(SaveOptions{Dir: dir}, Info{Classes: []string{"cats", "dogs"}, Step: 2})
+	prefix, err := s.Save(SaveOptions{Dir: dir}, network.Info{Classes: []string{"cats", "dogs"}, Step: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestSaveWritesTheTutorialsFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mi := InfoFromMeta(meta)
+	mi := network.InfoFromMeta(meta)
 	if !slices.Equal(mi.Classes, []string{"cats", "dogs"}) || mi.Step != 2 || mi.Network == nil || mi.TensorFlowVersion != RuntimeVersion() {
 		t.Errorf("meta info %+v", mi)
 	}
@@ -86,7 +87,7 @@ func TestSaveWritesTheTutorialsFiles(t *testing.T) {
 		t.Errorf("stripped op list has %d ops", len(meta.MetaInfoDef.StrippedOpList.Op))
 	}
 	// A second save of the same name replaces the files and leaves no temporaries.
-	if _, err := s.Save(SaveOptions{Dir: dir}, Info{Step: 3}); err != nil {
+	if _, err := s.Save(SaveOptions{Dir: dir}, network.Info{Step: 3}); err != nil {
 		t.Fatal(err)
 	}
 	entries, _ = os.ReadDir(dir)
@@ -98,7 +99,7 @@ func TestSaveWritesTheTutorialsFiles(t *testing.T) {
 func TestGoCheckpointLoadsInPython(t *testing.T) {
 	s, dir := trainedTutorial(t, 3)
 	out := t.TempDir()
-	prefix, err := s.Save(SaveOptions{Dir: out}, Info{Step: 3})
+	prefix, err := s.Save(SaveOptions{Dir: out}, network.Info{Step: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func TestRotationKeepsTheLastFive(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for step := 1; step <= 7; step++ {
-		if _, err := s.Save(SaveOptions{Dir: dir, Name: "m", StepSuffix: true}, Info{Step: step * 100}); err != nil {
+		if _, err := s.Save(SaveOptions{Dir: dir, Name: "m", StepSuffix: true}, network.Info{Step: step * 100}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -244,7 +245,7 @@ func TestBadCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := t.TempDir()
-	prefix, err := s.Save(SaveOptions{Dir: good}, Info{})
+	prefix, err := s.Save(SaveOptions{Dir: good}, network.Info{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +329,7 @@ func TestImportRefusesFileWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	prefix, err := s.Save(SaveOptions{Dir: dir}, Info{})
+	prefix, err := s.Save(SaveOptions{Dir: dir}, network.Info{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +410,7 @@ func saveLoop(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	for step := 0; ; step++ {
-		if _, err := s.Save(SaveOptions{Dir: dir, StepSuffix: step%2 == 0}, Info{Step: step}); err != nil {
+		if _, err := s.Save(SaveOptions{Dir: dir, StepSuffix: step%2 == 0}, network.Info{Step: step}); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Printf("saved %d\n", step)
@@ -419,7 +420,7 @@ func saveLoop(t *testing.T, dir string) {
 // TestOwnGraphIsAllowed: every op type of tfcat's own training graph passes the
 // import check, so tfcat always loads its own checkpoints.
 func TestOwnGraphIsAllowed(t *testing.T) {
-	m := mustBuild(t, Tutorial(2), BuildOptions{})
+	m := mustBuild(t, network.Tutorial(2), BuildOptions{})
 	for _, o := range m.Graph.Operations() {
 		if !checkpoint.TutorialOp(o.Type()) {
 			t.Errorf("op %s of type %s is not one of checkpoint's allowed op types", o.Name(), o.Type())

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/network"
 )
 
 // mnistSplit holds Fashion-MNIST examples as the network's inputs.
@@ -99,7 +100,7 @@ func learnFashion(t *testing.T, seed int64) {
 	}
 	train := perm[nValid:]
 
-	net := Tutorial(2).WithInput(28, 28, 1)
+	net := network.Tutorial(2).WithInput(28, 28, 1)
 	net.LearningRate = 1e-3
 	sess := mustSession(t, mustBuild(t, net, BuildOptions{Seed: seed}))
 	if err := sess.Init(); err != nil {
@@ -134,7 +135,7 @@ func BenchmarkFashionMNIST10(b *testing.B) {
 	train, test := fashion(b, "train"), fashion(b, "test")
 	const epochs, batchSize = 3, 32
 	for range b.N {
-		net := Tutorial(10).WithInput(28, 28, 1)
+		net := network.Tutorial(10).WithInput(28, 28, 1)
 		net.LearningRate = 1e-3
 		sess := mustSession(b, mustBuild(b, net, BuildOptions{Seed: 2}))
 		if err := sess.Init(); err != nil {

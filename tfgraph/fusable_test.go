@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tfcat/tfcat/network"
 )
 
 // The training graph must let TensorFlow fuse each convolution and MatMul
@@ -22,7 +24,7 @@ func TestGradientsLeaveContractionsFusable(t *testing.T) {
 // fusableContractions counts the convolutions and MatMuls of the forward
 // graph whose only consumer is their bias add.
 func fusableContractions(t *testing.T, opt BuildOptions) int {
-	m := mustBuild(t, Tutorial(2), opt)
+	m := mustBuild(t, network.Tutorial(2), opt)
 	n := 0
 	for _, o := range m.Graph.Operations() {
 		if o.Type() != "Conv2D" && o.Type() != "MatMul" {
@@ -52,7 +54,7 @@ func TestBiasGradientsAreGEMVs(t *testing.T) {
 		opt  BuildOptions
 		want int
 	}{{BuildOptions{Seed: 1}, 5}, {BuildOptions{Seed: 1, UnfusedGradients: true}, 0}} {
-		m := mustBuild(t, Tutorial(2), tc.opt)
+		m := mustBuild(t, network.Tutorial(2), tc.opt)
 		n := 0
 		for i, v := range m.Vars[:len(m.Grads)] {
 			g := m.Grads[i].Op
@@ -90,7 +92,7 @@ func BenchmarkGradients(b *testing.B) {
 	var names []string
 	var sessions []*Session
 	for _, v := range variants {
-		s, err := NewSession(mustBuild(b, Tutorial(2), v.opt), SessionConfig{Device: DeviceCPU})
+		s, err := NewSession(mustBuild(b, network.Tutorial(2), v.opt), SessionConfig{Device: DeviceCPU})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -110,7 +112,7 @@ func alternateSteps(b *testing.B, names []string, sessions []*Session) {
 			b.Fatal(err)
 		}
 	}
-	batch := randomBatch(rand.New(rand.NewPCG(1, 2)), Tutorial(2), 32)
+	batch := randomBatch(rand.New(rand.NewPCG(1, 2)), network.Tutorial(2), 32)
 	wall := make([]time.Duration, len(sessions))
 	round := func() {
 		for i, s := range sessions {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tfcat/tfcat/checkpoint"
+	"github.com/tfcat/tfcat/network"
 )
 
 // TestRestoreChecksIndex: RestoreVariables refuses a damaged .index with
@@ -19,7 +20,7 @@ func TestRestoreChecksIndex(t *testing.T) {
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
-	prefix, err := s.Save(SaveOptions{Dir: t.TempDir()}, Info{})
+	prefix, err := s.Save(SaveOptions{Dir: t.TempDir()}, network.Info{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,62 +1,17 @@
 package tfgraph
 
 import (
-	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 
-	"github.com/tfcat/tfcat/internal/tfc"
-	"github.com/tfcat/tfcat/pixels"
 	tf "github.com/wamuir/graft/tensorflow"
+
+	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/pixels"
 )
-
-func TestTutorialNetworkRecordUnchanged(t *testing.T) {
-	b, err := json.Marshal(Tutorial(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const want = `{"Height":128,"Width":128,"Channels":3,"Classes":2,"Conv":[{"Size":3,"Filters":32},{"Size":3,"Filters":32},{"Size":3,"Filters":64}],"FC":128,"LearningRate":0.0001,"Beta1":0.9,"Beta2":0.999,"Epsilon":1e-8,"WeightStddev":0.05,"BiasInit":0.05}`
-	if string(b) != want {
-		t.Errorf("the tutorial's network records as\n%s\nwant\n%s", b, want)
-	}
-	if !Tutorial(2).IsTutorial() {
-		t.Error("Tutorial(2).IsTutorial() is false")
-	}
-}
-
-func TestNetworkValidateLayers(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		change func(*Network)
-		want   string // "" for valid
-	}{
-		{"dropout and batch norm", func(n *Network) { n.Dropout, n.BatchNorm, n.MoreFC = 0.5, true, []int{8} }, ""},
-		{"negative dropout", func(n *Network) { n.Dropout = -0.1 }, "dropout -0.1"},
-		{"dropout of one", func(n *Network) { n.Dropout = 1 }, "dropout 1"},
-		{"empty fc layer", func(n *Network) { n.MoreFC = []int{4, 0} }, "fully connected layer 3 has 0 units"},
-		{"no conv", func(n *Network) { n.Conv = nil }, "no conv layers"},
-		{"resize mode", func(n *Network) { n.Resize = "squash" }, `resize mode "squash"`},
-		{"pad", func(n *Network) { n.Resize = pixels.Pad }, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			n := small(2)
-			tc.change(&n)
-			err := n.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Validate = %v, want an error containing %q", err, tc.want)
-			}
-		})
-	}
-}
 
 // TestNetworkVariants builds and trains networks beyond the tutorial's and
 // checks their variables, the two paths, and that inference is
@@ -64,15 +19,15 @@ func TestNetworkValidateLayers(t *testing.T) {
 func TestNetworkVariants(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		change    func(*Network)
+		change    func(*network.Network)
 		vars      []string // variables that must exist
 		noVars    []string // and must not
 		trainPath bool
 	}{
-		{"tutorial", func(*Network) {}, []string{"Variable", "Variable_1", "Variable_5"}, []string{"Variable_6", "conv1/bn/gamma"}, false},
-		{"two fc layers", func(n *Network) { n.MoreFC = []int{3} }, []string{"Variable_7"}, []string{"Variable_8"}, false},
-		{"dropout", func(n *Network) { n.Dropout = 0.5 }, []string{"Variable_3"}, []string{"conv1/bn/gamma"}, true},
-		{"batch norm", func(n *Network) { n.BatchNorm = true },
+		{"tutorial", func(*network.Network) {}, []string{"Variable", "Variable_1", "Variable_5"}, []string{"Variable_6", "conv1/bn/gamma"}, false},
+		{"two fc layers", func(n *network.Network) { n.MoreFC = []int{3} }, []string{"Variable_7"}, []string{"Variable_8"}, false},
+		{"dropout", func(n *network.Network) { n.Dropout = 0.5 }, []string{"Variable_3"}, []string{"conv1/bn/gamma"}, true},
+		{"batch norm", func(n *network.Network) { n.BatchNorm = true },
 			[]string{"Variable", "Variable_3", "conv1/bn/gamma", "conv1/bn/beta", "conv1/bn/moving_mean", "fc1/bn/moving_variance", "conv1/bn/gamma/Adam"},
 			[]string{"Variable_4", "fc2/bn/gamma", "conv1/bn/moving_mean/Adam"}, true},
 	} {
@@ -293,7 +248,7 @@ func TestBatchNormCheckpointRoundTrip(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	prefix, err := s.Save(SaveOptions{Dir: dir}, Info{Step: 20})
+	prefix, err := s.Save(SaveOptions{Dir: dir}, network.Info{Step: 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,18 +4,20 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/tfcat/tfcat/network"
 )
 
 // smallNet is the tutorial's layout at 16×16×3, quick to step.
-func smallNet() Network {
-	n := Tutorial(2)
+func smallNet() network.Network {
+	n := network.Tutorial(2)
 	n.Height, n.Width = 16, 16
 	return n
 }
 
 // lossScaled builds net with loss scaling (growth after growth finite steps;
 // 0: the default) and initialises it.
-func lossScaled(t *testing.T, net Network, growth int) *Session {
+func lossScaled(t *testing.T, net network.Network, growth int) *Session {
 	t.Helper()
 	m := mustBuild(t, net, BuildOptions{Seed: 1, LossScale: true, lossScaleGrowth: growth})
 	s := mustSession(t, m)
@@ -129,7 +131,7 @@ func TestLossScaleSkipsOverflow(t *testing.T) {
 	}
 	expect("the growth period", lossScaleInitial, 0)
 	changed := allValues(t, s)
-	if math.Float32bits(changed[Beta1PowerName][0]) == math.Float32bits(after[Beta1PowerName][0]) {
+	if math.Float32bits(changed[network.Beta1PowerName][0]) == math.Float32bits(after[network.Beta1PowerName][0]) {
 		t.Error("finite steps after a skipped one did not step Adam")
 	}
 }

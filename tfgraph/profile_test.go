@@ -3,6 +3,8 @@ package tfgraph
 import (
 	"math/rand/v2"
 	"testing"
+
+	"github.com/tfcat/tfcat/network"
 )
 
 func TestProfileStep(t *testing.T) {
@@ -53,7 +55,7 @@ func TestProfileStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w0, w1 := before[VariableName(0)], after[VariableName(0)]; len(w0) == 0 || w0[0] == w1[0] {
+	if w0, w1 := before[network.VariableName(0)], after[network.VariableName(0)]; len(w0) == 0 || w0[0] == w1[0] {
 		t.Errorf("the conv weights did not change (%d values)", len(w0))
 	}
 

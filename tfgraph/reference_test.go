@@ -10,6 +10,7 @@ import (
 
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	_ "github.com/tfcat/tfcat/tflog" // TensorFlow's log lines off the test output, as off tfcat's
 )
@@ -112,7 +113,7 @@ func TestStepsMatchPython(t *testing.T) {
 		{"default", BuildOptions{Seed: 1}, 1, "step1_", defaultStepSpread * testenv.SpreadHeadroom},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := mustBuild(t, Tutorial(2), tc.opt)
+			m := mustBuild(t, network.Tutorial(2), tc.opt)
 			s := mustSession(t, m)
 			if err := s.Init(); err != nil {
 				t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
+
+	"github.com/tfcat/tfcat/network"
 )
 
 // Replication builds the graph for synchronous data-parallel training on a
@@ -65,22 +67,22 @@ func (r *Replication) psDevice(k int) string {
 }
 
 // devices places the variables of net's training graph by name.
-func (r *Replication) devices(net Network) map[string]string {
+func (r *Replication) devices(net network.Network) map[string]string {
 	if r == nil || r.PSTasks <= 0 {
 		return nil
 	}
 	d := map[string]string{}
 	for i := range net.VariableShapes() {
 		dev := r.psDevice(i % r.PSTasks)
-		name := VariableName(i)
+		name := network.VariableName(i)
 		d[name], d[name+adamMSuffix], d[name+adamVSuffix] = dev, dev, dev
 	}
-	d[Beta1PowerName], d[Beta2PowerName] = d[VariableName(0)], d[VariableName(0)]
+	d[network.Beta1PowerName], d[network.Beta2PowerName] = d[network.VariableName(0)], d[network.VariableName(0)]
 	if net.BatchNorm {
 		// Batch normalisation's variables too, round-robin after the
 		// others: gamma and beta with their Adam slots, the moving averages.
 		k := len(net.VariableShapes())
-		names := net.layerNames()
+		names := net.LayerNames()
 		for _, layer := range names[:len(names)-1] {
 			for _, suffix := range []string{bnGammaSuffix, bnBetaSuffix, bnMeanSuffix, bnVarianceSuffix} {
 				dev := r.psDevice(k % r.PSTasks)

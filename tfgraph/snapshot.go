@@ -8,6 +8,7 @@ import (
 	"github.com/wamuir/graft/tensorflow/op"
 
 	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/network"
 )
 
 // A Snapshot is a copy of every variable a checkpoint of its session holds,
@@ -68,7 +69,7 @@ func (s *Session) Snapshot() (*Snapshot, error) {
 // Save writes the snapshot as Session.Save writes a checkpoint, with the
 // same files, names and crash safety. It may run in another goroutine than
 // the session's steps, and must end before the session is closed.
-func (sn *Snapshot) Save(opt SaveOptions, info Info) (string, error) {
+func (sn *Snapshot) Save(opt SaveOptions, info network.Info) (string, error) {
 	if sn.tensors == nil {
 		return "", fmt.Errorf("saving a snapshot: %w", ErrClosed)
 	}

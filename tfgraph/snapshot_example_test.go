@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -12,8 +13,8 @@ import (
 // A checkpoint written in another goroutine while training goes on: the
 // snapshot holds the variables as they were when it was taken.
 func ExampleSession_Snapshot() {
-	net := tfgraph.Tutorial(2).WithInput(8, 8, 1)
-	net.Conv, net.FC = []tfgraph.ConvLayer{{Size: 3, Filters: 2}}, 4
+	net := network.Tutorial(2).WithInput(8, 8, 1)
+	net.Conv, net.FC = []network.ConvLayer{{Size: 3, Filters: 2}}, 4
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: 1})
 	if err != nil {
 		panic(err)
@@ -45,7 +46,7 @@ func ExampleSession_Snapshot() {
 	defer os.RemoveAll(dir)
 	written := make(chan error)
 	go func() {
-		_, err := snap.Save(tfgraph.SaveOptions{Dir: dir}, tfgraph.Info{Step: 1})
+		_, err := snap.Save(tfgraph.SaveOptions{Dir: dir}, network.Info{Step: 1})
 		written <- err
 	}()
 	step() // the next step runs while the checkpoint is written

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tfcat/tfcat/cluster"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -157,7 +158,7 @@ func (r *run) lead(ctx context.Context, blame func(error) error) error {
 
 // initCluster sets the cluster's variables from the local copy: the
 // checkpoint resumed, or a model initialised as one process would be.
-func (r *run) initCluster(net tfgraph.Network, local tfgraph.SessionConfig) error {
+func (r *run) initCluster(net network.Network, local tfgraph.SessionConfig) error {
 	if r.shadow == nil {
 		m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: r.opt.Seed, ScheduledLearningRate: r.opt.Schedule.Scheduled(),
 			Base: r.backbone, UnfusedGradients: r.opt.UnfusedGradients})

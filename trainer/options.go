@@ -12,6 +12,7 @@ import (
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -101,7 +102,7 @@ type Options struct {
 	// learning_rate, with a Schedule).
 	LogDir string
 
-	// The network, beyond the tutorial's (see tfgraph.Network): Conv lists
+	// The network, beyond the tutorial's (see network.Network): Conv lists
 	// the filters of each 3×3 conv layer (default 32, 32, 64), FC the units
 	// of each hidden fully connected layer (default 128); Dropout and
 	// BatchNorm are off by default; Resize is how images become squares
@@ -281,13 +282,13 @@ func (o *Options) normalize() error {
 }
 
 // network is the network the options ask for, for the given classes.
-func (o *Options) network(classes int) tfgraph.Network {
-	net := tfgraph.Tutorial(classes).WithInput(o.Size, o.Size, o.Channels)
+func (o *Options) network(classes int) network.Network {
+	net := network.Tutorial(classes).WithInput(o.Size, o.Size, o.Channels)
 	net.LearningRate = o.LearningRate
 	if o.Conv != nil {
-		net.Conv = make([]tfgraph.ConvLayer, len(o.Conv))
+		net.Conv = make([]network.ConvLayer, len(o.Conv))
 		for i, f := range o.Conv {
-			net.Conv[i] = tfgraph.ConvLayer{Size: 3, Filters: f}
+			net.Conv[i] = network.ConvLayer{Size: 3, Filters: f}
 		}
 	}
 	if o.FC != nil {
@@ -302,7 +303,7 @@ func (o *Options) network(classes int) tfgraph.Network {
 
 // checkNetwork refuses to resume a checkpoint whose network differs from
 // the options that are set, naming the first option that differs.
-func (o *Options) checkNetwork(net tfgraph.Network) error {
+func (o *Options) checkNetwork(net network.Network) error {
 	filters := make([]int, len(net.Conv))
 	for i, c := range net.Conv {
 		filters[i] = c.Filters

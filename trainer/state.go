@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 
 	"github.com/tfcat/tfcat/checkpoint"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/network"
 )
 
 // runState is what a resumed run needs besides the variables and the step,
-// saved with every checkpoint (tfgraph.Info.TrainerState): without it a
+// saved with every checkpoint (network.Info.TrainerState): without it a
 // resumed run would forget its best validation loss (and let a worse epoch
 // replace the best checkpoint, or restart early stopping's patience) and
 // reset a plateau schedule's reduced learning rate.
@@ -48,20 +48,20 @@ func orInf(p *float64) float64 {
 }
 
 // info is the checkpoint information of the run at step.
-func (r *run) info(step int) (tfgraph.Info, error) {
+func (r *run) info(step int) (network.Info, error) {
 	st := runState{BestLoss: finite(r.bestLoss), SinceBest: r.sinceBest}
 	if sc := r.sched; sc != nil && sc.s.Kind == Plateau {
 		st.Plateau = &plateau{BestLoss: finite(sc.best), SinceBest: sc.sinceBest, Rate: sc.plateauRate}
 	}
 	var err error
 	if st.Hooks, err = r.hookStates(); err != nil {
-		return tfgraph.Info{}, err
+		return network.Info{}, err
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
-		return tfgraph.Info{}, fmt.Errorf("the trainer's state: %w", err) // a hook's state that is not JSON
+		return network.Info{}, fmt.Errorf("the trainer's state: %w", err) // a hook's state that is not JSON
 	}
-	return tfgraph.Info{Classes: r.set.Classes, Step: step, TrainerState: b}, nil
+	return network.Info{Classes: r.set.Classes, Step: step, TrainerState: b}, nil
 }
 
 // restoreState applies the state a resumed checkpoint saved (r.resumed),
@@ -100,6 +100,6 @@ func (r *run) restoreState() error {
 	if err != nil {
 		return &ResumeError{fmt.Errorf("the best checkpoint: %w", err)}
 	}
-	r.bestPrefix, r.bestStep = prefix, tfgraph.InfoFromMeta(meta).Step
+	r.bestPrefix, r.bestStep = prefix, network.InfoFromMeta(meta).Step
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tensorboard"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -120,7 +121,7 @@ type run struct {
 	pending chan writes // a background checkpoint write in flight (saves.go)
 
 	backbone *tfgraph.Backbone // Base: the backbone read, and its record
-	base     *tfgraph.Base
+	base     *network.Base
 }
 
 func (r *run) close() {
@@ -265,7 +266,7 @@ func (r *run) build() error {
 
 // network is the network the options and the data ask for, on the
 // backbone when there is one.
-func (r *run) network() tfgraph.Network {
+func (r *run) network() network.Network {
 	o := r.opt
 	net := o.network(len(r.set.Classes))
 	if r.base != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -86,7 +87,7 @@ func trainingSession(t testing.TB, b *Base) *tfgraph.Session {
 	if err := r.openBase(); err != nil {
 		t.Fatal(err)
 	}
-	net := tfgraph.Tutorial(2).WithInput(r.backbone.Height, r.backbone.Width, r.backbone.Channels)
+	net := network.Tutorial(2).WithInput(r.backbone.Height, r.backbone.Width, r.backbone.Channels)
 	net.Conv, net.FC, net.Base, net.LearningRate = nil, 0, r.base, 1e-3
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Base: r.backbone, Seed: 1})
 	if err != nil {

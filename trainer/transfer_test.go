@@ -20,6 +20,7 @@ import (
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/internal/testfault"
 	"github.com/tfcat/tfcat/model"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -237,7 +238,7 @@ func backboneFeatures(t *testing.T, b *Base, x []float32, n int) []float32 {
 	if err := r.openBase(); err != nil {
 		t.Fatal(err)
 	}
-	net := tfgraph.Tutorial(2).WithInput(96, 96, 3)
+	net := network.Tutorial(2).WithInput(96, 96, 3)
 	net.Conv, net.FC, net.Base = nil, 0, r.base
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Base: r.backbone, InferenceOnly: true})
 	if err != nil {

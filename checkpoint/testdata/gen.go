@@ -12,12 +12,13 @@ import (
 	"log"
 	"os"
 
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
 func main() {
-	n := tfgraph.Tutorial(2).WithInput(8, 8, 1)
-	n.Conv = []tfgraph.ConvLayer{{Size: 3, Filters: 2}}
+	n := network.Tutorial(2).WithInput(8, 8, 1)
+	n.Conv = []network.ConvLayer{{Size: 3, Filters: 2}}
 	n.FC = 4
 	m, err := tfgraph.Build(n, tfgraph.BuildOptions{Seed: 1})
 	if err != nil {
@@ -35,7 +36,7 @@ func main() {
 	if err := os.RemoveAll(dir); err != nil {
 		log.Fatal(err)
 	}
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir, Name: "model"}, tfgraph.Info{Classes: []string{"cat", "dog"}, Step: 3}); err != nil {
+	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir, Name: "model"}, network.Info{Classes: []string{"cat", "dog"}, Step: 3}); err != nil {
 		log.Fatal(err)
 	}
 }

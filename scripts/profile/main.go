@@ -19,6 +19,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
 
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -43,7 +44,7 @@ func main() {
 }
 
 func run(steps, traces, top int, cfg tfgraph.SessionConfig) error {
-	net := tfgraph.Tutorial(2)
+	net := network.Tutorial(2)
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: 2})
 	if err != nil {
 		return err
@@ -114,7 +115,7 @@ func run(steps, traces, top int, cfg tfgraph.SessionConfig) error {
 }
 
 // randomBatch is n images of uniform noise in [0, 1) with alternating labels.
-func randomBatch(net tfgraph.Network, n int) *pixels.Batch {
+func randomBatch(net network.Network, n int) *pixels.Batch {
 	r := rand.New(rand.NewPCG(1, 2))
 	b := &pixels.Batch{N: n, X: make([]float32, n*net.Height*net.Width*net.Channels), Y: make([]float32, n*net.Classes), Labels: make([]int, n)}
 	for i := range b.X {

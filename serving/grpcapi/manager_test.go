@@ -13,6 +13,7 @@ import (
 
 	"github.com/tfcat/tfcat/internal/testenv/grpctest"
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving/grpcapi"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -24,7 +25,7 @@ var _ grpcapi.Reloader = (*servables.Manager)(nil)
 // saveModel writes a tfcat model folder of an 8×8 grey two-class network.
 func saveModel(t *testing.T, dir string, seed int64) {
 	t.Helper()
-	testmodel.Checkpoint(t, tfgraph.Tutorial(2).WithInput(8, 8, 1), testmodel.Options{Seed: seed, InferenceOnly: true,
+	testmodel.Checkpoint(t, network.Tutorial(2).WithInput(8, 8, 1), testmodel.Options{Seed: seed, InferenceOnly: true,
 		Session: tfgraph.SessionConfig{IntraOpThreads: 1, InterOpThreads: 1}, Dir: dir, Classes: []string{"cat", "dog"}})
 }
 

@@ -74,6 +74,7 @@ import (
 	"time"
 
 	"github.com/tfcat/tfcat/model"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
 	_ "github.com/tfcat/tfcat/tflog" // no TensorFlow start-up lines
@@ -322,7 +323,7 @@ func mainErr() error {
 func openModel(path string, cfg tfgraph.SessionConfig) (tfgraph.Classifier, error) {
 	switch {
 	case path == "":
-		m, err := tfgraph.Build(tfgraph.Tutorial(2), tfgraph.BuildOptions{Seed: 1, InferenceOnly: true})
+		m, err := tfgraph.Build(network.Tutorial(2), tfgraph.BuildOptions{Seed: 1, InferenceOnly: true})
 		if err != nil {
 			return nil, err
 		}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -43,7 +44,7 @@ type Options struct {
 
 // Session builds net, opens a session on it and initialises its variables;
 // the session is closed when the test ends.
-func Session(t testing.TB, net tfgraph.Network, opt Options) *tfgraph.Session {
+func Session(t testing.TB, net network.Network, opt Options) *tfgraph.Session {
 	t.Helper()
 	s := open(t, net, opt)
 	t.Cleanup(func() { s.Close() })
@@ -55,14 +56,14 @@ func Session(t testing.TB, net tfgraph.Network, opt Options) *tfgraph.Session {
 // optimiser, on the CPU with 2 intra-op threads and 1 inter-op thread.
 func Serving(t testing.TB, side, channels int) *tfgraph.Session {
 	t.Helper()
-	return Session(t, tfgraph.Tutorial(3).WithInput(side, side, channels), Options{Seed: 1, InferenceOnly: true,
+	return Session(t, network.Tutorial(3).WithInput(side, side, channels), Options{Seed: 1, InferenceOnly: true,
 		Session: tfgraph.SessionConfig{IntraOpThreads: 2, InterOpThreads: 1}})
 }
 
 // Checkpoint saves a freshly initialised net as tfgraph's Session.Save does
 // for tfcat train (the default checkpoint name, with opt's classes and step)
 // and returns its folder.
-func Checkpoint(t testing.TB, net tfgraph.Network, opt Options) string {
+func Checkpoint(t testing.TB, net network.Network, opt Options) string {
 	t.Helper()
 	s := open(t, net, opt)
 	// Closed now rather than at the end of the test: a caller may save many
@@ -72,14 +73,14 @@ func Checkpoint(t testing.TB, net tfgraph.Network, opt Options) string {
 	if dir == "" {
 		dir = filepath.Join(t.TempDir(), "model")
 	}
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir}, tfgraph.Info{Classes: opt.Classes, Step: opt.Step}); err != nil {
+	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir}, network.Info{Classes: opt.Classes, Step: opt.Step}); err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
 
 // open returns an initialised session of net; the caller closes it.
-func open(t testing.TB, net tfgraph.Network, opt Options) *tfgraph.Session {
+func open(t testing.TB, net network.Network, opt Options) *tfgraph.Session {
 	t.Helper()
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: opt.Seed, InferenceOnly: opt.InferenceOnly})
 	if err != nil {
