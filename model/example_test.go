@@ -9,6 +9,7 @@ import (
 	"github.com/tfcat/tfcat/model"
 	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // saveUntrained writes a checkpoint of the tutorial's network, untrained,
@@ -18,7 +19,7 @@ func saveUntrained(dir string) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU})
+	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -26,7 +27,7 @@ func saveUntrained(dir string) {
 	if err := s.Init(); err != nil {
 		log.Fatal(err)
 	}
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir}, network.Info{Classes: []string{"cat", "dog"}}); err != nil {
+	if _, err := s.Save(tfsession.SaveOptions{Dir: dir}, network.Info{Classes: []string{"cat", "dog"}}); err != nil {
 		log.Fatal(err)
 	}
 }

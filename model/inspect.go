@@ -9,6 +9,7 @@ import (
 	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // Description is what Inspect finds in a model's files.
@@ -83,7 +84,7 @@ func Inspect(path string) (*Description, error) {
 	}
 	if !mi.Tfcat {
 		// Python's tutorial saves no step count; Adam's beta1_power holds it.
-		if s, info, err := tfgraph.Resume(prefix, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}, 0); err == nil {
+		if s, info, err := tfsession.Resume(prefix, tfsession.SessionConfig{Device: tfsession.DeviceCPU}, 0); err == nil {
 			d.Steps, d.StepsKnown = info.Step, true
 			s.Close()
 		}

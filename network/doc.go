@@ -8,5 +8,5 @@
 // from elsewhere (the Python tutorial's). It needs no cgo: a program that
 // only reads or checks these records does not link TensorFlow.
 //
-// Package tfgraph builds and runs a Network's graph.
+// Package tfgraph builds a Network's graph; package tfsession runs it.
 package network

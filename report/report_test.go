@@ -22,7 +22,7 @@ import (
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/model"
 	"github.com/tfcat/tfcat/network"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 	"github.com/tfcat/tfcat/trainer"
 )
 
@@ -70,7 +70,7 @@ func demoModel(t testing.TB) (modelDir, testDir string) {
 			demo.model, demo.test = filepath.Join(root, "model"), filepath.Join(root, "test")
 			_, err = trainer.Train(context.Background(), trainer.Options{Data: filepath.Join(root, "train"), Size: 28, Channels: 1,
 				Validation: 0.2, Seed: 2, BatchSize: 32, Epochs: 4, LearningRate: 1e-3, ModelDir: demo.model,
-				Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}})
+				Session: tfsession.SessionConfig{Device: tfsession.DeviceCPU}})
 			return err
 		}()
 	})
@@ -82,7 +82,7 @@ func demoModel(t testing.TB) (modelDir, testDir string) {
 
 func open(t testing.TB, path string) *model.Model {
 	t.Helper()
-	m, err := model.Open(path, model.Options{Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}})
+	m, err := model.Open(path, model.Options{Session: tfsession.SessionConfig{Device: tfsession.DeviceCPU}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/atomicfile"
 	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfsession"
 
 	"errors"
 	"fmt"
@@ -35,7 +36,7 @@ type ExportOptions struct {
 	// replaces a folder that does not hold a saved_model.pb.
 	Force bool
 	// Session configures the session that restores and re-saves the weights.
-	Session tfgraph.SessionConfig
+	Session tfsession.SessionConfig
 }
 
 // ErrExists is returned (wrapped) when the output folder exists, is not empty
@@ -99,7 +100,7 @@ func Export(src, outDir string, opt ExportOptions) (*Info, error) {
 	if err := addServingNodes(m); err != nil {
 		return nil, err
 	}
-	sess, err := tfgraph.NewSession(m, opt.Session)
+	sess, err := tfsession.NewSession(m, opt.Session)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +277,7 @@ func checkCollections(meta *corepb.MetaGraphDef) error {
 }
 
 // writeExport writes the SavedModel's files into dir and syncs them.
-func writeExport(sess *tfgraph.Session, model *corepb.SavedModel, classes []string, dir string) error {
+func writeExport(sess *tfsession.Session, model *corepb.SavedModel, classes []string, dir string) error {
 	vars := filepath.Join(dir, VariablesDir)
 	assets := filepath.Join(dir, AssetsDir)
 	for _, d := range []string{vars, assets} {
@@ -308,7 +309,7 @@ func writeExport(sess *tfgraph.Session, model *corepb.SavedModel, classes []stri
 
 // verifyExport loads the written SavedModel as a server would and checks that
 // it predicts what the session that wrote it predicts.
-func verifyExport(sess *tfgraph.Session, dir string, cfg tfgraph.SessionConfig) error {
+func verifyExport(sess *tfsession.Session, dir string, cfg tfsession.SessionConfig) error {
 	loaded, err := Load(dir, cfg)
 	if err != nil {
 		return fmt.Errorf("export: the written SavedModel does not load: %w", err)

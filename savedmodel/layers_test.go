@@ -10,7 +10,7 @@ import (
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // trainedCheckpoint trains net for a few steps on random batches, so that
@@ -40,7 +40,7 @@ func trainedCheckpoint(t *testing.T, net network.Network, classes []string) stri
 		t.Fatal("the moving mean did not move")
 	}
 	dir := filepath.Join(t.TempDir(), "ckpt")
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir}, network.Info{Classes: classes, Step: 30}); err != nil {
+	if _, err := s.Save(tfsession.SaveOptions{Dir: dir}, network.Info{Classes: classes, Step: 30}); err != nil {
 		t.Fatal(err)
 	}
 	return dir

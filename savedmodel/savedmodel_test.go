@@ -22,9 +22,10 @@ import (
 	"github.com/tfcat/tfcat/internal/testfault"
 	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
-var cpu = tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: 2, InterOpThreads: 1}
+var cpu = tfsession.SessionConfig{Device: tfsession.DeviceCPU, IntraOpThreads: 2, InterOpThreads: 1}
 
 // small is the tutorial's network on 28×28 grey images.
 func small(classes int) network.Network { return network.Tutorial(classes).WithInput(28, 28, 1) }
@@ -71,7 +72,7 @@ func checkpointPredict(t *testing.T, ckpt string, x []float32, n int) []float32 
 	if err != nil {
 		t.Fatal(err)
 	}
-	im, err := tfgraph.ImportCheckpoint(prefix, tfgraph.ImportOptions{Session: cpu})
+	im, err := tfsession.ImportCheckpoint(prefix, tfsession.ImportOptions{Session: cpu})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestExportLoadsInGo(t *testing.T) {
 			t.Errorf("variable %v is not a resource variable (%v)", vd, err)
 		}
 	}
-	if meta.MetaInfoDef.TensorflowVersion != tfgraph.RuntimeVersion() || meta.SaverDef.RestoreOpName != tfgraph.SaverRestoreOp {
+	if meta.MetaInfoDef.TensorflowVersion != tfsession.RuntimeVersion() || meta.SaverDef.RestoreOpName != tfgraph.SaverRestoreOp {
 		t.Errorf("meta info %v, saver %v", meta.MetaInfoDef.TensorflowVersion, meta.SaverDef)
 	}
 
@@ -144,7 +145,7 @@ func TestExportLoadsInGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	var _ tfgraph.Classifier = m
+	var _ tfsession.Classifier = m
 	if h, w, c := m.InputSize(); h != 28 || w != 28 || c != 1 || m.NumClasses() != 3 {
 		t.Errorf("loaded %dx%dx%d, %d classes", h, w, c, m.NumClasses())
 	}

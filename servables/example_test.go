@@ -14,6 +14,7 @@ import (
 	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // saveVersion writes an untrained tfcat model for 8×8 grey images of two
@@ -24,7 +25,7 @@ func saveVersion(base string, n int) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU})
+	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func saveVersion(base string, n int) {
 		log.Fatal(err)
 	}
 	tmp := filepath.Join(base, fmt.Sprintf(".%d.tmp", n))
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: tmp}, network.Info{Classes: []string{"cat", "dog"}}); err != nil {
+	if _, err := s.Save(tfsession.SaveOptions{Dir: tmp}, network.Info{Classes: []string{"cat", "dog"}}); err != nil {
 		log.Fatal(err)
 	}
 	if err := os.Rename(tmp, filepath.Join(base, fmt.Sprint(n))); err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/serving"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // small is the tutorial's network on 8×8 grey images of two classes: a
@@ -49,7 +49,7 @@ func savedModel(t testing.TB, net network.Network, seed int64) string {
 	dir := testmodel.Checkpoint(t, net, testmodel.Options{
 		Seed:          seed,
 		InferenceOnly: true,
-		Session:       tfgraph.SessionConfig{IntraOpThreads: 1, InterOpThreads: 1},
+		Session:       tfsession.SessionConfig{IntraOpThreads: 1, InterOpThreads: 1},
 		Dir:           filepath.Join(modelDir, key),
 		Classes:       []string{"cat", "dog"},
 	})
@@ -129,7 +129,7 @@ func breakModel(t testing.TB, src, dst, how string) {
 		return
 	}
 	copyDir(t, src, dst)
-	prefix := filepath.Join(dst, tfgraph.DefaultCheckpointName)
+	prefix := filepath.Join(dst, tfsession.DefaultCheckpointName)
 	switch how {
 	case brokenOp:
 		meta, err := checkpoint.ReadMetaGraph(prefix)

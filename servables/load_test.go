@@ -20,7 +20,7 @@ import (
 	"github.com/tfcat/tfcat/model"
 	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/serving"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // TestSwapsUnderLoad: 20 versions swapped in while clients keep asking the
@@ -223,7 +223,7 @@ func measureUnload(t *testing.T, src string) {
 // oneDNN's pool.
 func BenchmarkPredict(b *testing.B) {
 	src := savedModel(b, network.Tutorial(2), 1)
-	m, err := model.Open(src, model.Options{Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}})
+	m, err := model.Open(src, model.Options{Session: tfsession.SessionConfig{Device: tfsession.DeviceCPU}})
 	if err != nil {
 		b.Fatal(err)
 	}

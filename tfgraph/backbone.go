@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tfcat/tfcat/checkpoint"
-	"github.com/tfcat/tfcat/internal/tfc"
 	"github.com/tfcat/tfcat/network"
 )
 
@@ -199,26 +198,4 @@ func (b *builder) preprocess(base *network.Base, x tf.Output, channels int) (tf.
 			op.Const(s.SubScope("shift_by"), shift))
 	}
 	return x, s.Err()
-}
-
-// InitBase loads the backbone's weights from its SavedModel's variables:
-// the first initialisation of a transfer-learning model (later ones restore
-// the tfcat checkpoint, which holds them).
-func (s *Session) InitBase() error {
-	bb := s.Model.backbone
-	if bb == nil || s.Model.baseInit == nil {
-		return errors.New("the model has no backbone to load")
-	}
-	if err := checkpoint.CheckIndex(bb.Variables); err != nil {
-		return fmt.Errorf("loading the backbone's weights: %w", err)
-	}
-	t, err := tf.NewTensor(bb.Variables)
-	if err != nil {
-		return err
-	}
-	defer tfc.Free(t)
-	if _, err := s.s.Run(map[tf.Output]*tf.Tensor{s.Model.baseFile: t}, nil, []*tf.Operation{s.Model.baseInit}); err != nil {
-		return fmt.Errorf("loading the backbone's weights from %s: %w", bb.Variables, err)
-	}
-	return nil
 }

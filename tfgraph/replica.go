@@ -7,6 +7,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
 
+	"github.com/tfcat/tfcat/internal/tfc"
 	"github.com/tfcat/tfcat/network"
 )
 
@@ -183,7 +184,7 @@ func NewPSWait(psJob string, k int) (*PSWait, error) {
 	q := doneQueue(s, k)
 	w := op.QueueDequeueV2(s.SubScope("wait"), q, []tf.DataType{tf.Int32})[0]
 	if err := s.Err(); err != nil {
-		return nil, fmt.Errorf("building the parameter server's graph: %w", cleanScopeErr(err))
+		return nil, fmt.Errorf("building the parameter server's graph: %w", tfc.ScopeErr(err))
 	}
 	return &PSWait{Graph: g, Wait: w}, nil
 }

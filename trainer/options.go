@@ -14,7 +14,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // The tutorial's settings, which the zero Options stand for.
@@ -63,7 +63,7 @@ type Options struct {
 	EarlyStop int
 
 	// ModelDir is where checkpoints go (default "."), under Name (default
-	// tfgraph.DefaultCheckpointName), with "-<step>" appended when
+	// tfsession.DefaultCheckpointName), with "-<step>" appended when
 	// StepSuffix is set; MaxToKeep checkpoints are kept (default 5).
 	ModelDir   string
 	Name       string
@@ -133,7 +133,7 @@ type Options struct {
 	Base *Base
 
 	// Session configures TensorFlow (device, threads).
-	Session tfgraph.SessionConfig
+	Session tfsession.SessionConfig
 	// UnfusedGradients turns off the rewriting of the gradients that lets
 	// TensorFlow fuse each layer's bias add into its convolution or MatMul
 	// and sums each bias gradient as a GEMV
@@ -204,7 +204,7 @@ func (o *Options) normalize() error {
 		o.ModelDir = "."
 	}
 	if o.Name == "" {
-		o.Name = tfgraph.DefaultCheckpointName
+		o.Name = tfsession.DefaultCheckpointName
 	}
 	if o.ResumeIfPresent && !o.Resume {
 		_, err := checkpoint.Resolve(o.ModelDir)
@@ -235,9 +235,9 @@ func (o *Options) normalize() error {
 		return &OptionError{Option: "SaveEvery", Value: o.SaveEvery, Reason: "must not be negative"}
 	case o.ClusterTimeout < 0:
 		return &OptionError{Option: "ClusterTimeout", Value: o.ClusterTimeout, Reason: "must be positive"}
-	case o.UnfusedGradients && o.Session.Precision != "" && o.Session.Precision != tfgraph.F32:
+	case o.UnfusedGradients && o.Session.Precision != "" && o.Session.Precision != tfsession.F32:
 		return &OptionError{Option: "Session.Precision", Value: o.Session.Precision, Reason: "cannot go with UnfusedGradients (tfcat train --fuse-gradients=false): the tutorial's exact arithmetic is float32"}
-	case o.Cluster != nil && o.Session.Precision != "" && o.Session.Precision != tfgraph.F32:
+	case o.Cluster != nil && o.Session.Precision != "" && o.Session.Precision != tfsession.F32:
 		// The rewrite reaches the replicas' graph partitions, where kernels
 		// without bfloat16 (the non-oneDNN MaxPoolGrad among them) fail.
 		return &OptionError{Option: "Session.Precision", Value: o.Session.Precision, Reason: "cannot be used on a cluster yet: a replica's graph partition gets kernels that have no bfloat16"}
@@ -353,4 +353,4 @@ func ParseLayers(s string) ([]int, error) {
 // lossScale says whether the graph scales its loss: float16 training needs it
 // (tfgraph.BuildOptions.LossScale), float32 and bfloat16 (float32's exponent
 // range) do not.
-func (o *Options) lossScale() bool { return o.Session.Precision == tfgraph.FP16 }
+func (o *Options) lossScale() bool { return o.Session.Precision == tfsession.FP16 }

@@ -4,11 +4,11 @@ import (
 	"fmt"
 
 	"github.com/tfcat/tfcat/checkpoint"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // Checkpoints in the background. An epoch's checkpoint (and, with KeepBest,
-// the best) is a snapshot of the variables (tfgraph.Session.Snapshot),
+// the best) is a snapshot of the variables (tfsession.Session.Snapshot),
 // written by a goroutine while the next steps run, so that TensorFlow's
 // writing of the bundle and the fsyncs are off the step loop. One epoch's
 // writes are in flight at a time, in order, each with Save's crash safety;
@@ -58,7 +58,7 @@ func (r *run) saveInBackground(step int, best bool) error {
 	}
 	type job struct {
 		kind Kind
-		opt  tfgraph.SaveOptions
+		opt  tfsession.SaveOptions
 	}
 	jobs := []job{{Checkpoint, r.saveOptions()}}
 	if best && r.opt.KeepBest {
@@ -122,7 +122,7 @@ func (r *run) collectWrites(wait bool) error {
 // saveSource is the session checkpoints are written from: the run's own, or
 // on a cluster the local copy set to the parameter servers' variables (the
 // cluster's graph holds replication nodes that no checkpoint should).
-func (r *run) saveSource() (*tfgraph.Session, error) {
+func (r *run) saveSource() (*tfsession.Session, error) {
 	if r.shadow == nil {
 		return r.sess, nil
 	}
@@ -137,7 +137,7 @@ func (r *run) saveSource() (*tfgraph.Session, error) {
 }
 
 // saveNow writes the run's state at step where opt says, before returning.
-func (r *run) saveNow(opt tfgraph.SaveOptions, step int) (string, error) {
+func (r *run) saveNow(opt tfsession.SaveOptions, step int) (string, error) {
 	sess, err := r.saveSource()
 	if err != nil {
 		return "", err
@@ -150,12 +150,12 @@ func (r *run) saveNow(opt tfgraph.SaveOptions, step int) (string, error) {
 }
 
 // saveOptions are where the run's checkpoints go; bestOptions, its best.
-func (r *run) saveOptions() tfgraph.SaveOptions {
+func (r *run) saveOptions() tfsession.SaveOptions {
 	o := r.opt
-	return tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name, StepSuffix: o.StepSuffix, MaxToKeep: o.MaxToKeep}
+	return tfsession.SaveOptions{Dir: o.ModelDir, Name: o.Name, StepSuffix: o.StepSuffix, MaxToKeep: o.MaxToKeep}
 }
 
-func (r *run) bestOptions() tfgraph.SaveOptions {
+func (r *run) bestOptions() tfsession.SaveOptions {
 	o := r.opt
-	return tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name + checkpoint.BestSuffix, MaxToKeep: 1, StateFile: checkpoint.BestStateFile}
+	return tfsession.SaveOptions{Dir: o.ModelDir, Name: o.Name + checkpoint.BestSuffix, MaxToKeep: 1, StateFile: checkpoint.BestStateFile}
 }

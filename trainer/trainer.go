@@ -15,6 +15,7 @@ import (
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tensorboard"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // Result is what a run reached.
@@ -84,7 +85,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 type run struct {
 	opt   Options
 	res   *Result
-	sess  *tfgraph.Session
+	sess  *tfsession.Session
 	set   *dataset.Set
 	steps int // the step count to reach
 	perEp int // the tutorial's int(num_train/batch_size)
@@ -104,7 +105,7 @@ type run struct {
 	// initialises and saves, the number of replicas, and the chief's hook
 	// after the final save.
 	stepFn   func(*pixels.Batch) (float32, error)
-	shadow   *tfgraph.Session
+	shadow   *tfsession.Session
 	replicas int
 	finish   func() error
 
@@ -173,7 +174,7 @@ func (r *run) resume() error {
 	if err != nil {
 		return &ResumeError{err}
 	}
-	sess, mi, err := tfgraph.ResumeWithOptions(prefix, o.Session, o.LearningRate,
+	sess, mi, err := tfsession.ResumeWithOptions(prefix, o.Session, o.LearningRate,
 		tfgraph.BuildOptions{ScheduledLearningRate: o.Schedule.Scheduled(), UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale()})
 	if err != nil {
 		return &ResumeError{err}
@@ -252,7 +253,7 @@ func (r *run) build() error {
 	if err != nil {
 		return err
 	}
-	if r.sess, err = tfgraph.NewSession(m, o.Session); err != nil {
+	if r.sess, err = tfsession.NewSession(m, o.Session); err != nil {
 		return err
 	}
 	if err := r.sess.Init(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // BenchmarkTransferEpoch is one epoch of training a softmax head on the
@@ -81,7 +82,7 @@ func BenchmarkTransferEpoch(b *testing.B) {
 
 // trainingSession builds a softmax head on the backbone b, for training,
 // with the backbone's weights loaded.
-func trainingSession(t testing.TB, b *Base) *tfgraph.Session {
+func trainingSession(t testing.TB, b *Base) *tfsession.Session {
 	t.Helper()
 	r := &run{opt: Options{Base: b}}
 	if err := r.openBase(); err != nil {
@@ -93,7 +94,7 @@ func trainingSession(t testing.TB, b *Base) *tfgraph.Session {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU})
+	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
 	if err != nil {
 		t.Fatal(err)
 	}

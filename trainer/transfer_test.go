@@ -25,6 +25,7 @@ import (
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
 	_ "github.com/tfcat/tfcat/tflog" // TensorFlow's log lines off the test output, as off tfcat's
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 var (
@@ -75,7 +76,7 @@ func TestTransfer(t *testing.T) {
 	modelDir := filepath.Join(t.TempDir(), "m")
 	var losses []float32
 	opt := Options{Data: data, Validation: 0.25, Seed: 1, BatchSize: 6, Epochs: 6, LearningRate: 1e-2,
-		ModelDir: modelDir, Base: mnv2(bbDir), Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU},
+		ModelDir: modelDir, Base: mnv2(bbDir), Session: tfsession.SessionConfig{Device: tfsession.DeviceCPU},
 		OnEvent: func(e Event) error {
 			if e.Kind == Step {
 				losses = append(losses, e.Loss)
@@ -244,7 +245,7 @@ func backboneFeatures(t *testing.T, b *Base, x []float32, n int) []float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU})
+	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
 	if err != nil {
 		t.Fatal(err)
 	}

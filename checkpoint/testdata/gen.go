@@ -14,6 +14,7 @@ import (
 
 	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 func main() {
@@ -24,7 +25,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: 1, InterOpThreads: 1})
+	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU, IntraOpThreads: 1, InterOpThreads: 1})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func main() {
 	if err := os.RemoveAll(dir); err != nil {
 		log.Fatal(err)
 	}
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir, Name: "model"}, network.Info{Classes: []string{"cat", "dog"}, Step: 3}); err != nil {
+	if _, err := s.Save(tfsession.SaveOptions{Dir: dir, Name: "model"}, network.Info{Classes: []string{"cat", "dog"}, Step: 3}); err != nil {
 		log.Fatal(err)
 	}
 }

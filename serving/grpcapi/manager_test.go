@@ -16,7 +16,7 @@ import (
 	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving/grpcapi"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // A servables.Manager takes HandleReloadConfigRequest.
@@ -26,7 +26,7 @@ var _ grpcapi.Reloader = (*servables.Manager)(nil)
 func saveModel(t *testing.T, dir string, seed int64) {
 	t.Helper()
 	testmodel.Checkpoint(t, network.Tutorial(2).WithInput(8, 8, 1), testmodel.Options{Seed: seed, InferenceOnly: true,
-		Session: tfgraph.SessionConfig{IntraOpThreads: 1, InterOpThreads: 1}, Dir: dir, Classes: []string{"cat", "dog"}})
+		Session: tfsession.SessionConfig{IntraOpThreads: 1, InterOpThreads: 1}, Dir: dir, Classes: []string{"cat", "dog"}})
 }
 
 // TestManager: over a servables.Manager, the versions of base paths answer

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"bufio"
@@ -20,6 +20,7 @@ import (
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // trainedTutorial returns a session on the tutorial's network trained for a few
@@ -27,7 +28,7 @@ import (
 func trainedTutorial(t *testing.T, steps int) (*Session, string) {
 	t.Helper()
 	dir := pythonSteps(t)
-	s := mustSession(t, mustBuild(t, network.Tutorial(2), BuildOptions{Seed: 5}))
+	s := mustSession(t, mustBuild(t, network.Tutorial(2), tfgraph.BuildOptions{Seed: 5}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ func TestPythonCheckpointLoadsInGo(t *testing.T) {
 }
 
 func TestRotationKeepsTheLastFive(t *testing.T) {
-	s := mustSession(t, mustBuild(t, small(2), BuildOptions{Seed: 1}))
+	s := mustSession(t, mustBuild(t, small(2), tfgraph.BuildOptions{Seed: 1}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestRotationKeepsTheLastFive(t *testing.T) {
 
 func TestBadCheckpoints(t *testing.T) {
 	net := small(2)
-	s := mustSession(t, mustBuild(t, net, BuildOptions{Seed: 1}))
+	s := mustSession(t, mustBuild(t, net, tfgraph.BuildOptions{Seed: 1}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +308,7 @@ func TestBadCheckpoints(t *testing.T) {
 	t.Run("shape mismatch", func(t *testing.T) {
 		other := net
 		other.FC = 5
-		s2 := mustSession(t, mustBuild(t, other, BuildOptions{Seed: 1}))
+		s2 := mustSession(t, mustBuild(t, other, tfgraph.BuildOptions{Seed: 1}))
 		err := s2.RestoreVariables(prefix)
 		if err == nil || !strings.Contains(err.Error(), "shape") {
 			t.Errorf("restoring into another shape: %v", err)
@@ -324,7 +325,7 @@ func TestBadCheckpoints(t *testing.T) {
 // TestImportRefusesFileWriters: a .meta whose graph holds a WriteFile op is
 // refused unless trusted.
 func TestImportRefusesFileWriters(t *testing.T) {
-	s := mustSession(t, mustBuild(t, small(2), BuildOptions{Seed: 1}))
+	s := mustSession(t, mustBuild(t, small(2), tfgraph.BuildOptions{Seed: 1}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +342,7 @@ func TestImportRefusesFileWriters(t *testing.T) {
 		Name: "evil", Op: "WriteFile", Input: []string{"save/Const", "save/Const"},
 	})
 	for _, n := range meta.GraphDef.Node {
-		if n.Name == SaverRestoreOp {
+		if n.Name == tfgraph.SaverRestoreOp {
 			n.Input = append(n.Input, "^evil")
 		}
 	}
@@ -394,7 +395,7 @@ func TestKilledWhileSaving(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after kill %d: %v", round+1, err)
 		}
-		s := mustSession(t, mustBuild(t, net, BuildOptions{}))
+		s := mustSession(t, mustBuild(t, net, tfgraph.BuildOptions{}))
 		if err := s.RestoreVariables(prefix); err != nil {
 			t.Fatalf("after kill %d: %s does not load: %v", round+1, prefix, err)
 		}
@@ -405,7 +406,7 @@ func TestKilledWhileSaving(t *testing.T) {
 }
 
 func saveLoop(t *testing.T, dir string) {
-	s := mustSession(t, mustBuild(t, small(2), BuildOptions{Seed: 1}))
+	s := mustSession(t, mustBuild(t, small(2), tfgraph.BuildOptions{Seed: 1}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +421,7 @@ func saveLoop(t *testing.T, dir string) {
 // TestOwnGraphIsAllowed: every op type of tfcat's own training graph passes the
 // import check, so tfcat always loads its own checkpoints.
 func TestOwnGraphIsAllowed(t *testing.T) {
-	m := mustBuild(t, network.Tutorial(2), BuildOptions{})
+	m := mustBuild(t, network.Tutorial(2), tfgraph.BuildOptions{})
 	for _, o := range m.Graph.Operations() {
 		if !checkpoint.TutorialOp(o.Type()) {
 			t.Errorf("op %s of type %s is not one of checkpoint's allowed op types", o.Name(), o.Type())

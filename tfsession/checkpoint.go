@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"google.golang.org/protobuf/proto"
@@ -12,21 +12,16 @@ import (
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/atomicfile"
 	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
-// DefaultCheckpointName is the tutorial's checkpoint name; DefaultMaxToKeep is
-// Saver's max_to_keep: older checkpoints are deleted.
-const (
-	DefaultCheckpointName = "dogs-cats-model"
-	DefaultMaxToKeep      = 5
-)
+// DefaultCheckpointName is the tutorial's checkpoint name.
+const DefaultCheckpointName = "dogs-cats-model"
 
 // checkpointFiles lists a prefix's files; the .meta is optional to a loader.
 func checkpointFiles(prefix string) []string {
 	return []string{prefix + checkpoint.DataSuffix, prefix + checkpoint.IndexSuffix, prefix + checkpoint.MetaSuffix}
 }
-
-// opDefs returns the OpDefs of the given op types from the linked library.
 
 // SaveOptions says where and how Save writes a checkpoint.
 type SaveOptions struct {
@@ -56,7 +51,7 @@ func (s *Session) Save(opt SaveOptions, info network.Info) (string, error) {
 
 // writeCheckpoint is Save for m's variables, which writeVars writes to the
 // V2 bundle at the prefix it is given.
-func writeCheckpoint(m *Model, opt SaveOptions, info network.Info, writeVars func(prefix string) error) (string, error) {
+func writeCheckpoint(m *tfgraph.Model, opt SaveOptions, info network.Info, writeVars func(prefix string) error) (string, error) {
 	name := opt.Name
 	if name == "" {
 		name = DefaultCheckpointName
@@ -141,7 +136,7 @@ func writeCheckpoint(m *Model, opt SaveOptions, info network.Info, writeVars fun
 	kept = append(kept, name)
 	maxKeep := opt.MaxToKeep
 	if maxKeep == 0 {
-		maxKeep = DefaultMaxToKeep
+		maxKeep = tfgraph.DefaultMaxToKeep
 	}
 	if maxKeep > 0 && len(kept) > maxKeep {
 		dropped = append(dropped, kept[:len(kept)-maxKeep]...)

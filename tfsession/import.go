@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"fmt"
@@ -125,7 +125,7 @@ func ReadVariables(sess *tf.Session, g *tf.Graph) (map[string][]float32, error) 
 	var fetches []tf.Output
 	for _, o := range g.Operations() {
 		switch o.Type() {
-		case opVariableV2:
+		case "VariableV2":
 			names = append(names, o.Name())
 			fetches = append(fetches, o.Output(0))
 		case "VarHandleOp":

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"math"
@@ -11,6 +11,7 @@ import (
 	"github.com/tfcat/tfcat/internal/onednn"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // TestPrecisionBF16 trains the tutorial's network 30 steps in float32 and
@@ -38,8 +39,8 @@ func TestPrecisionBF16(t *testing.T) {
 		return
 	}
 	net := network.Tutorial(2)
-	f32 := mustSession(t, mustBuild(t, net, BuildOptions{Seed: 1}))
-	bf, err := NewSession(mustBuild(t, net, BuildOptions{Seed: 1}), cfg)
+	f32 := mustSession(t, mustBuild(t, net, tfgraph.BuildOptions{Seed: 1}))
+	bf, err := NewSession(mustBuild(t, net, tfgraph.BuildOptions{Seed: 1}), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // stepFromBeta1Power recovers the step count from Adam's beta1 accumulator,
@@ -23,12 +24,12 @@ func stepFromBeta1Power(b1p float32, beta1 float64) int {
 // powers included) is restored, and the step count is tfcat's record or, for
 // Python's checkpoints, recovered from beta1_power.
 func Resume(prefix string, c SessionConfig, lr float64) (*Session, network.MetaInfo, error) {
-	return ResumeWithOptions(prefix, c, lr, BuildOptions{})
+	return ResumeWithOptions(prefix, c, lr, tfgraph.BuildOptions{})
 }
 
 // ResumeWithOptions is Resume building the graph with opt (its Seed
 // matters only to variables the checkpoint lacks, which are none).
-func ResumeWithOptions(prefix string, c SessionConfig, lr float64, opt BuildOptions) (*Session, network.MetaInfo, error) {
+func ResumeWithOptions(prefix string, c SessionConfig, lr float64, opt tfgraph.BuildOptions) (*Session, network.MetaInfo, error) {
 	meta, err := checkpoint.ReadMetaGraph(prefix)
 	if err != nil {
 		return nil, network.MetaInfo{}, err
@@ -44,11 +45,11 @@ func ResumeWithOptions(prefix string, c SessionConfig, lr float64, opt BuildOpti
 		net.LearningRate = lr
 	}
 	if net.Base != nil && opt.Base == nil {
-		if opt.Base, err = BackboneFromGraph(meta.GraphDef, net.Base); err != nil {
+		if opt.Base, err = tfgraph.BackboneFromGraph(meta.GraphDef, net.Base); err != nil {
 			return nil, mi, fmt.Errorf("%s: %w", prefix+checkpoint.MetaSuffix, err)
 		}
 	}
-	m, err := Build(net, opt)
+	m, err := tfgraph.Build(net, opt)
 	if err != nil {
 		return nil, mi, err
 	}

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // mnistSplit holds Fashion-MNIST examples as the network's inputs.
@@ -102,7 +103,7 @@ func learnFashion(t *testing.T, seed int64) {
 
 	net := network.Tutorial(2).WithInput(28, 28, 1)
 	net.LearningRate = 1e-3
-	sess := mustSession(t, mustBuild(t, net, BuildOptions{Seed: seed}))
+	sess := mustSession(t, mustBuild(t, net, tfgraph.BuildOptions{Seed: seed}))
 	if err := sess.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func BenchmarkFashionMNIST10(b *testing.B) {
 	for range b.N {
 		net := network.Tutorial(10).WithInput(28, 28, 1)
 		net.LearningRate = 1e-3
-		sess := mustSession(b, mustBuild(b, net, BuildOptions{Seed: 2}))
+		sess := mustSession(b, mustBuild(b, net, tfgraph.BuildOptions{Seed: 2}))
 		if err := sess.Init(); err != nil {
 			b.Fatal(err)
 		}

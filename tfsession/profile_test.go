@@ -1,15 +1,16 @@
-package tfgraph
+package tfsession
 
 import (
 	"math/rand/v2"
 	"testing"
 
 	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 func TestProfileStep(t *testing.T) {
 	net := small(2)
-	s := mustSession(t, mustBuild(t, net, BuildOptions{Seed: 1}))
+	s := mustSession(t, mustBuild(t, net, tfgraph.BuildOptions{Seed: 1}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}

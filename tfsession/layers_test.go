@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"math"
@@ -11,6 +11,7 @@ import (
 	"github.com/tfcat/tfcat/internal/tfc"
 	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // TestNetworkVariants builds and trains networks beyond the tutorial's and
@@ -34,7 +35,7 @@ func TestNetworkVariants(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			net := small(2)
 			tc.change(&net)
-			m := mustBuild(t, net, BuildOptions{Seed: 5})
+			m := mustBuild(t, net, tfgraph.BuildOptions{Seed: 5})
 			for _, v := range tc.vars {
 				if m.Var(v) == nil {
 					t.Errorf("no variable %s", v)
@@ -48,7 +49,7 @@ func TestNetworkVariants(t *testing.T) {
 			if got := m.Graph.Operation("train/cost") != nil; got != tc.trainPath {
 				t.Errorf("training path present: %v, want %v", got, tc.trainPath)
 			}
-			inf := mustBuild(t, net, BuildOptions{InferenceOnly: true})
+			inf := mustBuild(t, net, tfgraph.BuildOptions{InferenceOnly: true})
 			if inf.Graph.Operation("train/cost") != nil || inf.Train != nil {
 				t.Error("the inference-only graph has a training path")
 			}
@@ -125,7 +126,7 @@ func checkDropout(t *testing.T, s *Session, b *Batch) {
 	}
 	// The inference path's hidden layer, the training path's after dropout
 	// (what its output layer multiplies), and the training cost.
-	fetches := []tf.Output{op("fc1/Relu"), op(trainScope + "/fc1/dropout/Mul"), m.TrainCost, m.Logits}
+	fetches := []tf.Output{op("fc1/Relu"), op("train/fc1/dropout/Mul"), m.TrainCost, m.Logits}
 	x, y := batchTensors(b, net)
 	defer tfc.FreeAll([]*tf.Tensor{x, y})
 	before, err := s.VariableValues()
@@ -237,7 +238,7 @@ func flatten32(v any) []float32 {
 func TestBatchNormCheckpointRoundTrip(t *testing.T) {
 	net := small(3)
 	net.BatchNorm, net.Dropout, net.MoreFC, net.Resize = true, 0.25, []int{5}, pixels.Crop
-	s := mustSession(t, mustBuild(t, net, BuildOptions{Seed: 9}))
+	s := mustSession(t, mustBuild(t, net, tfgraph.BuildOptions{Seed: 9}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // TestRestoreChecksIndex: RestoreVariables refuses a damaged .index with
@@ -15,7 +16,7 @@ import (
 // process on some damaged ones (the fuzz corpus of FuzzRestoreIndex keeps
 // one), ever sees it. Package checkpoint's TestCheckIndex tries the damages.
 func TestRestoreChecksIndex(t *testing.T) {
-	m := mustBuild(t, small(2), BuildOptions{Seed: 1})
+	m := mustBuild(t, small(2), tfgraph.BuildOptions{Seed: 1})
 	s := mustSession(t, m)
 	if err := s.Init(); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // kernelChildEnv makes the test binary run TestOneDNNKeepsResults's child:
@@ -100,7 +101,7 @@ func kernelChild(t *testing.T, dir string) {
 	net := network.Tutorial(2)
 	// The default kernels run the tutorial's gradients as the C API builds
 	// them; oneDNN's child runs tfcat's default graph.
-	m := mustBuild(t, net, BuildOptions{Seed: 2, UnfusedGradients: kernels == "0"})
+	m := mustBuild(t, net, tfgraph.BuildOptions{Seed: 2, UnfusedGradients: kernels == "0"})
 	s, err := NewSession(m, SessionConfig{Device: DeviceCPU})
 	if err != nil {
 		t.Fatal(err)

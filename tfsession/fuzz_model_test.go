@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"os"
@@ -9,6 +9,7 @@ import (
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/fuzzlimit"
 	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // The readers of model files a user may be handed, fuzzed for crashes and
@@ -32,8 +33,8 @@ var fuzzCkpt struct {
 func fuzzCheckpoint(f *testing.F) (string, *Session) {
 	c := &fuzzCkpt
 	c.once.Do(func() {
-		var m *Model
-		if m, c.err = Build(network.Tutorial(2).WithInput(8, 8, 1), BuildOptions{Seed: 1}); c.err != nil {
+		var m *tfgraph.Model
+		if m, c.err = tfgraph.Build(network.Tutorial(2).WithInput(8, 8, 1), tfgraph.BuildOptions{Seed: 1}); c.err != nil {
 			return
 		}
 		if c.sess, c.err = NewSession(m, SessionConfig{IntraOpThreads: 1, InterOpThreads: 1, Device: DeviceCPU}); c.err != nil {
