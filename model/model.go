@@ -52,7 +52,7 @@ type Options struct {
 	// Session configures TensorFlow (device, threads).
 	Session tfsession.SessionConfig
 	// Trust runs a graph even if it holds ops beyond what restoring and
-	// predicting need (tfgraph.ErrUntrustedGraph): only for files you trust.
+	// predicting need (checkpoint.ErrUntrustedGraph): only for files you trust.
 	Trust bool
 	// Classes names the classes in label order, for models that store no
 	// names (the Python tutorial's checkpoints); it must name every class.

@@ -16,7 +16,7 @@ import (
 // LoadOptions change how LoadWithOptions opens a SavedModel.
 type LoadOptions struct {
 	Session tfsession.SessionConfig
-	// Trust skips the op-type check of the graph (tfgraph.CheckGraph): only for
+	// Trust skips the op-type check of the graph (checkpoint.CheckGraph): only for
 	// SavedModels from a trusted source.
 	Trust bool
 }

@@ -124,7 +124,7 @@ type BuildOptions struct {
 	Replication *Replication
 	// ScheduledLearningRate makes Adam's learning rate "Adam/learning_rate"
 	// a PlaceholderWithDefault (default: Network.LearningRate) that
-	// Session.SetLearningRate changes between steps, for learning-rate
+	// tfsession.Session.SetLearningRate changes between steps, for learning-rate
 	// schedules. Off, it is the tutorial's Const.
 	ScheduledLearningRate bool
 	// Base is the backbone's graph when Network.Base is set.

@@ -77,7 +77,7 @@ func (b *builder) producers() func(op *tf.Operation, i int) (tf.Output, bool) {
 // but the channels, as one GEMV that reads g once. TensorFlow's generic Sum
 // over the leading axes of the first convolution's [32, 128, 128, 32]
 // gradient takes 9.9 ms on this project's CPU, the GEMV 3.1 (11% of the
-// tutorial's step was in these sums, by Session.ProfileStep). BiasAddGrad is
+// tutorial's step was in these sums, by tfsession's ProfileStep). BiasAddGrad is
 // as quick alone, but oneDNN then fuses it into the filter gradient, and
 // that fused kernel made the step slower. Only the summation order changes;
 // grads is updated in place, and the forward graph is untouched.

@@ -131,7 +131,7 @@ func learnFashion(t *testing.T, seed int64) {
 // ten classes of the full training set for a fixed budget of 3 epochs and
 // reports the test-set accuracy, to set beside the dataset's published CNN
 // baselines (3 conv + 2 FC: 0.907; TensorFlow's 2 conv + pooling tutorial:
-// 0.916). Run: go test -run=^$ -bench=FashionMNIST10 -benchtime=1x ./tfgraph/
+// 0.916). Run: go test -run=^$ -bench=FashionMNIST10 -benchtime=1x ./tfsession/
 func BenchmarkFashionMNIST10(b *testing.B) {
 	train, test := fashion(b, "train"), fashion(b, "test")
 	const epochs, batchSize = 3, 32

@@ -17,7 +17,7 @@ import (
 // on a shared machine falls on all alike; it reports ms per step and the
 // ratio of each to the C API's:
 //
-//	go test -run '^$' -bench Gradients -benchtime 10x ./tfgraph/
+//	go test -run '^$' -bench Gradients -benchtime 10x ./tfsession/
 func BenchmarkGradients(b *testing.B) {
 	variants := []struct {
 		name string

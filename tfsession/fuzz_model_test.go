@@ -16,8 +16,8 @@ import (
 // for time and memory (fuzzlimit's limits); package checkpoint fuzzes the
 // readers that need no TensorFlow. CI runs each for a short time:
 //
-//	go test ./tfgraph/ -run '^$' -fuzz FuzzMetaGraph -fuzztime 5s
-//	go test ./tfgraph/ -run '^$' -fuzz FuzzRestoreIndex -fuzztime 5s
+//	go test ./tfsession/ -run '^$' -fuzz FuzzMetaGraph -fuzztime 5s
+//	go test ./tfsession/ -run '^$' -fuzz FuzzRestoreIndex -fuzztime 5s
 
 var fuzzCkpt struct {
 	once   sync.Once

@@ -12,7 +12,7 @@ import (
 // 32, Adam) in float32 and with TensorFlow's oneDNN bfloat16 rewrite
 // (SessionConfig.Precision = BF16), in alternating blocks:
 //
-//	go test -run '^$' -bench Precision -benchtime 10x ./tfgraph/
+//	go test -run '^$' -bench Precision -benchtime 10x ./tfsession/
 func BenchmarkPrecision(b *testing.B) {
 	var sessions []*Session
 	names := []string{"f32", "bf16"}

@@ -1,7 +1,7 @@
 //go:build ignore
 
 // gen writes the checkpoint under testdata/small that the package's tests and
-// fuzzers read without TensorFlow: the test network of tfgraph's tests (8x8x1,
+// fuzzers read without TensorFlow: the test network of tfsession's tests (8x8x1,
 // one conv layer of 2 filters, fc 4, two classes), initialised with seed 1
 // and saved as tfcat saves every checkpoint. Regenerate (with libtensorflow):
 //

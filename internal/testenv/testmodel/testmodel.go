@@ -4,9 +4,9 @@
 // TensorFlow for the serving packages' request-handling tests; and the
 // images the serving tests send them.
 //
-// It is not part of package testenv because it imports tfgraph, whose own
-// tests import testenv: testenv importing tfgraph would be an import cycle.
-// For the same reason tfgraph's tests cannot use it.
+// It is not part of package testenv because it imports tfgraph and
+// tfsession, whose own tests import testenv: testenv importing them would be
+// an import cycle. For the same reason their tests cannot use it.
 package testmodel
 
 import (
@@ -31,7 +31,7 @@ type Options struct {
 	Seed          int64 // tfgraph.BuildOptions.Seed
 	InferenceOnly bool  // tfgraph.BuildOptions.InferenceOnly: no optimiser
 	// Session runs the initialisation (and, from Session, the test's own
-	// runs). An empty Device is the CPU, not tfgraph's automatic choice, so
+	// runs). An empty Device is the CPU, not tfsession's automatic choice, so
 	// that a test model's values do not depend on the machine having a GPU.
 	// The thread counts are the caller's to choose: the first session of a
 	// process fixes TensorFlow's pools for the whole test binary.
@@ -61,7 +61,7 @@ func Serving(t testing.TB, side, channels int) *tfsession.Session {
 		Session: tfsession.SessionConfig{IntraOpThreads: 2, InterOpThreads: 1}})
 }
 
-// Checkpoint saves a freshly initialised net as tfgraph's Session.Save does
+// Checkpoint saves a freshly initialised net as tfsession's Session.Save does
 // for tfcat train (the default checkpoint name, with opt's classes and step)
 // and returns its folder.
 func Checkpoint(t testing.TB, net network.Network, opt Options) string {
