@@ -67,8 +67,8 @@ fuzz: libtensorflow
 	CGO_ENABLED=0 GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh checkpoint FuzzState $(FUZZTIME_SHORT)
 	CGO_ENABLED=0 GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh checkpoint FuzzMetaGraph $(FUZZTIME_SHORT)
 	CGO_ENABLED=0 GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh checkpoint FuzzIndex $(FUZZTIME_SHORT)
-	GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh tfgraph FuzzMetaGraph $(FUZZTIME_SHORT)
-	GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh tfgraph FuzzRestoreIndex $(FUZZTIME_SHORT)
+	GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh tfsession FuzzMetaGraph $(FUZZTIME_SHORT)
+	GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh tfsession FuzzRestoreIndex $(FUZZTIME_SHORT)
 	GO=$(GO) GOFUZZFLAGS="$(FUZZFLAGS)" bash scripts/fuzz.sh savedmodel FuzzSavedModel $(FUZZTIME_SHORT)
 
 # Benchmarks are outside `go test ./...`; run the quick ones once so that

@@ -101,7 +101,7 @@ func TestResolve(t *testing.T) {
 }
 
 // TestCheckIndex: the .index tfcat wrote passes; damaged ones are refused
-// with ErrCorruptIndex (tfgraph's TestCheckIndex checks that RestoreVariables
+// with ErrCorruptIndex (tfsession's TestRestoreChecksIndex checks that RestoreVariables
 // refuses them before TensorFlow's reader, which aborts on some, sees them).
 func TestCheckIndex(t *testing.T) {
 	prefix := filepath.Join(small, "model")

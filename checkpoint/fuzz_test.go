@@ -16,7 +16,7 @@ import (
 //	go test ./checkpoint/ -run '^$' -fuzz FuzzMetaGraph -fuzztime 5s
 //	go test ./checkpoint/ -run '^$' -fuzz FuzzIndex -fuzztime 5s
 //
-// tfgraph's FuzzRestoreIndex hands fuzzed .index files to TensorFlow's own
+// tfsession's FuzzRestoreIndex hands fuzzed .index files to TensorFlow's own
 // reader, and its FuzzMetaGraph reads tfcat's records in a .meta.
 
 // FuzzState parses arbitrary "checkpoint" state files.

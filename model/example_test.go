@@ -7,17 +7,19 @@ import (
 	"path/filepath"
 
 	"github.com/tfcat/tfcat/model"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // saveUntrained writes a checkpoint of the tutorial's network, untrained,
 // for 8×8 grey images of two classes: a stand-in for what tfcat train writes.
 func saveUntrained(dir string) {
-	m, err := tfgraph.Build(tfgraph.Tutorial(2).WithInput(8, 8, 1), tfgraph.BuildOptions{Seed: 1})
+	m, err := tfgraph.Build(network.Tutorial(2).WithInput(8, 8, 1), tfgraph.BuildOptions{Seed: 1})
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU})
+	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -25,7 +27,7 @@ func saveUntrained(dir string) {
 	if err := s.Init(); err != nil {
 		log.Fatal(err)
 	}
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir}, tfgraph.Info{Classes: []string{"cat", "dog"}}); err != nil {
+	if _, err := s.Save(tfsession.SaveOptions{Dir: dir}, network.Info{Classes: []string{"cat", "dog"}}); err != nil {
 		log.Fatal(err)
 	}
 }

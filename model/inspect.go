@@ -6,8 +6,10 @@ import (
 	"strings"
 
 	"github.com/tfcat/tfcat/checkpoint"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // Description is what Inspect finds in a model's files.
@@ -24,7 +26,7 @@ type Description struct {
 	Variables         []checkpoint.VariableInfo `json:"variables"`  // sorted by name
 	Kept              []string                  `json:"kept_checkpoints,omitempty"`
 	// Network is the architecture tfcat recorded; nil for other models.
-	Network *tfgraph.Network `json:"-"`
+	Network *network.Network `json:"-"`
 }
 
 // Inspect describes the model at path (as Open finds it) from its files: a
@@ -61,7 +63,7 @@ func Inspect(path string) (*Description, error) {
 	if err != nil {
 		return nil, err
 	}
-	mi := tfgraph.InfoFromMeta(meta)
+	mi := network.InfoFromMeta(meta)
 	d := &Description{Path: prefix, Kind: TutorialCheckpoint, WrittenBy: "Python TensorFlow (tf.compat.v1 Saver)",
 		TensorFlowVersion: mi.TensorFlowVersion, Classes: mi.Classes, Steps: mi.Step, StepsKnown: mi.Tfcat,
 		Variables: checkpoint.GraphVariables(meta), Network: mi.Network}
@@ -69,7 +71,7 @@ func Inspect(path string) (*Description, error) {
 		d.Kind, d.WrittenBy = Checkpoint, "tfcat"
 	}
 	for _, n := range meta.GraphDef.Node {
-		if n.Name == tfgraph.InputName {
+		if n.Name == network.InputName {
 			for _, dim := range n.Attr["shape"].GetShape().GetDim()[1:] {
 				d.InputSize = append(d.InputSize, int(dim.Size))
 			}
@@ -82,7 +84,7 @@ func Inspect(path string) (*Description, error) {
 	}
 	if !mi.Tfcat {
 		// Python's tutorial saves no step count; Adam's beta1_power holds it.
-		if s, info, err := tfgraph.Resume(prefix, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}, 0); err == nil {
+		if s, info, err := tfsession.Resume(prefix, tfsession.SessionConfig{Device: tfsession.DeviceCPU}, 0); err == nil {
 			d.Steps, d.StepsKnown = info.Step, true
 			s.Close()
 		}

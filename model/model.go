@@ -18,9 +18,10 @@ import (
 	"os"
 
 	"github.com/tfcat/tfcat/checkpoint"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/savedmodel"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // Kind is the kind of files a model was opened from.
@@ -49,19 +50,19 @@ func (k Kind) String() string {
 // Options change how Open loads a model.
 type Options struct {
 	// Session configures TensorFlow (device, threads).
-	Session tfgraph.SessionConfig
+	Session tfsession.SessionConfig
 	// Trust runs a graph even if it holds ops beyond what restoring and
-	// predicting need (tfgraph.ErrUntrustedGraph): only for files you trust.
+	// predicting need (checkpoint.ErrUntrustedGraph): only for files you trust.
 	Trust bool
 	// Classes names the classes in label order, for models that store no
 	// names (the Python tutorial's checkpoints); it must name every class.
 	Classes []string
 }
 
-// Model is an opened model. It is a tfgraph.Classifier: Predict takes
+// Model is an opened model. It is a tfsession.Classifier: Predict takes
 // preprocessed images (dataset.Preprocess) and returns probabilities.
 type Model struct {
-	tfgraph.Classifier
+	tfsession.Classifier
 	// Path is the checkpoint prefix or SavedModel folder that was read.
 	Path string
 	Kind Kind
@@ -106,7 +107,7 @@ func Open(path string, opt Options) (*Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		im, err := tfgraph.ImportCheckpoint(prefix, tfgraph.ImportOptions{Session: opt.Session, Trust: opt.Trust})
+		im, err := tfsession.ImportCheckpoint(prefix, tfsession.ImportOptions{Session: opt.Session, Trust: opt.Trust})
 		if err != nil {
 			return nil, err
 		}
@@ -124,7 +125,7 @@ func Open(path string, opt Options) (*Model, error) {
 	}
 	m.Named = len(m.Classes) == m.NumClasses()
 	if !m.Named {
-		m.Classes = tfgraph.NumberedClasses(m.NumClasses())
+		m.Classes = network.NumberedClasses(m.NumClasses())
 	}
 	return m, nil
 }
@@ -140,7 +141,7 @@ func (m *Model) ClassNames() []string {
 
 // ResizeMode is how images are brought to the model's input size: the mode
 // it was trained with, which PredictFiles, Evaluate and serving apply.
-func (m *Model) ResizeMode() pixels.ResizeMode { return tfgraph.ResizeModeOf(m.Classifier) }
+func (m *Model) ResizeMode() pixels.ResizeMode { return tfsession.ResizeModeOf(m.Classifier) }
 
 // Variables reads the model's variables by name, flattened in C order.
 func (m *Model) Variables() (map[string][]float32, error) { return m.variables() }

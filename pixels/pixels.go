@@ -1,7 +1,7 @@
 // Package pixels holds what a network's input is made of, with no image
 // decoding linked: a Batch of preprocessed images and their labels, and the
 // ResizeMode that brought images of any aspect ratio to the input size.
-// Package dataset makes them from image files; tfgraph feeds them to
+// Package dataset makes them from image files; tfsession feeds them to
 // TensorFlow without linking dataset's decoders.
 package pixels
 

@@ -16,11 +16,13 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/browser"
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/model"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfsession"
 	"github.com/tfcat/tfcat/trainer"
 )
 
@@ -68,7 +70,7 @@ func demoModel(t testing.TB) (modelDir, testDir string) {
 			demo.model, demo.test = filepath.Join(root, "model"), filepath.Join(root, "test")
 			_, err = trainer.Train(context.Background(), trainer.Options{Data: filepath.Join(root, "train"), Size: 28, Channels: 1,
 				Validation: 0.2, Seed: 2, BatchSize: 32, Epochs: 4, LearningRate: 1e-3, ModelDir: demo.model,
-				Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}})
+				Session: tfsession.SessionConfig{Device: tfsession.DeviceCPU}})
 			return err
 		}()
 	})
@@ -80,7 +82,7 @@ func demoModel(t testing.TB) (modelDir, testDir string) {
 
 func open(t testing.TB, path string) *model.Model {
 	t.Helper()
-	m, err := model.Open(path, model.Options{Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}})
+	m, err := model.Open(path, model.Options{Session: tfsession.SessionConfig{Device: tfsession.DeviceCPU}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +339,7 @@ func TestReportInBrowser(t *testing.T) {
 // that says so, and is still evaluated, with numbered classes.
 func TestReportWithoutHistoryOrNames(t *testing.T) {
 	dir := t.TempDir()
-	testmodel.Checkpoint(t, tfgraph.Tutorial(2).WithInput(12, 12, 1), testmodel.Options{Seed: 1, Dir: filepath.Join(dir, "model")})
+	testmodel.Checkpoint(t, network.Tutorial(2).WithInput(12, 12, 1), testmodel.Options{Seed: 1, Dir: filepath.Join(dir, "model")})
 	data := filepath.Join(dir, "data")
 	for c, class := range []string{"a", "b"} {
 		os.MkdirAll(filepath.Join(data, class), 0o755)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tfcat/tfcat/checkpoint"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -110,7 +111,7 @@ func OpenBackbone(dir string, opt BackboneOptions) (*tfgraph.Backbone, error) {
 		return nil, &BackboneError{Dir: dir, Err: err}
 	}
 	bb := &tfgraph.Backbone{Input: in.GetName(), Output: outName, Height: size, Width: size, Channels: int(d[3]),
-		ByTfcat: tfgraph.InfoFromMeta(meta).Network != nil}
+		ByTfcat: network.InfoFromMeta(meta).Network != nil}
 	roots := []string{checkpoint.NodeName(outName)}
 	if !opt.Trust {
 		if err := checkpoint.CheckGraph(meta.GraphDef, roots, filepath.Join(dir, ModelFile)); err != nil {

@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // Export a checkpoint as a SavedModel, then load it back and predict.
@@ -17,14 +19,14 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(tmp)
-	cpu := tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}
+	cpu := tfsession.SessionConfig{Device: tfsession.DeviceCPU}
 
 	// A checkpoint, as tfcat train writes one (here: untrained weights).
-	m, err := tfgraph.Build(tfgraph.Tutorial(2).WithInput(28, 28, 1), tfgraph.BuildOptions{Seed: 1})
+	m, err := tfgraph.Build(network.Tutorial(2).WithInput(28, 28, 1), tfgraph.BuildOptions{Seed: 1})
 	if err != nil {
 		log.Fatal(err)
 	}
-	sess, err := tfgraph.NewSession(m, cpu)
+	sess, err := tfsession.NewSession(m, cpu)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -33,7 +35,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	ckpt := filepath.Join(tmp, "model")
-	if _, err := sess.Save(tfgraph.SaveOptions{Dir: ckpt}, tfgraph.Info{Classes: []string{"cat", "dog"}}); err != nil {
+	if _, err := sess.Save(tfsession.SaveOptions{Dir: ckpt}, network.Info{Classes: []string{"cat", "dog"}}); err != nil {
 		log.Fatal(err)
 	}
 

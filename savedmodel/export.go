@@ -3,6 +3,8 @@ package savedmodel
 import (
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/atomicfile"
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfsession"
 
 	"errors"
 	"fmt"
@@ -34,7 +36,7 @@ type ExportOptions struct {
 	// replaces a folder that does not hold a saved_model.pb.
 	Force bool
 	// Session configures the session that restores and re-saves the weights.
-	Session tfgraph.SessionConfig
+	Session tfsession.SessionConfig
 }
 
 // ErrExists is returned (wrapped) when the output folder exists, is not empty
@@ -72,11 +74,11 @@ func Export(src, outDir string, opt ExportOptions) (*Info, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export needs the checkpoint's .meta to know the network: %w", err)
 	}
-	mi := tfgraph.InfoFromMeta(meta)
-	var net tfgraph.Network
+	mi := network.InfoFromMeta(meta)
+	var net network.Network
 	if mi.Network != nil {
 		net = *mi.Network
-	} else if net, err = tfgraph.NetworkFromGraph(meta.GraphDef); err != nil {
+	} else if net, err = network.NetworkFromGraph(meta.GraphDef); err != nil {
 		return nil, fmt.Errorf("%s: %w", prefix+checkpoint.MetaSuffix, err)
 	}
 	classes, err := classNames(opt.Classes, mi.Classes, net.Classes)
@@ -98,7 +100,7 @@ func Export(src, outDir string, opt ExportOptions) (*Info, error) {
 	if err := addServingNodes(m); err != nil {
 		return nil, err
 	}
-	sess, err := tfgraph.NewSession(m, opt.Session)
+	sess, err := tfsession.NewSession(m, opt.Session)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +108,7 @@ func Export(src, outDir string, opt ExportOptions) (*Info, error) {
 	if err := sess.RestoreVariables(prefix); err != nil {
 		return nil, err
 	}
-	model, err := modelProto(m, tfgraph.Info{Classes: classes, Step: mi.Step})
+	model, err := modelProto(m, network.Info{Classes: classes, Step: mi.Step})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +150,7 @@ func classNames(given, recorded []string, n int) ([]string, error) {
 	if len(names) == 0 {
 		names = recorded
 		if len(names) != n {
-			names = tfgraph.NumberedClasses(n)
+			names = network.NumberedClasses(n)
 		}
 	}
 	if len(names) != n {
@@ -194,7 +196,7 @@ func addServingNodes(m *tfgraph.Model) error {
 // modelProto is the SavedModel: tfcat's MetaGraphDef for the checkpoint,
 // pruned to what serving and restoring need, tagged, with the signature and
 // the asset.
-func modelProto(m *tfgraph.Model, info tfgraph.Info) (*corepb.SavedModel, error) {
+func modelProto(m *tfgraph.Model, info network.Info) (*corepb.SavedModel, error) {
 	meta, err := m.MetaGraphDef(info)
 	if err != nil {
 		return nil, err
@@ -202,8 +204,8 @@ func modelProto(m *tfgraph.Model, info tfgraph.Info) (*corepb.SavedModel, error)
 	sd := meta.SaverDef
 	fileOp, saveOp := checkpoint.NodeName(sd.FilenameTensorName), checkpoint.NodeName(sd.SaveTensorName)
 	meta.GraphDef = pruneGraph(meta.GraphDef, []string{
-		tfgraph.InputName, tfgraph.PredictionName, ClassesOpName, classNamesAssetOp,
-		tfgraph.InitOpName, sd.RestoreOpName, saveOp, fileOp,
+		network.InputName, network.PredictionName, ClassesOpName, classNamesAssetOp,
+		network.InitOpName, sd.RestoreOpName, saveOp, fileOp,
 	})
 	if err := checkCollections(meta); err != nil {
 		return nil, err
@@ -275,7 +277,7 @@ func checkCollections(meta *corepb.MetaGraphDef) error {
 }
 
 // writeExport writes the SavedModel's files into dir and syncs them.
-func writeExport(sess *tfgraph.Session, model *corepb.SavedModel, classes []string, dir string) error {
+func writeExport(sess *tfsession.Session, model *corepb.SavedModel, classes []string, dir string) error {
 	vars := filepath.Join(dir, VariablesDir)
 	assets := filepath.Join(dir, AssetsDir)
 	for _, d := range []string{vars, assets} {
@@ -307,7 +309,7 @@ func writeExport(sess *tfgraph.Session, model *corepb.SavedModel, classes []stri
 
 // verifyExport loads the written SavedModel as a server would and checks that
 // it predicts what the session that wrote it predicts.
-func verifyExport(sess *tfgraph.Session, dir string, cfg tfgraph.SessionConfig) error {
+func verifyExport(sess *tfsession.Session, dir string, cfg tfsession.SessionConfig) error {
 	loaded, err := Load(dir, cfg)
 	if err != nil {
 		return fmt.Errorf("export: the written SavedModel does not load: %w", err)

@@ -9,7 +9,7 @@ import (
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 
 	"github.com/tfcat/tfcat/checkpoint"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/network"
 )
 
 // Info describes a SavedModel without loading it.
@@ -25,7 +25,7 @@ type Info struct {
 	// (or tfcat's collection); nil when the model carries none.
 	Classes []string
 	// Network is the architecture tfcat recorded; nil for other SavedModels.
-	Network *tfgraph.Network
+	Network *network.Network
 	// Step is the training step of the checkpoint exported (tfcat's only).
 	Step              int
 	TensorFlowVersion string
@@ -52,7 +52,7 @@ func describe(dir string, meta *corepb.MetaGraphDef) (*Info, error) {
 	}
 	sort.Strings(in.Signatures)
 	if meta.GraphDef != nil {
-		mi := tfgraph.InfoFromMeta(meta)
+		mi := network.InfoFromMeta(meta)
 		in.Network, in.Step, in.TensorFlowVersion, in.Tfcat = mi.Network, mi.Step, mi.TensorFlowVersion, mi.Tfcat
 		in.Classes = mi.Classes
 		in.Variables = checkpoint.GraphVariables(meta)

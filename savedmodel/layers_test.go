@@ -8,14 +8,15 @@ import (
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // trainedCheckpoint trains net for a few steps on random batches, so that
 // batch normalisation's moving averages are no longer their initial values,
 // and saves it.
-func trainedCheckpoint(t *testing.T, net tfgraph.Network, classes []string) string {
+func trainedCheckpoint(t *testing.T, net network.Network, classes []string) string {
 	t.Helper()
 	s := testmodel.Session(t, net, testmodel.Options{Seed: 4, Session: cpu})
 	r := rand.New(rand.NewPCG(5, 6))
@@ -39,7 +40,7 @@ func trainedCheckpoint(t *testing.T, net tfgraph.Network, classes []string) stri
 		t.Fatal("the moving mean did not move")
 	}
 	dir := filepath.Join(t.TempDir(), "ckpt")
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir}, tfgraph.Info{Classes: classes, Step: 30}); err != nil {
+	if _, err := s.Save(tfsession.SaveOptions{Dir: dir}, network.Info{Classes: classes, Step: 30}); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -50,8 +51,8 @@ func trainedCheckpoint(t *testing.T, net tfgraph.Network, classes []string) stri
 // moving averages, which Python's tf.saved_model.load runs to the
 // probabilities tfcat computes from the checkpoint.
 func TestPythonLoadsExportWithDropoutAndBatchNorm(t *testing.T) {
-	net := tfgraph.Tutorial(3).WithInput(20, 20, 3)
-	net.Conv = []tfgraph.ConvLayer{{Size: 3, Filters: 8}, {Size: 3, Filters: 16}}
+	net := network.Tutorial(3).WithInput(20, 20, 3)
+	net.Conv = []network.ConvLayer{{Size: 3, Filters: 8}, {Size: 3, Filters: 16}}
 	net.FC, net.MoreFC, net.Dropout, net.BatchNorm, net.Resize = 16, []int{8}, 0.5, true, pixels.Pad
 	net.LearningRate = 1e-2
 	ckpt := trainedCheckpoint(t, net, []string{"a", "b", "c"})

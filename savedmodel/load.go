@@ -10,13 +10,13 @@ import (
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 
 	"github.com/tfcat/tfcat/checkpoint"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // LoadOptions change how LoadWithOptions opens a SavedModel.
 type LoadOptions struct {
-	Session tfgraph.SessionConfig
-	// Trust skips the op-type check of the graph (tfgraph.CheckGraph): only for
+	Session tfsession.SessionConfig
+	// Trust skips the op-type check of the graph (checkpoint.CheckGraph): only for
 	// SavedModels from a trusted source.
 	Trust bool
 }
@@ -24,20 +24,20 @@ type LoadOptions struct {
 // Model is a SavedModel loaded for prediction through TensorFlow's SavedModel
 // loader: the "serve" MetaGraph, its variables restored, the serving_default
 // signature's image input and probabilities output found by name. It
-// implements tfgraph.Classifier and is safe for concurrent use.
+// implements tfsession.Classifier and is safe for concurrent use.
 type Model struct {
-	tfgraph.Predictor
+	tfsession.Predictor
 	Dir  string
 	Info *Info
 
 	sm *tf.SavedModel
 }
 
-var _ tfgraph.Classifier = (*Model)(nil)
+var _ tfsession.Classifier = (*Model)(nil)
 
 // Load opens the SavedModel in dir, refusing graphs with ops beyond what
 // restoring and predicting need (see LoadWithOptions to trust one).
-func Load(dir string, cfg tfgraph.SessionConfig) (*Model, error) {
+func Load(dir string, cfg tfsession.SessionConfig) (*Model, error) {
 	return LoadWithOptions(dir, LoadOptions{Session: cfg})
 }
 
@@ -191,9 +191,9 @@ func (m *Model) Classes() []string { return m.Info.Classes }
 // Variables reads every variable of the graph (reference or resource) by name.
 func (m *Model) Variables() (map[string][]float32, error) {
 	if m.Session == nil {
-		return nil, fmt.Errorf("variables: %w", tfgraph.ErrClosed)
+		return nil, fmt.Errorf("variables: %w", tfsession.ErrClosed)
 	}
-	return tfgraph.ReadVariables(m.sm.Session, m.sm.Graph)
+	return tfsession.ReadVariables(m.sm.Session, m.sm.Graph)
 }
 
 // Close releases the session. Predict fails afterwards.

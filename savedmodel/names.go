@@ -24,9 +24,8 @@
 package savedmodel
 
 import (
-	"github.com/tfcat/tfcat/tfgraph"
-
 	"github.com/tfcat/tfcat/checkpoint"
+	"github.com/tfcat/tfcat/network"
 )
 
 // Names inside an export.
@@ -66,7 +65,7 @@ const (
 
 // Tensor names of the signature, as TensorInfo.name gives them.
 var (
-	inputTensor         = checkpoint.TensorName(tfgraph.InputName, 0)
-	probabilitiesTensor = checkpoint.TensorName(tfgraph.PredictionName, 0)
+	inputTensor         = checkpoint.TensorName(network.InputName, 0)
+	probabilitiesTensor = checkpoint.TensorName(network.PredictionName, 0)
 	classesTensor       = checkpoint.TensorName(ClassesOpName, 0)
 )

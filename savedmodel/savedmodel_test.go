@@ -20,17 +20,19 @@ import (
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/internal/testfault"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
-var cpu = tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: 2, InterOpThreads: 1}
+var cpu = tfsession.SessionConfig{Device: tfsession.DeviceCPU, IntraOpThreads: 2, InterOpThreads: 1}
 
 // small is the tutorial's network on 28×28 grey images.
-func small(classes int) tfgraph.Network { return tfgraph.Tutorial(classes).WithInput(28, 28, 1) }
+func small(classes int) network.Network { return network.Tutorial(classes).WithInput(28, 28, 1) }
 
 // saveCheckpoint saves a freshly initialised model of net with the given
 // class names and returns its folder.
-func saveCheckpoint(t testing.TB, net tfgraph.Network, classes []string) string {
+func saveCheckpoint(t testing.TB, net network.Network, classes []string) string {
 	t.Helper()
 	return testmodel.Checkpoint(t, net, testmodel.Options{Seed: 1, Session: cpu, Classes: classes, Step: 7})
 }
@@ -48,7 +50,7 @@ func images(n, h, w, c int, seed uint64) []float32 {
 // exportSource is the checkpoint tfcat's export reads: ckpt, or under
 // TFCAT_TEST_FAULT=step a copy with one variable from the next training step
 // (internal/testfault), which the comparisons with ckpt must catch.
-func exportSource(t *testing.T, ckpt string, net tfgraph.Network) string {
+func exportSource(t *testing.T, ckpt string, net network.Network) string {
 	t.Helper()
 	prefix, err := checkpoint.Resolve(ckpt)
 	if err != nil {
@@ -70,7 +72,7 @@ func checkpointPredict(t *testing.T, ckpt string, x []float32, n int) []float32 
 	if err != nil {
 		t.Fatal(err)
 	}
-	im, err := tfgraph.ImportCheckpoint(prefix, tfgraph.ImportOptions{Session: cpu})
+	im, err := tfsession.ImportCheckpoint(prefix, tfsession.ImportOptions{Session: cpu})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,7 @@ func TestExportLoadsInGo(t *testing.T) {
 	}
 	meta := sm.MetaGraphs[0]
 	for _, n := range meta.GraphDef.Node {
-		if n.Op == "ApplyAdam" || n.Name == tfgraph.LabelsName || n.Name == tfgraph.CostName || strings.HasPrefix(n.Name, "Adam") {
+		if n.Op == "ApplyAdam" || n.Name == network.LabelsName || n.Name == network.CostName || strings.HasPrefix(n.Name, "Adam") {
 			t.Errorf("the export holds %s (%s)", n.Name, n.Op)
 		}
 	}
@@ -134,7 +136,7 @@ func TestExportLoadsInGo(t *testing.T) {
 			t.Errorf("variable %v is not a resource variable (%v)", vd, err)
 		}
 	}
-	if meta.MetaInfoDef.TensorflowVersion != tfgraph.RuntimeVersion() || meta.SaverDef.RestoreOpName != tfgraph.SaverRestoreOp {
+	if meta.MetaInfoDef.TensorflowVersion != tfsession.RuntimeVersion() || meta.SaverDef.RestoreOpName != tfgraph.SaverRestoreOp {
 		t.Errorf("meta info %v, saver %v", meta.MetaInfoDef.TensorflowVersion, meta.SaverDef)
 	}
 
@@ -143,7 +145,7 @@ func TestExportLoadsInGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	var _ tfgraph.Classifier = m
+	var _ tfsession.Classifier = m
 	if h, w, c := m.InputSize(); h != 28 || w != 28 || c != 1 || m.NumClasses() != 3 {
 		t.Errorf("loaded %dx%dx%d, %d classes", h, w, c, m.NumClasses())
 	}
@@ -310,7 +312,7 @@ func TestLoadRefusesUnknownOps(t *testing.T) {
 	gd := sm.MetaGraphs[0].GraphDef
 	gd.Node = append(gd.Node, &nodepb.NodeDef{Name: "evil", Op: "WriteFile", Input: []string{"class_names_asset", "class_names_asset"}})
 	for _, n := range gd.Node {
-		if n.Name == tfgraph.PredictionName {
+		if n.Name == network.PredictionName {
 			n.Input = append(n.Input, "^evil")
 		}
 	}
@@ -337,7 +339,7 @@ func TestLoadRefusesUnknownOps(t *testing.T) {
 // the export, its serving_default signature returns what tfcat predicts, and
 // saved_model_cli lists the signature.
 func TestPythonLoadsExport(t *testing.T) {
-	net := tfgraph.Tutorial(2) // the tutorial's own 128×128×3 network
+	net := network.Tutorial(2) // the tutorial's own 128×128×3 network
 	ckpt := saveCheckpoint(t, net, []string{"cats", "dogs"})
 	out := filepath.Join(t.TempDir(), "export")
 	if _, err := Export(exportSource(t, ckpt, net), out, ExportOptions{Session: cpu}); err != nil {

@@ -10,20 +10,22 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // saveVersion writes an untrained tfcat model for 8×8 grey images of two
 // classes as version n under base: into a temporary folder, renamed when
 // complete, as versions should be deployed.
 func saveVersion(base string, n int) {
-	m, err := tfgraph.Build(tfgraph.Tutorial(2).WithInput(8, 8, 1), tfgraph.BuildOptions{Seed: int64(n), InferenceOnly: true})
+	m, err := tfgraph.Build(network.Tutorial(2).WithInput(8, 8, 1), tfgraph.BuildOptions{Seed: int64(n), InferenceOnly: true})
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU})
+	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -32,7 +34,7 @@ func saveVersion(base string, n int) {
 		log.Fatal(err)
 	}
 	tmp := filepath.Join(base, fmt.Sprintf(".%d.tmp", n))
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: tmp}, tfgraph.Info{Classes: []string{"cat", "dog"}}); err != nil {
+	if _, err := s.Save(tfsession.SaveOptions{Dir: tmp}, network.Info{Classes: []string{"cat", "dog"}}); err != nil {
 		log.Fatal(err)
 	}
 	if err := os.Rename(tmp, filepath.Join(base, fmt.Sprint(n))); err != nil {

@@ -15,13 +15,14 @@ import (
 
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/serving"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // small is the tutorial's network on 8×8 grey images of two classes: a
 // version loads in tens of milliseconds.
-var small = tfgraph.Tutorial(2).WithInput(8, 8, 1)
+var small = network.Tutorial(2).WithInput(8, 8, 1)
 
 var (
 	modelsMu sync.Mutex
@@ -31,7 +32,7 @@ var (
 
 // savedModel returns a tfcat model folder of net with seed's weights, saved
 // once per test binary.
-func savedModel(t testing.TB, net tfgraph.Network, seed int64) string {
+func savedModel(t testing.TB, net network.Network, seed int64) string {
 	t.Helper()
 	modelsMu.Lock()
 	defer modelsMu.Unlock()
@@ -48,7 +49,7 @@ func savedModel(t testing.TB, net tfgraph.Network, seed int64) string {
 	dir := testmodel.Checkpoint(t, net, testmodel.Options{
 		Seed:          seed,
 		InferenceOnly: true,
-		Session:       tfgraph.SessionConfig{IntraOpThreads: 1, InterOpThreads: 1},
+		Session:       tfsession.SessionConfig{IntraOpThreads: 1, InterOpThreads: 1},
 		Dir:           filepath.Join(modelDir, key),
 		Classes:       []string{"cat", "dog"},
 	})
@@ -128,7 +129,7 @@ func breakModel(t testing.TB, src, dst, how string) {
 		return
 	}
 	copyDir(t, src, dst)
-	prefix := filepath.Join(dst, tfgraph.DefaultCheckpointName)
+	prefix := filepath.Join(dst, tfsession.DefaultCheckpointName)
 	switch how {
 	case brokenOp:
 		meta, err := checkpoint.ReadMetaGraph(prefix)

@@ -18,8 +18,9 @@ import (
 	"time"
 
 	"github.com/tfcat/tfcat/model"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/serving"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // TestSwapsUnderLoad: 20 versions swapped in while clients keep asking the
@@ -221,8 +222,8 @@ func measureUnload(t *testing.T, src string) {
 // unloaded version's memory back (TestUnloadReturnsMemory), costs against
 // oneDNN's pool.
 func BenchmarkPredict(b *testing.B) {
-	src := savedModel(b, tfgraph.Tutorial(2), 1)
-	m, err := model.Open(src, model.Options{Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}})
+	src := savedModel(b, network.Tutorial(2), 1)
+	m, err := model.Open(src, model.Options{Session: tfsession.SessionConfig{Device: tfsession.DeviceCPU}})
 	if err != nil {
 		b.Fatal(err)
 	}

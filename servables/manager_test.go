@@ -20,12 +20,12 @@ import (
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/model"
 	"github.com/tfcat/tfcat/serving"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 var (
 	sprintf             = fmt.Sprintf
-	defaultModelOptions = model.Options{Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: 1, InterOpThreads: 1}}
+	defaultModelOptions = model.Options{Session: tfsession.SessionConfig{Device: tfsession.DeviceCPU, IntraOpThreads: 1, InterOpThreads: 1}}
 )
 
 // TestNewVersionSwapsIn: version 2 appears and replaces version 1 (latest 1,

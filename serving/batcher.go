@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // errClosed answers predictions asked for after Close.
@@ -30,7 +30,7 @@ type result struct {
 // a batch waits up to wait for others, until maxBatch images are collected.
 // A job is never split; one larger than maxBatch runs alone.
 type batcher struct {
-	m        tfgraph.Classifier
+	m        tfsession.Classifier
 	size, k  int // values per image, classes
 	maxBatch int
 	wait     time.Duration
@@ -47,7 +47,7 @@ type batcher struct {
 	onBatch func(images, requests int, d time.Duration, err error)
 }
 
-func newBatcher(m tfgraph.Classifier, maxBatch int, wait time.Duration, onBatch func(images, requests int, d time.Duration, err error)) *batcher {
+func newBatcher(m tfsession.Classifier, maxBatch int, wait time.Duration, onBatch func(images, requests int, d time.Duration, err error)) *batcher {
 	h, w, c := m.InputSize()
 	b := &batcher{m: m, size: h * w * c, k: m.NumClasses(), maxBatch: maxBatch, wait: wait,
 		queue: make(chan *job), quit: make(chan struct{}), onBatch: onBatch}

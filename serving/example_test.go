@@ -11,7 +11,7 @@ import (
 	"github.com/tfcat/tfcat/serving"
 )
 
-// constModel stands in for a tfcat model (a *tfgraph.Session, an imported
+// constModel stands in for a tfcat model (a *tfsession.Session, an imported
 // checkpoint or a *savedmodel.Model): 2×2 grey images, two classes.
 type constModel struct{}
 

@@ -75,9 +75,10 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/parallel"
 	"github.com/tfcat/tfcat/metrics"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/savedmodel"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // Defaults of Config.
@@ -186,7 +187,7 @@ type Config struct {
 
 // Server is an http.Handler serving one model. It is safe for concurrent use.
 type Server struct {
-	m       tfgraph.Classifier
+	m       tfsession.Classifier
 	cfg     Config
 	h, w, c int
 	k       int
@@ -206,7 +207,7 @@ type Server struct {
 
 // New serves m. The server owns neither m nor its lifetime: Close the server,
 // then m.
-func New(m tfgraph.Classifier, cfg Config) (*Server, error) {
+func New(m tfsession.Classifier, cfg Config) (*Server, error) {
 	if m == nil {
 		return nil, errors.New("serving: no model")
 	}
@@ -243,13 +244,13 @@ func New(m tfgraph.Classifier, cfg Config) (*Server, error) {
 	s := &Server{m: m, cfg: cfg, k: m.NumClasses(), closed: make(chan struct{}),
 		mem: newBudget(cfg.DecodeMemory, "bytes of decode memory"), slots: newBudget(int64(cfg.MaxConcurrentRequests), "request slots")}
 	s.h, s.w, s.c = m.InputSize()
-	s.resize = tfgraph.ResizeModeOf(m)
+	s.resize = tfsession.ResizeModeOf(m)
 	if s.h <= 0 || s.w <= 0 || s.c <= 0 || s.k <= 0 {
 		return nil, fmt.Errorf("serving: the model takes %dx%dx%d images into %d classes", s.h, s.w, s.c, s.k)
 	}
 	s.named = cfg.Classes != nil
 	if cfg.Classes == nil {
-		s.cfg.Classes = tfgraph.NumberedClasses(s.k)
+		s.cfg.Classes = network.NumberedClasses(s.k)
 	} else if len(cfg.Classes) != s.k {
 		return nil, fmt.Errorf("serving: %d class names for %d classes", len(cfg.Classes), s.k)
 	}

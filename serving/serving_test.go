@@ -26,13 +26,13 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/metrics"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 const side = 28 // the test model takes 28×28 grey images
 
 // start serves m over real HTTP on loopback.
-func start(t testing.TB, m tfgraph.Classifier, cfg Config) (*Server, string) {
+func start(t testing.TB, m tfsession.Classifier, cfg Config) (*Server, string) {
 	t.Helper()
 	srv, err := New(m, cfg)
 	if err != nil {
@@ -102,7 +102,7 @@ func do(t testing.TB, method, url, body string) reply {
 }
 
 // want is what a correct reply holds for the images in x.
-func want(t testing.TB, m tfgraph.Classifier, x []float32, n int) ([][]float64, []float64) {
+func want(t testing.TB, m tfsession.Classifier, x []float32, n int) ([][]float64, []float64) {
 	t.Helper()
 	p, err := m.Predict(x, n)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tfcat/tfcat/checkpoint"
-	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/network"
 )
 
 // Names of a transfer-learning graph: the backbone's nodes are imported under
@@ -26,50 +26,6 @@ const (
 	// the backbone's own preprocessing.
 	basePreprocess = "base_preprocess"
 )
-
-// Base records the pretrained backbone a network's head sits on
-// (Network.Base): where its features come from and how tfcat's input — BGR
-// (or grey), scaled by 1/255 — becomes the backbone's input. The backbone's
-// graph and weights travel in the checkpoint itself (its .meta and variables),
-// so a trained model does not depend on Source still existing.
-type Base struct {
-	// Source is the SavedModel folder the backbone was read from; it is only
-	// a record.
-	Source string `json:",omitempty"`
-	// Input and Output are the backbone's image input and feature output,
-	// tensor names in its own graph (without BasePrefix).
-	Input, Output string
-	// Features is the width of the feature output, [batch, Features].
-	Features int
-	// RGB is set when the backbone takes RGB: tfcat's BGR channels are then
-	// reversed in the graph.
-	RGB bool `json:",omitempty"`
-	// Mean and Std map a pixel p in 0..255 (in the backbone's channel order)
-	// to (p − Mean)/Std: one value for every channel, or one per channel.
-	// Keras's MobileNetV2 takes [-1, 1] (Mean 127.5, Std 127.5); tfcat's own
-	// models take [0, 1] (Mean 0, Std 255).
-	Mean, Std []float64
-}
-
-// Validate reports the first thing wrong with b for an input of channels.
-func (b *Base) Validate(channels int) error {
-	switch {
-	case b.Input == "" || b.Output == "":
-		return errors.New("base: no input or output tensor")
-	case b.Features <= 0:
-		return fmt.Errorf("base: %d features; must be positive", b.Features)
-	case b.RGB && channels != 3:
-		return fmt.Errorf("base: RGB needs 3 channels, not %d", channels)
-	case len(b.Mean) != 1 && len(b.Mean) != channels, len(b.Std) != 1 && len(b.Std) != channels:
-		return fmt.Errorf("base: mean %v and std %v need 1 or %d values", b.Mean, b.Std, channels)
-	}
-	for _, s := range b.Std {
-		if !(s > 0) {
-			return fmt.Errorf("base: std %v must be positive", b.Std)
-		}
-	}
-	return nil
-}
 
 // Backbone is a backbone's graph, ready for Build (BuildOptions.Base): the
 // nodes a feature extractor needs and the functions they call, with names as
@@ -92,7 +48,7 @@ type Backbone struct {
 // BackboneFromGraph is the backbone a tfcat checkpoint's graph holds under
 // BasePrefix: the nodes there, renamed as in the backbone's own graph, and
 // the graph's functions. Its weights come from the checkpoint.
-func BackboneFromGraph(gd *graphpb.GraphDef, base *Base) (*Backbone, error) {
+func BackboneFromGraph(gd *graphpb.GraphDef, base *network.Base) (*Backbone, error) {
 	pre := BasePrefix + "/"
 	out := &graphpb.GraphDef{Versions: gd.Versions, Library: gd.Library}
 	for _, n := range gd.Node {
@@ -128,7 +84,7 @@ func BackboneFromGraph(gd *graphpb.GraphDef, base *Base) (*Backbone, error) {
 // importBase adds the backbone under BasePrefix, its input mapped to x
 // converted to the backbone's preprocessing, and returns the features
 // Identity and the backbone's variables (frozen: not trainable).
-func (b *builder) importBase(net Network, bb *Backbone, x tf.Output) (tf.Output, []*Variable, error) {
+func (b *builder) importBase(net network.Network, bb *Backbone, x tf.Output) (tf.Output, []*Variable, error) {
 	base := net.Base
 	pre, err := b.preprocess(base, x, net.Channels)
 	if err != nil {
@@ -221,7 +177,7 @@ func (b *builder) baseInit(m *Model, bb *Backbone) error {
 
 // preprocess converts tfcat's input (BGR or grey, scaled by 1/255) to the
 // backbone's: channels reversed for RGB, then (255·x − Mean)/Std.
-func (b *builder) preprocess(base *Base, x tf.Output, channels int) (tf.Output, error) {
+func (b *builder) preprocess(base *network.Base, x tf.Output, channels int) (tf.Output, error) {
 	if err := base.Validate(channels); err != nil {
 		return tf.Output{}, err
 	}
@@ -242,26 +198,4 @@ func (b *builder) preprocess(base *Base, x tf.Output, channels int) (tf.Output, 
 			op.Const(s.SubScope("shift_by"), shift))
 	}
 	return x, s.Err()
-}
-
-// InitBase loads the backbone's weights from its SavedModel's variables:
-// the first initialisation of a transfer-learning model (later ones restore
-// the tfcat checkpoint, which holds them).
-func (s *Session) InitBase() error {
-	bb := s.Model.backbone
-	if bb == nil || s.Model.baseInit == nil {
-		return errors.New("the model has no backbone to load")
-	}
-	if err := checkpoint.CheckIndex(bb.Variables); err != nil {
-		return fmt.Errorf("loading the backbone's weights: %w", err)
-	}
-	t, err := tf.NewTensor(bb.Variables)
-	if err != nil {
-		return err
-	}
-	defer tfc.Free(t)
-	if _, err := s.s.Run(map[tf.Output]*tf.Tensor{s.Model.baseFile: t}, nil, []*tf.Operation{s.Model.baseInit}); err != nil {
-		return fmt.Errorf("loading the backbone's weights from %s: %w", bb.Variables, err)
-	}
-	return nil
 }

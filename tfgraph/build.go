@@ -3,14 +3,13 @@ package tfgraph
 import (
 	"errors"
 	"fmt"
-	"path"
 	"slices"
-	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
 
 	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/network"
 )
 
 // Variable is a TF1 reference variable: a VariableV2 op with an Identity
@@ -33,7 +32,7 @@ type Variable struct {
 // tutorial's graph uses (see names.go), so checkpoints and predict.py-style
 // lookups work across both.
 type Model struct {
-	Net   Network
+	Net   network.Network
 	Graph *tf.Graph
 
 	X        tf.Output // input placeholder "x"
@@ -70,12 +69,26 @@ type Model struct {
 	baseInit *tf.Operation // loads BaseVars from the backbone's SavedModel
 	baseFile tf.Output
 
-	saver   *saverNodes
-	updates []*tf.Operation // batch normalisation's moving averages, run with Train
-	// lossScaling is set when built with BuildOptions.LossScale; scaleInit
+	// Saver is the save/restore sub-graph over Vars and BaseVars.
+	Saver *SaverNodes
+	// LossScaling is set when built with BuildOptions.LossScale; ScaleInit
 	// initialises its variables, which no checkpoint holds.
-	lossScaling *lossScaling
-	scaleInit   []*tf.Operation
+	LossScaling *LossScaling
+	ScaleInit   []*tf.Operation
+
+	updates []*tf.Operation // batch normalisation's moving averages, run with Train
+}
+
+// BaseInit is what loads the backbone's weights from its SavedModel's
+// variables (a session's InitBase): the op, the filename placeholder it
+// reads, and the bundle's prefix to feed it. The op is nil when the model
+// has no backbone to load: none, or one read back from a tfcat checkpoint,
+// which holds its weights.
+func (m *Model) BaseInit() (init *tf.Operation, filename tf.Output, bundle string) {
+	if m.backbone == nil || m.baseInit == nil {
+		return nil, tf.Output{}, ""
+	}
+	return m.baseInit, m.baseFile, m.backbone.Variables
 }
 
 // Trainable returns the model's trainable variables in creation order.
@@ -111,7 +124,7 @@ type BuildOptions struct {
 	Replication *Replication
 	// ScheduledLearningRate makes Adam's learning rate "Adam/learning_rate"
 	// a PlaceholderWithDefault (default: Network.LearningRate) that
-	// Session.SetLearningRate changes between steps, for learning-rate
+	// tfsession.Session.SetLearningRate changes between steps, for learning-rate
 	// schedules. Off, it is the tutorial's Const.
 	ScheduledLearningRate bool
 	// Base is the backbone's graph when Network.Base is set.
@@ -127,12 +140,13 @@ type BuildOptions struct {
 	// training, where small gradients would flush to zero. The trainer sets
 	// it for Precision FP16. In float32 it changes no value.
 	LossScale bool
-	// lossScaleGrowth replaces lossScaleGrowth in tests.
-	lossScaleGrowth int
-	// sumBiasGradients keeps the C API's Sum for the bias gradients while
+	// LossScaleGrowth is the number of finite steps in a row after which
+	// the loss scale doubles; 0 is TensorFlow's 2000. Tests shorten it.
+	LossScaleGrowth int
+	// SumBiasGradients keeps the C API's Sum for the bias gradients while
 	// the contractions are made fusable: BenchmarkGradients measures each
 	// change alone.
-	sumBiasGradients bool
+	SumBiasGradients bool
 }
 
 // builder keeps the scope and the root-level names already used, so explicit
@@ -233,7 +247,7 @@ func (b *builder) zeros(name string, shape []int64) tf.Output {
 // Build makes the tutorial's graph for net: placeholders, the network, y_pred,
 // cost and accuracy, and unless opt.InferenceOnly, TF1 Adam with its slots and
 // beta powers; plus the Saver's sub-graph.
-func Build(net Network, opt BuildOptions) (m *Model, err error) {
+func Build(net network.Network, opt BuildOptions) (m *Model, err error) {
 	if err := net.Validate(); err != nil {
 		return nil, err
 	}
@@ -248,14 +262,14 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 			err = b.s.Err()
 		}
 		if err != nil {
-			err = fmt.Errorf("building the graph: %w", cleanScopeErr(err))
+			err = fmt.Errorf("building the graph: %w", tfc.ScopeErr(err))
 			m = nil
 		}
 	}()
 
-	m.X = b.add(tf.OpSpec{Type: "Placeholder", Name: InputName, Attrs: map[string]any{
+	m.X = b.add(tf.OpSpec{Type: "Placeholder", Name: network.InputName, Attrs: map[string]any{
 		"dtype": tf.Float, "shape": tf.MakeShape(-1, int64(net.Height), int64(net.Width), int64(net.Channels))}}).Output(0)
-	m.Labels = b.add(tf.OpSpec{Type: "Placeholder", Name: LabelsName, Attrs: map[string]any{
+	m.Labels = b.add(tf.OpSpec{Type: "Placeholder", Name: network.LabelsName, Attrs: map[string]any{
 		"dtype": tf.Float, "shape": tf.MakeShape(-1, int64(net.Classes))}}).Output(0)
 
 	head := m.X
@@ -281,11 +295,11 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 	if b.s.Err() != nil {
 		return nil, b.s.Err()
 	}
-	m.Pred = b.add(tf.OpSpec{Type: "Softmax", Name: PredictionName, Input: []tf.Input{m.Logits}}).Output(0)
+	m.Pred = b.add(tf.OpSpec{Type: "Softmax", Name: network.PredictionName, Input: []tf.Input{m.Logits}}).Output(0)
 
 	cs := b.s.SubScope("softmax_cross_entropy")
 	loss, _ := op.SoftmaxCrossEntropyWithLogits(cs, m.Logits, m.Labels)
-	m.Cost = b.add(tf.OpSpec{Type: "Mean", Name: CostName,
+	m.Cost = b.add(tf.OpSpec{Type: "Mean", Name: network.CostName,
 		Input: []tf.Input{loss, op.Const(cs.SubScope("axes"), []int32{0})}}).Output(0)
 
 	as := b.s.SubScope("correct")
@@ -293,7 +307,7 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 	predCls := op.ArgMax(as.SubScope("y_pred_cls"), m.Pred, dim)
 	trueCls := op.ArgMax(as.SubScope("y_true_cls"), m.Labels, dim)
 	correct := op.Cast(as, op.Equal(as, predCls, trueCls), tf.Float)
-	m.Accuracy = b.add(tf.OpSpec{Type: "Mean", Name: AccuracyName,
+	m.Accuracy = b.add(tf.OpSpec{Type: "Mean", Name: network.AccuracyName,
 		Input: []tf.Input{correct, op.Const(as.SubScope("axes"), []int32{0})}}).Output(0)
 	if b.s.Err() != nil {
 		return nil, b.s.Err()
@@ -308,16 +322,16 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 		}
 	}
 
-	inits := make([]*tf.Operation, len(m.Vars), len(m.Vars)+len(m.scaleInit))
+	inits := make([]*tf.Operation, len(m.Vars), len(m.Vars)+len(m.ScaleInit))
 	for i, v := range m.Vars {
 		inits[i] = v.Assign
 	}
-	inits = append(inits, m.scaleInit...)
-	m.Init = b.add(tf.OpSpec{Type: "NoOp", Name: InitOpName, ControlDependencies: inits})
+	inits = append(inits, m.ScaleInit...)
+	m.Init = b.add(tf.OpSpec{Type: "NoOp", Name: network.InitOpName, ControlDependencies: inits})
 	if err := b.s.Err(); err != nil {
 		return nil, err
 	}
-	if m.saver, err = addSaver(b, append(slices.Clone(m.Vars), m.BaseVars...)); err != nil {
+	if m.Saver, err = addSaver(b, append(slices.Clone(m.Vars), m.BaseVars...)); err != nil {
 		return nil, err
 	}
 	m.Graph = g
@@ -330,8 +344,8 @@ func Build(net Network, opt BuildOptions) (m *Model, err error) {
 // "Adam" that groups them.
 func (b *builder) adam(m *Model, vars []*Variable) error {
 	net := m.Net
-	beta1Power := b.variable(Beta1PowerName, []int64{}, false, b.constant(Beta1PowerName+"/initial_value", float32(net.Beta1)))
-	beta2Power := b.variable(Beta2PowerName, []int64{}, false, b.constant(Beta2PowerName+"/initial_value", float32(net.Beta2)))
+	beta1Power := b.variable(network.Beta1PowerName, []int64{}, false, b.constant(network.Beta1PowerName+"/initial_value", float32(net.Beta1)))
+	beta2Power := b.variable(network.Beta2PowerName, []int64{}, false, b.constant(network.Beta2PowerName+"/initial_value", float32(net.Beta2)))
 	m.Vars = append(m.Vars, beta1Power, beta2Power)
 	slots := make([][2]*Variable, len(vars))
 	for i, v := range vars {
@@ -349,7 +363,7 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 		xs[i] = v.Read
 	}
 	cost := m.TrainCost
-	var ls *lossScaling
+	var ls *LossScaling
 	if b.opt.LossScale {
 		var err error
 		if cost, ls, err = b.scaleCost(m, cost); err != nil {
@@ -364,7 +378,7 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 		if err := b.fusable(); err != nil {
 			return err
 		}
-		if !b.opt.sumBiasGradients {
+		if !b.opt.SumBiasGradients {
 			if err := b.biasGradients(vars, grads); err != nil {
 				return err
 			}
@@ -378,7 +392,7 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 		if err != nil {
 			return err
 		}
-		m.lossScaling, m.updates = ls, append(m.updates, ls.update...)
+		m.LossScaling, m.updates = ls, append(m.updates, ls.update...)
 		m.Grads = unscaled
 		for i, g := range unscaled {
 			gradOps[i] = g.Op
@@ -403,25 +417,25 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 			gradOps[i] = g.Op
 		}
 	}
-	gate := b.add(tf.OpSpec{Type: "NoOp", Name: TrainOpName + "/gate_gradients", ControlDependencies: gradOps})
+	gate := b.add(tf.OpSpec{Type: "NoOp", Name: network.TrainOpName + "/gate_gradients", ControlDependencies: gradOps})
 
 	var lr tf.Output
 	if b.opt.ScheduledLearningRate {
-		def := b.constant(TrainOpName+"/learning_rate/default", float32(net.LearningRate))
-		if ph := b.add(tf.OpSpec{Type: "PlaceholderWithDefault", Name: TrainOpName + "/learning_rate",
+		def := b.constant(network.TrainOpName+"/learning_rate/default", float32(net.LearningRate))
+		if ph := b.add(tf.OpSpec{Type: "PlaceholderWithDefault", Name: network.TrainOpName + "/learning_rate",
 			Input: []tf.Input{def}, Attrs: map[string]any{"shape": tf.ScalarShape()}}); ph != nil {
 			lr = ph.Output(0)
 		}
 		m.LearningRate = lr
 	} else {
-		lr = b.constant(TrainOpName+"/learning_rate", float32(net.LearningRate))
+		lr = b.constant(network.TrainOpName+"/learning_rate", float32(net.LearningRate))
 	}
-	beta1 := b.constant(TrainOpName+"/beta1", float32(net.Beta1))
-	beta2 := b.constant(TrainOpName+"/beta2", float32(net.Beta2))
-	eps := b.constant(TrainOpName+"/epsilon", float32(net.Epsilon))
+	beta1 := b.constant(network.TrainOpName+"/beta1", float32(net.Beta1))
+	beta2 := b.constant(network.TrainOpName+"/beta2", float32(net.Beta2))
+	eps := b.constant(network.TrainOpName+"/epsilon", float32(net.Epsilon))
 	updates := make([]*tf.Operation, 0, len(vars)+2)
 	for i, v := range vars {
-		u := b.s.WithDevice(b.devices[v.Name]).AddOperation(tf.OpSpec{Type: opApplyAdam, Name: TrainOpName + "/update_" + v.Name + "/ApplyAdam",
+		u := b.s.WithDevice(b.devices[v.Name]).AddOperation(tf.OpSpec{Type: opApplyAdam, Name: network.TrainOpName + "/update_" + v.Name + "/ApplyAdam",
 			Input: []tf.Input{v.Ref, slots[i][0].Ref, slots[i][1].Ref, beta1Power.Read, beta2Power.Read,
 				lr, beta1, beta2, eps, grads[i]},
 			Attrs:               map[string]any{"use_locking": false, "use_nesterov": false},
@@ -442,16 +456,16 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 			suffix = fmt.Sprintf("_%d", i)
 		}
 		ps := b.s.WithDevice(b.devices[p.v.Name])
-		mul := ps.AddOperation(tf.OpSpec{Type: "Mul", Name: TrainOpName + "/mul" + suffix,
+		mul := ps.AddOperation(tf.OpSpec{Type: "Mul", Name: network.TrainOpName + "/mul" + suffix,
 			Input: []tf.Input{p.v.Read, p.beta}, ControlDependencies: applied})
 		if mul == nil {
 			return b.s.Err()
 		}
-		updates = append(updates, ps.AddOperation(tf.OpSpec{Type: opAssign, Name: TrainOpName + "/Assign" + suffix,
+		updates = append(updates, ps.AddOperation(tf.OpSpec{Type: opAssign, Name: network.TrainOpName + "/Assign" + suffix,
 			Input: []tf.Input{p.v.Ref, mul.Output(0)},
 			Attrs: map[string]any{"validate_shape": true, "use_locking": false}}))
 	}
-	m.Train = b.add(tf.OpSpec{Type: "NoOp", Name: TrainOpName, ControlDependencies: append(updates, m.updates...)})
+	m.Train = b.add(tf.OpSpec{Type: "NoOp", Name: network.TrainOpName, ControlDependencies: append(updates, m.updates...)})
 	return b.s.Err()
 }
 
@@ -461,138 +475,4 @@ func filled(n int, v float32) []float32 {
 		out[i] = v
 	}
 	return out
-}
-
-// cleanScopeErr drops the Go stack trace graft's Scope appends to its errors: it
-// helps nobody who runs tfcat.
-func cleanScopeErr(err error) error {
-	msg := err.Error()
-	if i := strings.Index(msg, " (Stacktrace:"); i >= 0 {
-		return fmt.Errorf("%s", msg[:i])
-	}
-	return err
-}
-
-// fusable lets TensorFlow's graph optimiser fuse each convolution and MatMul
-// with the AddV2 that adds its bias (oneDNN's _FusedConv2D and _FusedMatMul,
-// as in the Python tutorial's graph), and drops a reduction that reduces
-// nothing. The C API's gradient of AddV2 reads the shape of its first input,
-// the convolution's output; that second consumer keeps the optimiser from
-// fusing. The sum has the same shape (the bias is a vector of the channels),
-// so the Shape ops read it instead. And the gradient of that first input is
-// Reshape(Sum(g, axes), shape) with axes computed at run time, though none
-// are reduced: its consumers read g itself. The same values; the forward
-// graph untouched.
-func (b *builder) fusable() error {
-	input := b.producers()
-	for _, pair := range b.biased {
-		contraction, sum := pair[0], pair[1]
-		for _, c := range contraction.Consumers() {
-			if c.Op.Type() != "Shape" {
-				continue
-			}
-			if err := tfc.UpdateEdge(b.g, sum, c.Op, c.Index); err != nil {
-				return fmt.Errorf("gradients: reading the shape of %s from %s: %w", contraction.Op.Name(), sum.Op.Name(), err)
-			}
-			// The Reshape(Sum(g, axes), this shape) of the contraction's gradient.
-			for _, r := range c.Op.Output(0).Consumers() {
-				if r.Op.Type() != "Reshape" || r.Index != 1 {
-					continue
-				}
-				red, ok := input(r.Op, 0)
-				if !ok || red.Op.Type() != "Sum" {
-					continue
-				}
-				g, ok := input(red.Op, 0)
-				if !ok || g.Op.Type() != "Identity" {
-					continue
-				}
-				for _, u := range r.Op.Output(0).Consumers() {
-					if err := tfc.UpdateEdge(b.g, g, u.Op, u.Index); err != nil {
-						return fmt.Errorf("gradients: reading %s's gradient without a reduction: %w", contraction.Op.Name(), err)
-					}
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// producers returns a function that says which output feeds input i of an
-// op (graft's Operation does not tell).
-func (b *builder) producers() func(op *tf.Operation, i int) (tf.Output, bool) {
-	producer := map[string]tf.Output{}
-	for _, o := range b.g.Operations() {
-		for i := range o.NumOutputs() {
-			for _, c := range o.Output(i).Consumers() {
-				producer[fmt.Sprint(c.Op.Name(), ":", c.Index)] = o.Output(i)
-			}
-		}
-	}
-	return func(op *tf.Operation, i int) (tf.Output, bool) {
-		p, ok := producer[fmt.Sprint(op.Name(), ":", i)]
-		return p, ok
-	}
-}
-
-// biasGradients replaces each bias's gradient, which the C API builds for
-// AddV2 as Reshape(Sum(g, axes), shape) with the axes computed at run time,
-// by ones[1, rows] × g seen as [rows, channels]: the same sum over every axis
-// but the channels, as one GEMV that reads g once. TensorFlow's generic Sum
-// over the leading axes of the first convolution's [32, 128, 128, 32]
-// gradient takes 9.9 ms on this project's CPU, the GEMV 3.1 (11% of the
-// tutorial's step was in these sums, by Session.ProfileStep). BiasAddGrad is
-// as quick alone, but oneDNN then fuses it into the filter gradient, and
-// that fused kernel made the step slower. Only the summation order changes;
-// grads is updated in place, and the forward graph is untouched.
-func (b *builder) biasGradients(vars []*Variable, grads []tf.Output) error {
-	input := b.producers()
-	// graft makes a new *Operation for each lookup: outputs compare by name.
-	id := func(o tf.Output) string { return fmt.Sprint(o.Op.Name(), ":", o.Index) }
-	isBias := map[string]bool{}
-	for _, pair := range b.biased {
-		if y, ok := input(pair[1].Op, 1); ok {
-			isBias[id(y)] = true
-		}
-	}
-	for i, v := range vars {
-		r := grads[i].Op
-		if !isBias[id(v.Read)] || len(v.Shape) != 1 || r.Type() != "Reshape" {
-			continue
-		}
-		sum, ok1 := input(r, 0)
-		shape, ok2 := input(r, 1)
-		if !ok1 || !ok2 || sum.Op.Type() != "Sum" || shape.Op.Type() != "Shape" {
-			continue
-		}
-		if of, ok := input(shape.Op, 0); !ok || id(of) != id(v.Read) {
-			continue
-		}
-		g, ok1 := input(sum.Op, 0)
-		axes, ok2 := input(sum.Op, 1)
-		if !ok1 || !ok2 || axes.Op.Type() != "BroadcastGradientArgs" || axes.Index != 1 {
-			continue
-		}
-		// sum = ones[1, rows] × g as [rows, channels]: a GEMV that reads g once.
-		scope := b.unique(path.Dir(r.Name()) + "/bias_grad")
-		node := func(typ, name string, in ...tf.Input) tf.Output {
-			o := b.add(tf.OpSpec{Type: typ, Name: scope + "/" + name, Input: in})
-			if o == nil {
-				return tf.Output{}
-			}
-			return o.Output(0)
-		}
-		c := int32(v.Shape[0])
-		g2 := node("Reshape", "Reshape", g, b.constant(scope+"/shape", []int32{-1, c}))
-		rows := node("StridedSlice", "rows", node("Shape", "Shape", g2),
-			b.constant(scope+"/begin", []int32{0}), b.constant(scope+"/end", []int32{1}), b.constant(scope+"/strides", []int32{1}))
-		dims := node("ConcatV2", "dims", tf.OutputList{b.constant(scope+"/one", []int32{1}), rows}, b.constant(scope+"/axis", int32(0)))
-		ones := node("Fill", "ones", dims, b.constant(scope+"/value", float32(1)))
-		out := node("Reshape", "sum", node("MatMul", "MatMul", ones, g2), b.constant(scope+"/channels", []int32{c}))
-		if err := b.s.Err(); err != nil {
-			return fmt.Errorf("gradients: the bias gradient of %s: %w", v.Name, err)
-		}
-		grads[i] = out
-	}
-	return nil
 }

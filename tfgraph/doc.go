@@ -1,16 +1,19 @@
-// Package tfgraph builds, trains, saves and loads the TensorFlow tutorial's
-// image classifier through the TensorFlow C API, file-compatible with the
-// Python tutorial both ways.
+// Package tfgraph builds the TensorFlow tutorial's image classifier as a
+// graph through the TensorFlow C API, node for node as the Python tutorial
+// builds it, so that checkpoints and predict.py-style lookups work both ways.
 //
-// Build makes the tutorial's graph in Go (three conv layers, fc 128, softmax
-// y_pred, TF1 Adam, the Saver's nodes) under the node names Python's graph
-// uses (names.go); a Session runs it: Init, Step and Evaluate on
-// pixels.Batch values, Predict, Save (the tutorial's .meta, .index, .data and
-// checkpoint files, crash-safe), RestoreVariables. ImportCheckpoint loads any
-// checkpoint, tfcat's or Python's, as predict.py does, after CheckGraph has
-// refused graphs that could do more than restore and predict; Resume
-// continues training one. Every loaded model is a Classifier.
+// Build makes a network.Network's graph in Go (three conv layers, fc 128,
+// softmax y_pred, TF1 Adam, the Saver's nodes, under the names in package
+// network) and returns a Model: the graph and the handles a session runs —
+// placeholders, the train op, the variables, the Saver's sub-graph, the
+// replication nodes (Replication, for a cluster), loss scaling, and a
+// pretrained backbone imported under BasePrefix (Backbone). MetaGraphDef is
+// the Model as the .meta Python's Saver writes.
 //
-// Most programs use the packages built on this one: trainer to train, model
-// to open and predict, savedmodel to export, serving to serve.
+// tfgraph only builds: package tfsession runs a Model (train, evaluate,
+// save, restore, predict). The split follows the code: a session reads the
+// Model's handles, and building reads nothing of a session, so tfsession
+// imports tfgraph and never the other way. What describes a network without
+// TensorFlow (Network, the node names, what a .meta records) is package
+// network.
 package tfgraph

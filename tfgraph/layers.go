@@ -5,6 +5,8 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
+
+	"github.com/tfcat/tfcat/network"
 )
 
 // Batch normalisation's constants, Keras's defaults: the moving averages
@@ -35,19 +37,6 @@ type layerVars struct {
 
 type batchNormVars struct{ gamma, beta, mean, variance *Variable }
 
-// layerNames are the scopes of the layers in order: conv1..convN, then
-// fc1..fcK for the hidden fully connected layers and fc(K+1) for the logits.
-func (n Network) layerNames() []string {
-	var names []string
-	for i := range n.Conv {
-		names = append(names, fmt.Sprintf("conv%d", i+1))
-	}
-	for i := range len(n.Hidden()) + 1 {
-		names = append(names, fmt.Sprintf("fc%d", i+1))
-	}
-	return names
-}
-
 // variables adds every layer's variables to m.Vars: first the weights and
 // biases named Variable, Variable_1, ... in the tutorial's order, then the
 // batch-normalisation variables of each layer but the last.
@@ -64,11 +53,11 @@ func (b *builder) variables(m *Model) []layerVars {
 		} else {
 			initial = b.constant(b.unique("Const"), filled(int(shape[0]), float32(net.BiasInit)))
 		}
-		v := b.variable(VariableName(i), shape, true, initial)
+		v := b.variable(network.VariableName(i), shape, true, initial)
 		m.Vars = append(m.Vars, v)
 		return v
 	}
-	names := net.layerNames()
+	names := net.LayerNames()
 	layers := make([]layerVars, len(names))
 	for i := range layers {
 		layers[i].w = newVar()
@@ -103,7 +92,7 @@ func (b *builder) variables(m *Model) []layerVars {
 // statistics, whose moving averages' updates it returns; otherwise the
 // inference path, with neither dropout nor batch statistics. For the
 // tutorial's network both paths are the tutorial's graph.
-func (b *builder) forward(s *op.Scope, net Network, x tf.Output, layers []layerVars, train bool) (logits tf.Output, updates []*tf.Operation) {
+func (b *builder) forward(s *op.Scope, net network.Network, x tf.Output, layers []layerVars, train bool) (logits tf.Output, updates []*tf.Operation) {
 	layer := x
 	for i := range net.Conv {
 		cs := s.SubScope(fmt.Sprintf("conv%d", i+1))
@@ -235,7 +224,7 @@ func (b *builder) trainingPath(m *Model, layers []layerVars) error {
 	logits, updates := b.forward(ts, net, head, layers, true)
 	cs := ts.SubScope("softmax_cross_entropy")
 	loss, _ := op.SoftmaxCrossEntropyWithLogits(cs, logits, m.Labels)
-	if mean := ts.AddOperation(tf.OpSpec{Type: "Mean", Name: CostName,
+	if mean := ts.AddOperation(tf.OpSpec{Type: "Mean", Name: network.CostName,
 		Input: []tf.Input{loss, op.Const(cs.SubScope("axes"), []int32{0})}}); mean != nil {
 		m.TrainCost = mean.Output(0)
 	}

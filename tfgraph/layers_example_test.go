@@ -3,15 +3,16 @@ package tfgraph_test
 import (
 	"fmt"
 
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // A network beyond the tutorial's: two conv layers, two hidden layers, dropout
 // in training and batch normalisation. The inference graph holds the
 // normalisation's moving averages and no dropout.
-func ExampleNetwork_batchNorm() {
-	net := tfgraph.Tutorial(10).WithInput(28, 28, 1)
-	net.Conv = []tfgraph.ConvLayer{{Size: 3, Filters: 16}, {Size: 3, Filters: 32}}
+func ExampleBuild_batchNorm() {
+	net := network.Tutorial(10).WithInput(28, 28, 1)
+	net.Conv = []network.ConvLayer{{Size: 3, Filters: 16}, {Size: 3, Filters: 32}}
 	net.FC, net.MoreFC = 64, []int{32}
 	net.Dropout, net.BatchNorm = 0.3, true
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{InferenceOnly: true})

@@ -18,7 +18,8 @@ import (
 // use that). The same scheme as TensorFlow's and Keras's LossScaleOptimizer,
 // with their constants.
 const (
-	lossScaleInitial = 1 << 15
+	// LossScaleInitial is S when training starts, or resumes.
+	LossScaleInitial = 1 << 15
 	lossScaleGrowth  = 2000
 )
 
@@ -30,25 +31,26 @@ const (
 	lossScaleGood = "loss_scale/good_steps"
 )
 
-// lossScaling holds the nodes lossScale adds.
-type lossScaling struct {
-	scale, good *Variable
+// LossScaling holds the nodes loss scaling adds: Scale is S, Good the
+// finite steps since S last changed.
+type LossScaling struct {
+	Scale, Good *Variable
 	finite      tf.Output // every gradient finite this step
 	update      []*tf.Operation
 }
 
 // scaleCost returns cost × S and the variables of S, whose initialisers
-// join m.scaleInit.
-func (b *builder) scaleCost(m *Model, cost tf.Output) (tf.Output, *lossScaling, error) {
+// join m.ScaleInit.
+func (b *builder) scaleCost(m *Model, cost tf.Output) (tf.Output, *LossScaling, error) {
 	if b.opt.Replication != nil {
 		return tf.Output{}, nil, errors.New("loss scaling (float16 training) cannot be used on a cluster yet")
 	}
-	ls := &lossScaling{
-		scale: b.variable(lossScaleName, []int64{}, false, b.constant(lossScaleName+"/initial_value", float32(lossScaleInitial))),
-		good:  b.variable(lossScaleGood, []int64{}, false, b.constant(lossScaleGood+"/initial_value", float32(0))),
+	ls := &LossScaling{
+		Scale: b.variable(lossScaleName, []int64{}, false, b.constant(lossScaleName+"/initial_value", float32(LossScaleInitial))),
+		Good:  b.variable(lossScaleGood, []int64{}, false, b.constant(lossScaleGood+"/initial_value", float32(0))),
 	}
-	m.scaleInit = append(m.scaleInit, ls.scale.Assign, ls.good.Assign)
-	scaled := b.add(tf.OpSpec{Type: "Mul", Name: lossScaleName + "/scaled_cost", Input: []tf.Input{cost, ls.scale.Read}})
+	m.ScaleInit = append(m.ScaleInit, ls.Scale.Assign, ls.Good.Assign)
+	scaled := b.add(tf.OpSpec{Type: "Mul", Name: lossScaleName + "/scaled_cost", Input: []tf.Input{cost, ls.Scale.Read}})
 	if scaled == nil {
 		return tf.Output{}, nil, b.s.Err()
 	}
@@ -59,8 +61,8 @@ func (b *builder) scaleCost(m *Model, cost tf.Output) (tf.Output, *lossScaling, 
 // finite: a Switch on that predicate leaves the Adam updates that read them
 // (and the beta-power updates after those) unrun on a step that overflowed.
 // It also adds the updates of S.
-func (b *builder) unscale(ls *lossScaling, vars []*Variable, grads []tf.Output) (unscaled, switched []tf.Output, err error) {
-	inv := b.add(tf.OpSpec{Type: "Reciprocal", Name: lossScaleName + "/inverse", Input: []tf.Input{ls.scale.Read}})
+func (b *builder) unscale(ls *LossScaling, vars []*Variable, grads []tf.Output) (unscaled, switched []tf.Output, err error) {
+	inv := b.add(tf.OpSpec{Type: "Reciprocal", Name: lossScaleName + "/inverse", Input: []tf.Input{ls.Scale.Read}})
 	if inv == nil {
 		return nil, nil, b.s.Err()
 	}
@@ -108,14 +110,14 @@ func (b *builder) unscale(ls *lossScaling, vars []*Variable, grads []tf.Output) 
 	one := b.constant(lossScaleName+"/one", float32(1))
 	zero := b.constant(lossScaleName+"/zero", float32(0))
 	growth := b.growthSteps()
-	next := b.add(tf.OpSpec{Type: "AddV2", Name: lossScaleName + "/next_good", Input: []tf.Input{ls.good.Read, one}})
+	next := b.add(tf.OpSpec{Type: "AddV2", Name: lossScaleName + "/next_good", Input: []tf.Input{ls.Good.Read, one}})
 	grow := b.add(tf.OpSpec{Type: "GreaterEqual", Name: lossScaleName + "/grow", Input: []tf.Input{next.Output(0), b.constant(lossScaleName+"/growth_steps", growth)}})
-	doubled := b.add(tf.OpSpec{Type: "Mul", Name: lossScaleName + "/doubled", Input: []tf.Input{ls.scale.Read, b.constant(lossScaleName+"/two", float32(2))}})
-	halved := b.add(tf.OpSpec{Type: "Mul", Name: lossScaleName + "/halved", Input: []tf.Input{ls.scale.Read, b.constant(lossScaleName+"/half", float32(0.5))}})
+	doubled := b.add(tf.OpSpec{Type: "Mul", Name: lossScaleName + "/doubled", Input: []tf.Input{ls.Scale.Read, b.constant(lossScaleName+"/two", float32(2))}})
+	halved := b.add(tf.OpSpec{Type: "Mul", Name: lossScaleName + "/halved", Input: []tf.Input{ls.Scale.Read, b.constant(lossScaleName+"/half", float32(0.5))}})
 	if halved == nil {
 		return nil, nil, b.s.Err()
 	}
-	keptOrDoubled := b.add(tf.OpSpec{Type: "SelectV2", Name: lossScaleName + "/kept_or_doubled", Input: []tf.Input{grow.Output(0), doubled.Output(0), ls.scale.Read}})
+	keptOrDoubled := b.add(tf.OpSpec{Type: "SelectV2", Name: lossScaleName + "/kept_or_doubled", Input: []tf.Input{grow.Output(0), doubled.Output(0), ls.Scale.Read}})
 	newScale := b.add(tf.OpSpec{Type: "SelectV2", Name: lossScaleName + "/new_scale", Input: []tf.Input{ls.finite, keptOrDoubled.Output(0), halved.Output(0)}})
 	goodOrReset := b.add(tf.OpSpec{Type: "SelectV2", Name: lossScaleName + "/good_or_reset", Input: []tf.Input{grow.Output(0), zero, next.Output(0)}})
 	newGood := b.add(tf.OpSpec{Type: "SelectV2", Name: lossScaleName + "/new_good", Input: []tf.Input{ls.finite, goodOrReset.Output(0), zero}})
@@ -125,7 +127,7 @@ func (b *builder) unscale(ls *lossScaling, vars []*Variable, grads []tf.Output) 
 	for _, a := range []struct {
 		v   *Variable
 		val tf.Output
-	}{{ls.scale, newScale.Output(0)}, {ls.good, newGood.Output(0)}} {
+	}{{ls.Scale, newScale.Output(0)}, {ls.Good, newGood.Output(0)}} {
 		ls.update = append(ls.update, b.add(tf.OpSpec{Type: opAssign, Name: a.v.Name + "/update",
 			Input: []tf.Input{a.v.Ref, a.val},
 			Attrs: map[string]any{"validate_shape": true, "use_locking": true}}))
@@ -133,10 +135,10 @@ func (b *builder) unscale(ls *lossScaling, vars []*Variable, grads []tf.Output) 
 	return unscaled, switched, b.s.Err()
 }
 
-// growthSteps is lossScaleGrowth, or the tests' shorter period.
+// growthSteps is lossScaleGrowth, or BuildOptions.LossScaleGrowth.
 func (b *builder) growthSteps() float32 {
-	if b.opt.lossScaleGrowth > 0 {
-		return float32(b.opt.lossScaleGrowth)
+	if b.opt.LossScaleGrowth > 0 {
+		return float32(b.opt.LossScaleGrowth)
 	}
 	return lossScaleGrowth
 }
@@ -147,18 +149,4 @@ func outputs(in []tf.Input) []tf.Output {
 		out[i] = x.(tf.Output)
 	}
 	return out
-}
-
-// LossScale reads the current loss scale and the finite steps since it last
-// changed; ok is false when the model was built without loss scaling.
-func (s *Session) LossScale() (scale float32, good int, ok bool, err error) {
-	ls := s.Model.lossScaling
-	if ls == nil {
-		return 0, 0, false, nil
-	}
-	out, err := s.s.Run(nil, []tf.Output{ls.scale.Read, ls.good.Read}, nil)
-	if err != nil {
-		return 0, 0, true, err
-	}
-	return out[0].Value().(float32), int(out[1].Value().(float32)), true, nil
 }

@@ -6,6 +6,9 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
+
+	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/network"
 )
 
 // Replication builds the graph for synchronous data-parallel training on a
@@ -65,22 +68,22 @@ func (r *Replication) psDevice(k int) string {
 }
 
 // devices places the variables of net's training graph by name.
-func (r *Replication) devices(net Network) map[string]string {
+func (r *Replication) devices(net network.Network) map[string]string {
 	if r == nil || r.PSTasks <= 0 {
 		return nil
 	}
 	d := map[string]string{}
 	for i := range net.VariableShapes() {
 		dev := r.psDevice(i % r.PSTasks)
-		name := VariableName(i)
+		name := network.VariableName(i)
 		d[name], d[name+adamMSuffix], d[name+adamVSuffix] = dev, dev, dev
 	}
-	d[Beta1PowerName], d[Beta2PowerName] = d[VariableName(0)], d[VariableName(0)]
+	d[network.Beta1PowerName], d[network.Beta2PowerName] = d[network.VariableName(0)], d[network.VariableName(0)]
 	if net.BatchNorm {
 		// Batch normalisation's variables too, round-robin after the
 		// others: gamma and beta with their Adam slots, the moving averages.
 		k := len(net.VariableShapes())
-		names := net.layerNames()
+		names := net.LayerNames()
 		for _, layer := range names[:len(names)-1] {
 			for _, suffix := range []string{bnGammaSuffix, bnBetaSuffix, bnMeanSuffix, bnVarianceSuffix} {
 				dev := r.psDevice(k % r.PSTasks)
@@ -181,7 +184,7 @@ func NewPSWait(psJob string, k int) (*PSWait, error) {
 	q := doneQueue(s, k)
 	w := op.QueueDequeueV2(s.SubScope("wait"), q, []tf.DataType{tf.Int32})[0]
 	if err := s.Err(); err != nil {
-		return nil, fmt.Errorf("building the parameter server's graph: %w", cleanScopeErr(err))
+		return nil, fmt.Errorf("building the parameter server's graph: %w", tfc.ScopeErr(err))
 	}
 	return &PSWait{Graph: g, Wait: w}, nil
 }

@@ -7,6 +7,8 @@ import (
 
 	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/tfcat/tfcat/network"
 )
 
 // TestReplicationPlacement: variables go to the parameter servers
@@ -41,21 +43,21 @@ func TestReplicationPlacement(t *testing.T) {
 			device[n.Name] = n.Device
 		}
 		for i := range net.VariableShapes() {
-			v := VariableName(i)
+			v := network.VariableName(i)
 			want := tc.want(v, i)
-			for _, name := range []string{v, v + adamMSuffix, v + adamVSuffix, TrainOpName + "/update_" + v + "/ApplyAdam"} {
+			for _, name := range []string{v, v + adamMSuffix, v + adamVSuffix, network.TrainOpName + "/update_" + v + "/ApplyAdam"} {
 				if got := device[name]; got != want {
 					t.Errorf("replication %v: %s on %q, want %q", tc.rep, name, got, want)
 				}
 			}
 		}
-		for _, name := range []string{Beta1PowerName, Beta2PowerName} {
-			if got, want := device[name], tc.want(VariableName(0), 0); got != want {
+		for _, name := range []string{network.Beta1PowerName, network.Beta2PowerName} {
+			if got, want := device[name], tc.want(network.VariableName(0), 0); got != want {
 				t.Errorf("replication %v: %s on %q, want %q", tc.rep, name, got, want)
 			}
 		}
 		if tc.rep != nil && tc.rep.Compute != "" {
-			for _, name := range []string{PredictionName, CostName, "conv1/Conv2D"} {
+			for _, name := range []string{network.PredictionName, network.CostName, "conv1/Conv2D"} {
 				if device[name] != tc.rep.Compute {
 					t.Errorf("%s on %q, want the compute device %q", name, device[name], tc.rep.Compute)
 				}

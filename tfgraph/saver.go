@@ -5,9 +5,6 @@ import (
 	"sort"
 
 	tf "github.com/wamuir/graft/tensorflow"
-
-	"github.com/tfcat/tfcat/checkpoint"
-	"github.com/tfcat/tfcat/internal/tfc"
 )
 
 // Names of the Saver's sub-graph, as tf.compat.v1.train.Saver() makes them (V2
@@ -19,19 +16,24 @@ const (
 	SaverRestoreOp      = "save/restore_all"
 )
 
-// saverNodes are the handles of the save/restore sub-graph.
-type saverNodes struct {
-	filename tf.Output     // save/Const:0, fed with the checkpoint prefix
-	save     tf.Output     // save/control_dependency:0, fetched to save
-	restore  *tf.Operation // save/restore_all
-	keys     []string      // checkpoint keys in byte order
-	reads    []tf.Output   // each key's variable's value (Snapshot)
-	shapes   [][]int64     // and its shape
+// DefaultMaxToKeep is Saver's max_to_keep, which the SaverDef records:
+// older checkpoints are deleted.
+const DefaultMaxToKeep = 5
+
+// SaverNodes are the handles of the save/restore sub-graph, which a
+// session runs to save and restore the variables.
+type SaverNodes struct {
+	Filename tf.Output     // save/Const:0, fed with the checkpoint prefix
+	Save     tf.Output     // save/control_dependency:0, fetched to save
+	Restore  *tf.Operation // save/restore_all
+	Keys     []string      // checkpoint keys in byte order
+	Reads    []tf.Output   // each key's variable's value (a session's Snapshot)
+	Shapes   [][]int64     // and its shape
 }
 
 // addSaver adds Python's Saver sub-graph over vars: every variable is saved and
 // restored under its op name.
-func addSaver(b *builder, vars []*Variable) (*saverNodes, error) {
+func addSaver(b *builder, vars []*Variable) (*SaverNodes, error) {
 	sorted := append([]*Variable(nil), vars...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	keys := make([]string, len(sorted))
@@ -97,44 +99,5 @@ func addSaver(b *builder, vars []*Variable) (*saverNodes, error) {
 	for i, v := range sorted {
 		reads[i], shapes[i] = v.Read, v.Shape
 	}
-	return &saverNodes{filename: prefix.Output(0), save: dep.Output(0), restore: all, keys: keys, reads: reads, shapes: shapes}, nil
-}
-
-// SaveVariables writes every variable to the V2 checkpoint bundle at prefix
-// (prefix.index and prefix.data-00000-of-00001) by running the SaveV2 sub-graph.
-// It writes no .meta and no checkpoint state file; see Saver for those.
-func (s *Session) SaveVariables(prefix string) error {
-	t, err := tf.NewTensor(prefix)
-	if err != nil {
-		return err
-	}
-	defer tfc.Free(t)
-	out, err := s.s.Run(map[tf.Output]*tf.Tensor{s.Model.saver.filename: t}, []tf.Output{s.Model.saver.save}, nil)
-	if err != nil {
-		return fmt.Errorf("saving variables to %s: %w", prefix, err)
-	}
-	tfc.FreeAll(out)
-	return nil
-}
-
-// RestoreVariables loads every variable from the V2 checkpoint bundle at prefix,
-// written by tfcat or by Python's Saver: keys are the variables' op names.
-func (s *Session) RestoreVariables(prefix string) error {
-	if err := checkpoint.CheckIndex(prefix); err != nil {
-		return fmt.Errorf("restoring variables: %w", err)
-	}
-	t, err := tf.NewTensor(prefix)
-	if err != nil {
-		return err
-	}
-	defer tfc.Free(t)
-	if _, err := s.s.Run(map[tf.Output]*tf.Tensor{s.Model.saver.filename: t}, nil, []*tf.Operation{s.Model.saver.restore}); err != nil {
-		return fmt.Errorf("restoring variables from %s: %w", prefix, err)
-	}
-	if len(s.Model.scaleInit) > 0 { // the loss scale is not saved: it starts again
-		if _, err := s.s.Run(nil, nil, s.Model.scaleInit); err != nil {
-			return fmt.Errorf("initialising the loss scale: %w", err)
-		}
-	}
-	return nil
+	return &SaverNodes{Filename: prefix.Output(0), Save: dep.Output(0), Restore: all, Keys: keys, Reads: reads, Shapes: shapes}, nil
 }

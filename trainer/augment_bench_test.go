@@ -16,7 +16,7 @@ import (
 	"github.com/wamuir/graft/tensorflow/op"
 
 	"github.com/tfcat/tfcat/dataset"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // colourFolder writes perClass random 128×128 colour PNGs in each of two
@@ -151,7 +151,7 @@ func BenchmarkAugmentInGraph(b *testing.B) {
 	if err := s.Err(); err != nil {
 		b.Fatal(err)
 	}
-	opts, err := tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}.Options()
+	opts, err := tfsession.SessionConfig{Device: tfsession.DeviceCPU}.Options()
 	if err != nil {
 		b.Fatal(err)
 	}

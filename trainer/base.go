@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/savedmodel"
-	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // DefaultFeatureCacheBytes bounds the backbone features kept in memory when
@@ -108,7 +108,7 @@ func (r *run) openBase() error {
 	if o.Channels != 0 && o.Channels != bb.Channels {
 		return &OptionError{Option: "Channels", Value: o.Channels, Reason: fmt.Sprintf("contradicts the backbone's %d", bb.Channels)}
 	}
-	rec := &tfgraph.Base{Input: bb.Input, Output: bb.Output, Features: bb.Features}
+	rec := &network.Base{Input: bb.Input, Output: bb.Output, Features: bb.Features}
 	if abs, err := filepath.Abs(b.Path); err == nil {
 		rec.Source = abs
 	}

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/tfcat/tfcat/checkpoint"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/network"
 )
 
 // The trainer's hooks that follow the validation loss. Each keeps what it
@@ -139,7 +139,7 @@ func (h *keepBestHook) Restore(state json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf("the best checkpoint: %w", err)
 	}
-	h.prefix, h.step = prefix, tfgraph.InfoFromMeta(meta).Step
+	h.prefix, h.step = prefix, network.InfoFromMeta(meta).Step
 	return nil
 }
 

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/tfcat/tfcat/cluster"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // globalBatch is the images one step takes in all replicas.
@@ -83,7 +85,7 @@ func (r *run) onCluster(ctx context.Context) error {
 		net = r.local.Model.Net
 	}
 	rep := &tfgraph.Replication{PSTasks: len(c.Jobs[cluster.PS]), Replicas: r.replicas, PSJob: cluster.PS, Rank: rank}
-	if n, isGPU := tfgraph.GPUIndex(o.Session.Device); isGPU {
+	if n, isGPU := tfsession.GPUIndex(o.Session.Device); isGPU {
 		// A replica's compute on its GPU; the variables stay on the ps.
 		rep.Compute = fmt.Sprintf("%s/device:GPU:%d", c.Task.Device(), n)
 	}
@@ -92,7 +94,7 @@ func (r *run) onCluster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.sess, err = tfgraph.NewSession(m, cfg); err != nil {
+	if r.sess, err = tfsession.NewSession(m, cfg); err != nil {
 		return err
 	}
 	if r.backbone != nil && r.backbone.Variables != "" {
@@ -138,14 +140,14 @@ func (r *run) lead(ctx context.Context, blame func(error) error) error {
 
 // initCluster sets the cluster's variables from the local copy: the
 // checkpoint resumed, or a model initialised as one process would be.
-func (r *run) initCluster(net tfgraph.Network, local tfgraph.SessionConfig) error {
+func (r *run) initCluster(net network.Network, local tfsession.SessionConfig) error {
 	if r.local == nil {
 		m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: r.opt.Seed, ScheduledLearningRate: r.opt.Schedule.Scheduled(),
 			Base: r.backbone, UnfusedGradients: r.opt.UnfusedGradients})
 		if err != nil {
 			return err
 		}
-		if r.local, err = tfgraph.NewSession(m, local); err != nil {
+		if r.local, err = tfsession.NewSession(m, local); err != nil {
 			return err
 		}
 		if err := r.local.Init(); err != nil {
@@ -233,14 +235,14 @@ func (r *run) next(ctx context.Context, rank int, watch *cluster.Watch) (int64, 
 // serveVariables is a parameter server's whole run: it hosts the variables
 // and waits on its done queue until the chief has finished, or until a peer
 // has been gone for longer than the cluster timeout.
-func (r *run) serveVariables(ctx context.Context, cfg tfgraph.SessionConfig) error {
+func (r *run) serveVariables(ctx context.Context, cfg tfsession.SessionConfig) error {
 	c := r.opt.Cluster
 	w, err := tfgraph.NewPSWait(cluster.PS, c.Task.Index)
 	if err != nil {
 		return err
 	}
 	cfg.OperationTimeout = pollEvery
-	sess, err := tfgraph.NewGraphSession(w.Graph, cfg)
+	sess, err := tfsession.NewGraphSession(w.Graph, cfg)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/pixels"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // TestResumeRefusesOtherNetwork: options that contradict the checkpoint's
@@ -164,7 +164,7 @@ func TestKeepBestAndRestore(t *testing.T) {
 		t.Errorf("stopping event %+v, result step %d; want the best (step %d) restored", stop, res.Step, best.Step)
 	}
 	st, err := checkpoint.ReadStateFile(filepath.Join(opt.ModelDir, checkpoint.BestStateFile))
-	if err != nil || st.ModelCheckpointPath != tfgraph.DefaultCheckpointName+checkpoint.BestSuffix {
+	if err != nil || st.ModelCheckpointPath != tfsession.DefaultCheckpointName+checkpoint.BestSuffix {
 		t.Fatalf("best_checkpoint: %+v, %v", st, err)
 	}
 	latest, err := checkpoint.ReadState(opt.ModelDir)
@@ -177,7 +177,7 @@ func TestKeepBestAndRestore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, mi, err := tfgraph.Resume(prefix, opt.Session, 0)
+		s, mi, err := tfsession.Resume(prefix, opt.Session, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

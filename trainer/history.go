@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // HistoryFile is the training history Train keeps in Options.ModelDir
@@ -248,7 +248,7 @@ func (r HistoryRun) Precision() string {
 			return p
 		}
 	}
-	return string(tfgraph.F32)
+	return string(tfsession.F32)
 }
 
 // HistoryLoss is one point of the loss curve.

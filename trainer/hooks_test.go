@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/tfcat/tfcat/checkpoint"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/network"
 )
 
 // epochCounter counts epochs; its count is kept in checkpoints.
@@ -104,7 +104,7 @@ func trainerState(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(tfgraph.InfoFromMeta(meta).TrainerState)
+	return string(network.InfoFromMeta(meta).TrainerState)
 }
 
 // A StateHook's state is in every checkpoint and back on resume.

@@ -12,8 +12,9 @@ import (
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // The tutorial's settings, which the zero Options stand for.
@@ -62,7 +63,7 @@ type Options struct {
 	EarlyStop int
 
 	// ModelDir is where checkpoints go (default "."), under Name (default
-	// tfgraph.DefaultCheckpointName), with "-<step>" appended when
+	// tfsession.DefaultCheckpointName), with "-<step>" appended when
 	// StepSuffix is set; MaxToKeep checkpoints are kept (default 5).
 	ModelDir   string
 	Name       string
@@ -101,7 +102,7 @@ type Options struct {
 	// learning_rate, with a Schedule).
 	LogDir string
 
-	// The network, beyond the tutorial's (see tfgraph.Network): Conv lists
+	// The network, beyond the tutorial's (see network.Network): Conv lists
 	// the filters of each 3×3 conv layer (default 32, 32, 64), FC the units
 	// of each hidden fully connected layer (default 128); Dropout and
 	// BatchNorm are off by default; Resize is how images become squares
@@ -132,7 +133,7 @@ type Options struct {
 	Base *Base
 
 	// Session configures TensorFlow (device, threads).
-	Session tfgraph.SessionConfig
+	Session tfsession.SessionConfig
 	// UnfusedGradients turns off the rewriting of the gradients that lets
 	// TensorFlow fuse each layer's bias add into its convolution or MatMul
 	// and sums each bias gradient as a GEMV
@@ -203,7 +204,7 @@ func (o *Options) normalize() error {
 		o.ModelDir = "."
 	}
 	if o.Name == "" {
-		o.Name = tfgraph.DefaultCheckpointName
+		o.Name = tfsession.DefaultCheckpointName
 	}
 	if o.ResumeIfPresent && !o.Resume {
 		_, err := checkpoint.Resolve(o.ModelDir)
@@ -234,9 +235,9 @@ func (o *Options) normalize() error {
 		return &OptionError{Option: "SaveEvery", Value: o.SaveEvery, Reason: "must not be negative"}
 	case o.ClusterTimeout < 0:
 		return &OptionError{Option: "ClusterTimeout", Value: o.ClusterTimeout, Reason: "must be positive"}
-	case o.UnfusedGradients && o.Session.Precision != "" && o.Session.Precision != tfgraph.F32:
+	case o.UnfusedGradients && o.Session.Precision != "" && o.Session.Precision != tfsession.F32:
 		return &OptionError{Option: "Session.Precision", Value: o.Session.Precision, Reason: "cannot go with UnfusedGradients (tfcat train --fuse-gradients=false): the tutorial's exact arithmetic is float32"}
-	case o.Cluster != nil && o.Session.Precision != "" && o.Session.Precision != tfgraph.F32:
+	case o.Cluster != nil && o.Session.Precision != "" && o.Session.Precision != tfsession.F32:
 		// The rewrite reaches the replicas' graph partitions, where kernels
 		// without bfloat16 (the non-oneDNN MaxPoolGrad among them) fail.
 		return &OptionError{Option: "Session.Precision", Value: o.Session.Precision, Reason: "cannot be used on a cluster yet: a replica's graph partition gets kernels that have no bfloat16"}
@@ -281,13 +282,13 @@ func (o *Options) normalize() error {
 }
 
 // network is the network the options ask for, for the given classes.
-func (o *Options) network(classes int) tfgraph.Network {
-	net := tfgraph.Tutorial(classes).WithInput(o.Size, o.Size, o.Channels)
+func (o *Options) network(classes int) network.Network {
+	net := network.Tutorial(classes).WithInput(o.Size, o.Size, o.Channels)
 	net.LearningRate = o.LearningRate
 	if o.Conv != nil {
-		net.Conv = make([]tfgraph.ConvLayer, len(o.Conv))
+		net.Conv = make([]network.ConvLayer, len(o.Conv))
 		for i, f := range o.Conv {
-			net.Conv[i] = tfgraph.ConvLayer{Size: 3, Filters: f}
+			net.Conv[i] = network.ConvLayer{Size: 3, Filters: f}
 		}
 	}
 	if o.FC != nil {
@@ -302,7 +303,7 @@ func (o *Options) network(classes int) tfgraph.Network {
 
 // checkNetwork refuses to resume a checkpoint whose network differs from
 // the options that are set, naming the first option that differs.
-func (o *Options) checkNetwork(net tfgraph.Network) error {
+func (o *Options) checkNetwork(net network.Network) error {
 	filters := make([]int, len(net.Conv))
 	for i, c := range net.Conv {
 		filters[i] = c.Filters
@@ -352,4 +353,4 @@ func ParseLayers(s string) ([]int, error) {
 // lossScale says whether the graph scales its loss: float16 training needs it
 // (tfgraph.BuildOptions.LossScale), float32 and bfloat16 (float32's exponent
 // range) do not.
-func (o *Options) lossScale() bool { return o.Session.Precision == tfgraph.FP16 }
+func (o *Options) lossScale() bool { return o.Session.Precision == tfsession.FP16 }

@@ -4,7 +4,8 @@ import (
 	"fmt"
 
 	"github.com/tfcat/tfcat/checkpoint"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // checkpointHook writes the run's checkpoints: after every epoch's report
@@ -14,7 +15,7 @@ import (
 //
 // Checkpoints are written in the background unless SyncCheckpoints: an
 // epoch's checkpoint (and its best) is a snapshot of the variables
-// (tfgraph.Session.Snapshot), written by a goroutine while the next steps
+// (tfsession.Session.Snapshot), written by a goroutine while the next steps
 // run, so that TensorFlow's writing of the bundle and the fsyncs are off the
 // step loop. One epoch's writes are in flight at a time, in order, each with
 // Save's crash safety; the loop emits their events once they are on disk
@@ -27,7 +28,7 @@ type checkpointHook struct {
 	perEp   int
 	stepper stepper
 	res     *Result
-	info    func(step int) (tfgraph.Info, error) // the run's record at step (state.go)
+	info    func(step int) (network.Info, error) // the run's record at step (state.go)
 	emit    func(Event) error
 
 	best     bool    // keepBestHook asked for the best at this epoch
@@ -91,7 +92,7 @@ func (h *checkpointHook) saveInBackground(step int) error {
 	}
 	type job struct {
 		kind Kind
-		opt  tfgraph.SaveOptions
+		opt  tfsession.SaveOptions
 	}
 	jobs := []job{{Checkpoint, h.saveOptions()}}
 	if best {
@@ -183,12 +184,12 @@ func (h *checkpointHook) saveSync(step int, best bool) error {
 }
 
 // saveOptions are where the run's checkpoints go; bestOptions, its best.
-func (h *checkpointHook) saveOptions() tfgraph.SaveOptions {
+func (h *checkpointHook) saveOptions() tfsession.SaveOptions {
 	o := h.opt
-	return tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name, StepSuffix: o.StepSuffix, MaxToKeep: o.MaxToKeep}
+	return tfsession.SaveOptions{Dir: o.ModelDir, Name: o.Name, StepSuffix: o.StepSuffix, MaxToKeep: o.MaxToKeep}
 }
 
-func (h *checkpointHook) bestOptions() tfgraph.SaveOptions {
+func (h *checkpointHook) bestOptions() tfsession.SaveOptions {
 	o := h.opt
-	return tfgraph.SaveOptions{Dir: o.ModelDir, Name: o.Name + checkpoint.BestSuffix, MaxToKeep: 1, StateFile: checkpoint.BestStateFile}
+	return tfsession.SaveOptions{Dir: o.ModelDir, Name: o.Name + checkpoint.BestSuffix, MaxToKeep: 1, StateFile: checkpoint.BestStateFile}
 }

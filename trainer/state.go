@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/network"
 )
 
 // runState is what a resumed run needs besides the variables and the step,
-// saved with every checkpoint (tfgraph.Info.TrainerState): the states of
+// saved with every checkpoint (network.Info.TrainerState): the states of
 // the run's StateHooks by name — the trainer's own (early stopping's
 // patience, keep-best's best loss, a plateau schedule's reduced rate) and
 // Options.Hooks'. Without it a resumed run would let a worse epoch replace
@@ -54,7 +54,7 @@ func (st *runState) legacyHookStates() error {
 }
 
 // info is the checkpoint information of the run at step.
-func (r *run) info(step int) (tfgraph.Info, error) {
+func (r *run) info(step int) (network.Info, error) {
 	var st runState
 	for _, h := range r.hookList {
 		sh, ok := h.(StateHook)
@@ -63,7 +63,7 @@ func (r *run) info(step int) (tfgraph.Info, error) {
 		}
 		s, err := sh.State()
 		if err != nil {
-			return tfgraph.Info{}, fmt.Errorf("hook %s: its state: %w", sh.Name(), err)
+			return network.Info{}, fmt.Errorf("hook %s: its state: %w", sh.Name(), err)
 		}
 		if st.Hooks == nil {
 			st.Hooks = map[string]json.RawMessage{}
@@ -72,9 +72,9 @@ func (r *run) info(step int) (tfgraph.Info, error) {
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
-		return tfgraph.Info{}, fmt.Errorf("the trainer's state: %w", err) // a hook's state that is not JSON
+		return network.Info{}, fmt.Errorf("the trainer's state: %w", err) // a hook's state that is not JSON
 	}
-	return tfgraph.Info{Classes: r.set.Classes, Step: step, TrainerState: b}, nil
+	return network.Info{Classes: r.set.Classes, Step: step, TrainerState: b}, nil
 }
 
 // restoreState gives the run's StateHooks what the resumed checkpoint

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/tfcat/tfcat/pixels"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // stepper is what the loop runs a step with: one process's session
@@ -16,7 +16,7 @@ type stepper interface {
 	step(b *pixels.Batch, step int) (float32, error)
 	// source is the session checkpoints are written from, holding the
 	// variables of the steps run so far.
-	source() (*tfgraph.Session, error)
+	source() (*tfsession.Session, error)
 	// restore sets the variables to those of the checkpoint at prefix.
 	restore(prefix string) error
 	// finish ends the run once its last checkpoint is written.
@@ -24,10 +24,10 @@ type stepper interface {
 }
 
 // localStep is one process's step: the session is the model.
-type localStep struct{ sess *tfgraph.Session }
+type localStep struct{ sess *tfsession.Session }
 
 func (l localStep) step(b *pixels.Batch, _ int) (float32, error) { return l.sess.Step(b) }
-func (l localStep) source() (*tfgraph.Session, error)            { return l.sess, nil }
+func (l localStep) source() (*tfsession.Session, error)          { return l.sess, nil }
 func (l localStep) restore(prefix string) error                  { return l.sess.RestoreVariables(prefix) }
 func (l localStep) finish() error                                { return nil }
 
@@ -37,7 +37,7 @@ func (l localStep) finish() error                                { return nil }
 // local copy of the same network (the cluster's graph holds replication
 // nodes that no checkpoint should).
 type chiefStep struct {
-	sess, local *tfgraph.Session
+	sess, local *tfsession.Session
 	steps       int                               // the step count to reach
 	share       func(*pixels.Batch) *pixels.Batch // the chief's share of a global batch
 	blame       func(error) error                 // names a peer that is gone
@@ -58,7 +58,7 @@ func (c *chiefStep) step(b *pixels.Batch, step int) (float32, error) {
 }
 
 // source copies the parameter servers' variables into the local copy.
-func (c *chiefStep) source() (*tfgraph.Session, error) {
+func (c *chiefStep) source() (*tfsession.Session, error) {
 	vals, err := c.sess.VariableValues()
 	if err == nil {
 		err = c.local.SetVariables(vals)

@@ -10,9 +10,11 @@ import (
 
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tensorboard"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // Result is what a run reached.
@@ -82,7 +84,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 type run struct {
 	opt   Options
 	res   *Result
-	sess  *tfgraph.Session
+	sess  *tfsession.Session
 	set   *dataset.Set
 	steps int // the step count to reach
 	perEp int // the tutorial's int(num_train/batch_size)
@@ -110,14 +112,14 @@ type run struct {
 	// On a cluster (distributed.go): the local copy of the network that
 	// initialises the parameter servers and writes checkpoints, and the
 	// number of replicas.
-	local    *tfgraph.Session
+	local    *tfsession.Session
 	replicas int
 
 	resumed []byte // the resumed checkpoint's trainer state (state.go)
 	start   time.Time
 
 	backbone *tfgraph.Backbone // Base: the backbone read, and its record
-	base     *tfgraph.Base
+	base     *network.Base
 }
 
 func (r *run) close() {
@@ -173,7 +175,7 @@ func (r *run) resume() error {
 	if err != nil {
 		return &ResumeError{err}
 	}
-	sess, mi, err := tfgraph.ResumeWithOptions(prefix, o.Session, o.LearningRate,
+	sess, mi, err := tfsession.ResumeWithOptions(prefix, o.Session, o.LearningRate,
 		tfgraph.BuildOptions{ScheduledLearningRate: o.Schedule.Scheduled(), UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale()})
 	if err != nil {
 		return &ResumeError{err}
@@ -252,7 +254,7 @@ func (r *run) build() error {
 	if err != nil {
 		return err
 	}
-	if r.sess, err = tfgraph.NewSession(m, o.Session); err != nil {
+	if r.sess, err = tfsession.NewSession(m, o.Session); err != nil {
 		return err
 	}
 	if err := r.sess.Init(); err != nil {
@@ -266,7 +268,7 @@ func (r *run) build() error {
 
 // network is the network the options and the data ask for, on the
 // backbone when there is one.
-func (r *run) network() tfgraph.Network {
+func (r *run) network() network.Network {
 	o := r.opt
 	net := o.network(len(r.set.Classes))
 	if r.base != nil {

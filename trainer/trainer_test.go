@@ -15,7 +15,7 @@ import (
 	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/internal/onednn"
 	"github.com/tfcat/tfcat/internal/testenv"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 func folder(t testing.TB, perClass int) string {
@@ -43,7 +43,7 @@ func folder(t testing.TB, perClass int) string {
 
 func small(t testing.TB, data string) Options {
 	return Options{Data: data, Size: 12, Channels: 1, Validation: 0.25, Seed: 3, BatchSize: 4,
-		LearningRate: 1e-3, ModelDir: filepath.Join(t.TempDir(), "m"), Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}}
+		LearningRate: 1e-3, ModelDir: filepath.Join(t.TempDir(), "m"), Session: tfsession.SessionConfig{Device: tfsession.DeviceCPU}}
 }
 
 // TestEventsInOrder checks the order and content of a run's events.
@@ -127,8 +127,8 @@ func TestBackgroundCheckpoints(t *testing.T) {
 	for _, step := range []int{1, 4, 7, 9} {
 		var vals [2]map[string][]float32
 		for i, sync := range []bool{false, true} {
-			prefix := filepath.Join(runs[sync], fmt.Sprintf("%s-%d", tfgraph.DefaultCheckpointName, step))
-			s, mi, err := tfgraph.Resume(prefix, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}, 1e-3)
+			prefix := filepath.Join(runs[sync], fmt.Sprintf("%s-%d", tfsession.DefaultCheckpointName, step))
+			s, mi, err := tfsession.Resume(prefix, tfsession.SessionConfig{Device: tfsession.DeviceCPU}, 1e-3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +169,7 @@ func TestCancelSavesLoadable(t *testing.T) {
 	if res.Reason != Interrupted || res.Step != 4 || res.CheckpointStep != 4 {
 		t.Fatalf("result %+v, want interrupted and saved at step 4", res)
 	}
-	im, err := tfgraph.ImportCheckpoint(res.Checkpoint, tfgraph.ImportOptions{})
+	im, err := tfsession.ImportCheckpoint(res.Checkpoint, tfsession.ImportOptions{})
 	if err != nil {
 		t.Fatalf("the checkpoint saved on cancel does not load: %v", err)
 	}
@@ -238,7 +238,7 @@ func TestBadOptions(t *testing.T) {
 		{"plateau factor", func(o *Options) { o.Schedule = Schedule{Kind: Plateau, Factor: 2} }, "Schedule.Factor"},
 		{"keep best without validation", func(o *Options) { o.KeepBest, o.Validation = true, 0 }, "KeepBest"},
 		// What a cluster does not run yet (options.go says why for each).
-		{"bf16 on a cluster", func(o *Options) { o.Cluster, o.Session.Precision = &cluster.Config{}, tfgraph.BF16 }, "Session.Precision"},
+		{"bf16 on a cluster", func(o *Options) { o.Cluster, o.Session.Precision = &cluster.Config{}, tfsession.BF16 }, "Session.Precision"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := small(t, data)
@@ -259,7 +259,7 @@ func TestBadOptions(t *testing.T) {
 }
 
 // newRun prepares a run whose step method the allocation checks call.
-func newRun(t testing.TB, precision ...tfgraph.Precision) *run {
+func newRun(t testing.TB, precision ...tfsession.Precision) *run {
 	opt := small(t, folder(t, 16))
 	opt.Steps = 1 << 30
 	if len(precision) > 0 {
@@ -297,9 +297,9 @@ func newRun(t testing.TB, precision ...tfgraph.Precision) *run {
 // steps (16 epochs of 24 training images in batches of 4, each
 // reshuffled): one allocation in all of them fails.
 func TestStepAllocatesNothing(t *testing.T) {
-	precisions := []tfgraph.Precision{tfgraph.F32}
+	precisions := []tfsession.Precision{tfsession.F32}
 	if onednn.BF16() && onednn.On() {
-		precisions = append(precisions, tfgraph.BF16)
+		precisions = append(precisions, tfsession.BF16)
 	} else {
 		t.Log("bf16 not checked: this CPU (or ONEDNN_MAX_CPU_ISA, or oneDNN off) has no bfloat16 arithmetic")
 	}

@@ -7,8 +7,10 @@ import (
 
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // BenchmarkTransferEpoch is one epoch of training a softmax head on the
@@ -80,19 +82,19 @@ func BenchmarkTransferEpoch(b *testing.B) {
 
 // trainingSession builds a softmax head on the backbone b, for training,
 // with the backbone's weights loaded.
-func trainingSession(t testing.TB, b *Base) *tfgraph.Session {
+func trainingSession(t testing.TB, b *Base) *tfsession.Session {
 	t.Helper()
 	r := &run{opt: Options{Base: b}}
 	if err := r.openBase(); err != nil {
 		t.Fatal(err)
 	}
-	net := tfgraph.Tutorial(2).WithInput(r.backbone.Height, r.backbone.Width, r.backbone.Channels)
+	net := network.Tutorial(2).WithInput(r.backbone.Height, r.backbone.Width, r.backbone.Channels)
 	net.Conv, net.FC, net.Base, net.LearningRate = nil, 0, r.base, 1e-3
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Base: r.backbone, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU})
+	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,10 +20,12 @@ import (
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/internal/testfault"
 	"github.com/tfcat/tfcat/model"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
 	_ "github.com/tfcat/tfcat/tflog" // TensorFlow's log lines off the test output, as off tfcat's
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 var (
@@ -74,7 +76,7 @@ func TestTransfer(t *testing.T) {
 	modelDir := filepath.Join(t.TempDir(), "m")
 	var losses []float32
 	opt := Options{Data: data, Validation: 0.25, Seed: 1, BatchSize: 6, Epochs: 6, LearningRate: 1e-2,
-		ModelDir: modelDir, Base: mnv2(bbDir), Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU},
+		ModelDir: modelDir, Base: mnv2(bbDir), Session: tfsession.SessionConfig{Device: tfsession.DeviceCPU},
 		OnEvent: func(e Event) error {
 			if e.Kind == Step {
 				losses = append(losses, e.Loss)
@@ -237,13 +239,13 @@ func backboneFeatures(t *testing.T, b *Base, x []float32, n int) []float32 {
 	if err := r.openBase(); err != nil {
 		t.Fatal(err)
 	}
-	net := tfgraph.Tutorial(2).WithInput(96, 96, 3)
+	net := network.Tutorial(2).WithInput(96, 96, 3)
 	net.Conv, net.FC, net.Base = nil, 0, r.base
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Base: r.backbone, InferenceOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU})
+	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 //go:build ignore
 
 // gen writes the checkpoint under testdata/small that the package's tests and
-// fuzzers read without TensorFlow: the test network of tfgraph's tests (8x8x1,
+// fuzzers read without TensorFlow: the test network of tfsession's tests (8x8x1,
 // one conv layer of 2 filters, fc 4, two classes), initialised with seed 1
 // and saved as tfcat saves every checkpoint. Regenerate (with libtensorflow):
 //
@@ -12,18 +12,20 @@ import (
 	"log"
 	"os"
 
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 func main() {
-	n := tfgraph.Tutorial(2).WithInput(8, 8, 1)
-	n.Conv = []tfgraph.ConvLayer{{Size: 3, Filters: 2}}
+	n := network.Tutorial(2).WithInput(8, 8, 1)
+	n.Conv = []network.ConvLayer{{Size: 3, Filters: 2}}
 	n.FC = 4
 	m, err := tfgraph.Build(n, tfgraph.BuildOptions{Seed: 1})
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: 1, InterOpThreads: 1})
+	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU, IntraOpThreads: 1, InterOpThreads: 1})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -35,7 +37,7 @@ func main() {
 	if err := os.RemoveAll(dir); err != nil {
 		log.Fatal(err)
 	}
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir, Name: "model"}, tfgraph.Info{Classes: []string{"cat", "dog"}, Step: 3}); err != nil {
+	if _, err := s.Save(tfsession.SaveOptions{Dir: dir, Name: "model"}, network.Info{Classes: []string{"cat", "dog"}, Step: 3}); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tfcat/tfcat/savedmodel"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 func exportCommand() *cli.Command {
@@ -49,7 +49,7 @@ func exportCommand() *cli.Command {
 				Classes: splitList(c.String("classes")),
 				Force:   c.Bool("force"),
 				// Export only moves weights: the CPU is enough, and quick to start.
-				Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU},
+				Session: tfsession.SessionConfig{Device: tfsession.DeviceCPU},
 			})
 			var exists *savedmodel.ExistsError
 			if errors.As(err, &exists) {

@@ -8,15 +8,15 @@ import (
 	"testing"
 
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/savedmodel"
-	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // smallCheckpoint saves a seeded tutorial network on 28×28 grey images with
 // the given class names and returns its folder.
 func smallCheckpoint(t *testing.T, classes []string) string {
 	t.Helper()
-	return testmodel.Checkpoint(t, tfgraph.Tutorial(len(classes)).WithInput(28, 28, 1), testmodel.Options{Seed: 3, Classes: classes, Step: 1})
+	return testmodel.Checkpoint(t, network.Tutorial(len(classes)).WithInput(28, 28, 1), testmodel.Options{Seed: 3, Classes: classes, Step: 1})
 }
 
 func TestExportCommand(t *testing.T) {

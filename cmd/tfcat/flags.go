@@ -12,7 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tfcat/tfcat/model"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // Flags shared by several commands: each is defined once here.
@@ -21,7 +21,7 @@ var (
 	classesFlag = &cli.StringFlag{Name: "classes", Usage: "comma-separated class names in label order (for checkpoints that store none, such as the Python tutorial's)"}
 	deviceFlag  = &cli.StringFlag{Name: "device", Value: "auto", Usage: "where to run: auto, /cpu:0 or /gpu:N"}
 	threadsFlag = &cli.IntFlag{Name: "threads", Usage: "TensorFlow intra-op threads (0: one per core)"}
-	// precisionFlag picks the compute ops' arithmetic (tfgraph.ResolvePrecision);
+	// precisionFlag picks the compute ops' arithmetic (tfsession.ResolvePrecision);
 	// variables and checkpoints stay float32. TensorFlow Serving's
 	// --mixed_precision=bfloat16 is --precision bf16.
 	precisionFlag = &cli.StringFlag{Name: "precision", Value: "f32",
@@ -60,24 +60,24 @@ func printJSON(w io.Writer, v any) error {
 // sessionConfig reads --device and --threads, resolving "auto" and checking an
 // explicit GPU. note says whether to tell the user that auto fell back to the
 // CPU: training and version do, where the device matters.
-func sessionConfig(c *cli.Context, note bool) (tfgraph.SessionConfig, error) {
+func sessionConfig(c *cli.Context, note bool) (tfsession.SessionConfig, error) {
 	want := c.String("device")
-	dev, err := tfgraph.ResolveDevice(want)
+	dev, err := tfsession.ResolveDevice(want)
 	if err != nil {
-		return tfgraph.SessionConfig{}, err
+		return tfsession.SessionConfig{}, err
 	}
-	if note && strings.EqualFold(want, tfgraph.DeviceAuto) && dev == tfgraph.DeviceCPU && !c.Bool("quiet") {
+	if note && strings.EqualFold(want, tfsession.DeviceAuto) && dev == tfsession.DeviceCPU && !c.Bool("quiet") {
 		fmt.Fprintln(c.App.ErrWriter, "tfcat: no GPU visible; running on /cpu:0")
 	}
 	threads := c.Int("threads")
 	if threads < 0 {
-		return tfgraph.SessionConfig{}, usagef("--threads %d must not be negative", threads)
+		return tfsession.SessionConfig{}, usagef("--threads %d must not be negative", threads)
 	}
-	prec, err := tfgraph.ResolvePrecision(c.String("precision"), dev, c.Command.Name == "train")
+	prec, err := tfsession.ResolvePrecision(c.String("precision"), dev, c.Command.Name == "train")
 	if err != nil {
-		return tfgraph.SessionConfig{}, usagef("--precision: %w", err)
+		return tfsession.SessionConfig{}, usagef("--precision: %w", err)
 	}
-	return tfgraph.SessionConfig{Device: dev, IntraOpThreads: threads, Precision: prec}, nil
+	return tfsession.SessionConfig{Device: dev, IntraOpThreads: threads, Precision: prec}, nil
 }
 
 // openModel loads path with --device, --threads (sessionConfig),

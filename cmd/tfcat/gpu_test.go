@@ -9,15 +9,15 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // gpuNames is the GPUs TensorFlow sees from this process, by the call
-// --device auto and /gpu:N resolve with (tfgraph.ResolveDevice): none with
+// --device auto and /gpu:N resolve with (tfsession.ResolveDevice): none with
 // the CPU libtensorflow or on a host without a GPU, some with the CUDA build
 // on a GPU host. Tests that print device lines decide by it what to expect.
 var gpuNames = sync.OnceValues(func() ([]string, error) {
-	gpus, err := tfgraph.GPUs()
+	gpus, err := tfsession.GPUs()
 	names := make([]string, len(gpus))
 	for i, g := range gpus {
 		names[i] = g.Name
@@ -45,7 +45,7 @@ func scriptCondition(cond string) (bool, error) {
 		names, err := gpuNames()
 		return len(names) > 0, err
 	case "bf16": // oneDNN multiplies bfloat16 in hardware here, as the scripts' environment says
-		_, err := tfgraph.ResolvePrecision("bf16", tfgraph.DeviceCPU, true)
+		_, err := tfsession.ResolvePrecision("bf16", tfsession.DeviceCPU, true)
 		return err == nil, nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)

@@ -49,7 +49,7 @@ func TestScripts(t *testing.T) {
 			// that set a PATH holding nothing else.
 			env.Setenv("TFCATBIN", filepath.SplitList(env.Getenv("PATH"))[0])
 			// The Python tutorial's reference script (predict.py's loading).
-			tutorial, err := filepath.Abs("../../tfgraph/testdata/tutorial.py")
+			tutorial, err := filepath.Abs("../../tfsession/testdata/tutorial.py")
 			if err != nil {
 				return err
 			}

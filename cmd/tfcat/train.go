@@ -14,6 +14,7 @@ import (
 
 	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 	"github.com/tfcat/tfcat/trainer"
 )
 
@@ -33,7 +34,7 @@ func trainCommand() *cli.Command {
 			&cli.Float64Flag{Name: "lr", Value: 1e-4, Usage: "Adam learning rate", Action: positive[float64]("--lr")},
 			&cli.Float64Flag{Name: "validation", Value: 0.2, Usage: "validation split: a fraction below 1, or a count"},
 			&cli.StringFlag{Name: "model-dir", Value: ".", Usage: "where checkpoints go"},
-			&cli.StringFlag{Name: "name", Value: tfgraph.DefaultCheckpointName, Usage: "checkpoint file name prefix"},
+			&cli.StringFlag{Name: "name", Value: tfsession.DefaultCheckpointName, Usage: "checkpoint file name prefix"},
 			&cli.BoolFlag{Name: "step-suffix", Usage: "name checkpoints <name>-<step>, like Python's global_step="},
 			&cli.IntFlag{Name: "max-to-keep", Value: tfgraph.DefaultMaxToKeep, Usage: "checkpoints kept; older ones are deleted"},
 			&cli.Int64Flag{Name: "seed", Value: 2, Usage: "seed of the initial weights and the shuffle"},

@@ -5,7 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 func versionCommand() *cli.Command {
@@ -15,12 +15,12 @@ func versionCommand() *cli.Command {
 		Description: help("version"),
 		Flags:       []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON object"}},
 		Action: func(c *cli.Context) error {
-			rt, derr := tfgraph.DescribeRuntime()
+			rt, derr := tfsession.DescribeRuntime()
 			w := c.App.Writer
 			if c.Bool("json") {
 				info := struct {
 					Tfcat string `json:"tfcat"`
-					tfgraph.Runtime
+					tfsession.Runtime
 				}{version, rt}
 				if err := json.NewEncoder(w).Encode(info); err != nil {
 					return err
@@ -29,7 +29,7 @@ func versionCommand() *cli.Command {
 				return err
 			}
 			if derr == nil {
-				derr = tfgraph.CheckRuntime()
+				derr = tfsession.CheckRuntime()
 			}
 			return derr
 		},

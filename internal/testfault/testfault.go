@@ -10,7 +10,7 @@ import (
 
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/pixels"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // Checkpoint returns the checkpoint tfcat's side of a comparison should use:
@@ -21,7 +21,7 @@ func Checkpoint(prefix, dir string, x []float32, n int) (string, error) {
 	if testenv.Fault() != testenv.FaultStep {
 		return prefix, nil
 	}
-	s, mi, err := tfgraph.Resume(prefix, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}, 0)
+	s, mi, err := tfsession.Resume(prefix, tfsession.SessionConfig{Device: tfsession.DeviceCPU}, 0)
 	if err != nil {
 		return "", fmt.Errorf("testfault: %w", err)
 	}
@@ -49,7 +49,7 @@ func Checkpoint(prefix, dir string, x []float32, n int) (string, error) {
 	if err := s.SetVariables(saved); err != nil {
 		return "", fmt.Errorf("testfault: %w", err)
 	}
-	out, err := s.Save(tfgraph.SaveOptions{Dir: filepath.Join(dir, "step-fault")}, mi.Info)
+	out, err := s.Save(tfsession.SaveOptions{Dir: filepath.Join(dir, "step-fault")}, mi.Info)
 	if err != nil {
 		return "", fmt.Errorf("testfault: %w", err)
 	}

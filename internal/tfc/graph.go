@@ -7,6 +7,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unsafe"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -32,4 +33,14 @@ func UpdateEdge(g *tf.Graph, src tf.Output, dst *tf.Operation, index int) error 
 		return fmt.Errorf("update edge: %s", C.GoString(C.TF_Message(st)))
 	}
 	return nil
+}
+
+// ScopeErr drops the Go stack trace graft's Scope appends to its errors: it
+// helps nobody who runs tfcat.
+func ScopeErr(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, " (Stacktrace:"); i >= 0 {
+		return fmt.Errorf("%s", msg[:i])
+	}
+	return err
 }

@@ -1,4 +1,4 @@
-"""Per-op profile of the Python tutorial's training step (tfgraph/testdata/tutorial.py's
+"""Per-op profile of the Python tutorial's training step (tfsession/testdata/tutorial.py's
 graph, the same TensorFlow), from RunOptions(trace_level=FULL_TRACE) and the RunMetadata's
 step stats, summed by op type: the Python side of `go run ./scripts/profile`.
 
@@ -11,7 +11,7 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tfgraph", "testdata"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tfsession", "testdata"))
 import numpy as np  # noqa: E402
 import tutorial as T  # noqa: E402
 

@@ -1,5 +1,5 @@
 """The Python side of tfcat's benchmark: the tutorial's train.py and predict.py,
-as they run on TF 2.x through tf.compat.v1 (graph from tfgraph/testdata/tutorial.py).
+as they run on TF 2.x through tf.compat.v1 (graph from tfsession/testdata/tutorial.py).
 
   train DATA_DIR MODEL_DIR ITERATIONS   load with cv2, train with feed_dict, save
   predict MODEL_DIR IMAGE               predict.py: import_meta_graph, restore, run
@@ -51,7 +51,7 @@ def session_config(bf16):
 
 def train(data_dir, model_dir, iterations, bf16=False):
     import numpy as np
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tfgraph", "testdata"))
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tfsession", "testdata"))
     import tutorial as T
     tf1 = T.tf1
     # dataset.py: every image in memory as float32, shuffled, 20% validation.

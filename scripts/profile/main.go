@@ -3,7 +3,7 @@
 // as tfcat trains it, in this process's TensorFlow: run it with
 // TF_ENABLE_ONEDNN_OPTS=1 or 0 to pick the kernels), the achieved GFLOP/s against
 // a chain of 2048x2048 MatMuls in the same runtime, and the per-op profile of
-// traced steps from TensorFlow's step stats (tfgraph.Session.ProfileStep).
+// traced steps from TensorFlow's step stats (tfsession.Session.ProfileStep).
 //
 //	go run ./scripts/profile [-steps 20] [-traces 5] [-intra 0] [-inter 0] [-precision f32|bf16]
 package main
@@ -19,8 +19,10 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
 
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 func main() {
@@ -31,24 +33,24 @@ func main() {
 	top := flag.Int("top", 12, "op types listed")
 	precision := flag.String("precision", "f32", "f32 or bf16 (oneDNN's bfloat16 rewrite, applied to the MatMul chain too)")
 	flag.Parse()
-	prec, err := tfgraph.ResolvePrecision(*precision, tfgraph.DeviceCPU, true)
+	prec, err := tfsession.ResolvePrecision(*precision, tfsession.DeviceCPU, true)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile: -precision:", err)
 		os.Exit(2)
 	}
-	if err := run(*steps, *traces, *top, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: *intra, InterOpThreads: *inter, Precision: prec}); err != nil {
+	if err := run(*steps, *traces, *top, tfsession.SessionConfig{Device: tfsession.DeviceCPU, IntraOpThreads: *intra, InterOpThreads: *inter, Precision: prec}); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)
 	}
 }
 
-func run(steps, traces, top int, cfg tfgraph.SessionConfig) error {
-	net := tfgraph.Tutorial(2)
+func run(steps, traces, top int, cfg tfsession.SessionConfig) error {
+	net := network.Tutorial(2)
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: 2})
 	if err != nil {
 		return err
 	}
-	s, err := tfgraph.NewSession(m, cfg)
+	s, err := tfsession.NewSession(m, cfg)
 	if err != nil {
 		return err
 	}
@@ -86,7 +88,7 @@ func run(steps, traces, top int, cfg tfgraph.SessionConfig) error {
 	fmt.Printf("TF_ENABLE_ONEDNN_OPTS=%s intra=%d inter=%d precision=%s\n", onednn, cfg.IntraOpThreads, cfg.InterOpThreads, cfg.Precision)
 	fmt.Printf("training step: %.1f ms (median of %d, batch %d), %.1f GFLOP/s; MatMul peak %.1f GFLOP/s: %.0f%%\n",
 		step.Seconds()*1e3, steps, batch, achieved, peak, 100*achieved/peak)
-	var p tfgraph.StepProfile
+	var p tfsession.StepProfile
 	for range traces {
 		q, err := s.ProfileStep(b)
 		if err != nil {
@@ -114,7 +116,7 @@ func run(steps, traces, top int, cfg tfgraph.SessionConfig) error {
 }
 
 // randomBatch is n images of uniform noise in [0, 1) with alternating labels.
-func randomBatch(net tfgraph.Network, n int) *pixels.Batch {
+func randomBatch(net network.Network, n int) *pixels.Batch {
 	r := rand.New(rand.NewPCG(1, 2))
 	b := &pixels.Batch{N: n, X: make([]float32, n*net.Height*net.Width*net.Channels), Y: make([]float32, n*net.Classes), Labels: make([]int, n)}
 	for i := range b.X {
@@ -130,7 +132,7 @@ func randomBatch(net tfgraph.Network, n int) *pixels.Batch {
 // matmulPeak is the GFLOP/s of four chained n x n float32 MatMuls, best of 5.
 // With cfg.Precision bf16 the session's rewrite runs them in bfloat16 (casts
 // included, O(n²) against the MatMuls' O(n³)): the bf16 peak.
-func matmulPeak(n int64, cfg tfgraph.SessionConfig) (float64, error) {
+func matmulPeak(n int64, cfg tfsession.SessionConfig) (float64, error) {
 	s := op.NewScope()
 	a := op.Placeholder(s.SubScope("a"), tf.Float, op.PlaceholderShape(tf.MakeShape(n, n)))
 	w := op.Placeholder(s.SubScope("b"), tf.Float, op.PlaceholderShape(tf.MakeShape(n, n)))

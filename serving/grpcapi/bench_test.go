@@ -11,9 +11,9 @@ import (
 	pb "github.com/wamuir/graft/tensorflow/serving/apis_go_proto"
 
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
-	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // BenchmarkPredict weighs gRPC Predict against REST's for requests of 1 and
@@ -22,7 +22,7 @@ import (
 //
 //	go test -run '^$' -bench Predict ./serving/grpcapi
 func BenchmarkPredict(b *testing.B) {
-	sess := testmodel.Session(b, tfgraph.Tutorial(2), testmodel.Options{Seed: 1, InferenceOnly: true})
+	sess := testmodel.Session(b, network.Tutorial(2), testmodel.Options{Seed: 1, InferenceOnly: true})
 	s := start(b, sess, serving.Config{Classes: []string{"cat", "dog"}}, grpcapi.Options{})
 	const h = 128
 	size := h * h * 3

@@ -40,8 +40,8 @@ import (
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
-	"github.com/tfcat/tfcat/tfgraph"
 	_ "github.com/tfcat/tfcat/tflog" // TensorFlow's log lines off the test output
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // TestMain fails the package in one line when the Python reference
@@ -60,7 +60,7 @@ type server struct {
 	rest string // the REST server's URL
 }
 
-func start(t testing.TB, m tfgraph.Classifier, cfg serving.Config, opt grpcapi.Options) *server {
+func start(t testing.TB, m tfsession.Classifier, cfg serving.Config, opt grpcapi.Options) *server {
 	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = "pets"

@@ -13,9 +13,10 @@ import (
 
 	"github.com/tfcat/tfcat/internal/testenv/grpctest"
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/servables"
 	"github.com/tfcat/tfcat/serving/grpcapi"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // A servables.Manager takes HandleReloadConfigRequest.
@@ -24,8 +25,8 @@ var _ grpcapi.Reloader = (*servables.Manager)(nil)
 // saveModel writes a tfcat model folder of an 8×8 grey two-class network.
 func saveModel(t *testing.T, dir string, seed int64) {
 	t.Helper()
-	testmodel.Checkpoint(t, tfgraph.Tutorial(2).WithInput(8, 8, 1), testmodel.Options{Seed: seed, InferenceOnly: true,
-		Session: tfgraph.SessionConfig{IntraOpThreads: 1, InterOpThreads: 1}, Dir: dir, Classes: []string{"cat", "dog"}})
+	testmodel.Checkpoint(t, network.Tutorial(2).WithInput(8, 8, 1), testmodel.Options{Seed: seed, InferenceOnly: true,
+		Session: tfsession.SessionConfig{IntraOpThreads: 1, InterOpThreads: 1}, Dir: dir, Classes: []string{"cat", "dog"}})
 }
 
 // TestManager: over a servables.Manager, the versions of base paths answer

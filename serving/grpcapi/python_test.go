@@ -18,7 +18,7 @@ import (
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/grpcapi"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // TestPythonClient: TensorFlow Serving's official Python client
@@ -106,7 +106,7 @@ func TestPythonClient(t *testing.T) {
 	// The images: tfcat predict's preprocessing of the files, then the model.
 	var xs []float32
 	for _, f := range files {
-		xi, err := dataset.PreprocessFileMode(f, side, 3, tfgraph.ResizeModeOf(m))
+		xi, err := dataset.PreprocessFileMode(f, side, 3, tfsession.ResizeModeOf(m))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,7 +19,7 @@ import (
 	pb "github.com/tfcat/tfcat/serving/kserve/inferencepb"
 )
 
-// greyModel stands in for a tfcat model (a *tfgraph.Session, an imported
+// greyModel stands in for a tfcat model (a *tfsession.Session, an imported
 // checkpoint or a *savedmodel.Model): 2×2 grey images, two classes.
 type greyModel struct{}
 

@@ -36,8 +36,8 @@ import (
 	"github.com/tfcat/tfcat/serving/grpcapi"
 	"github.com/tfcat/tfcat/serving/kserve"
 	pb "github.com/tfcat/tfcat/serving/kserve/inferencepb"
-	"github.com/tfcat/tfcat/tfgraph"
 	_ "github.com/tfcat/tfcat/tflog" // TensorFlow's log lines off the test output
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // TestMain fails the package in one line when the Python reference
@@ -59,7 +59,7 @@ type server struct {
 	conn   *grpc.ClientConn
 }
 
-func start(t testing.TB, m tfgraph.Classifier, cfg serving.Config, opt kserve.Options) *server {
+func start(t testing.TB, m tfsession.Classifier, cfg serving.Config, opt kserve.Options) *server {
 	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = "pets"

@@ -16,7 +16,7 @@ import (
 	"github.com/tfcat/tfcat/internal/testenv/testmodel"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/serving/kserve"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // TestPythonClients: Triton's official Python clients, tritonclient.http and
@@ -101,7 +101,7 @@ func TestPythonClients(t *testing.T) {
 	var xs []float32
 	inst = inst[:0]
 	for i, f := range files {
-		xi, err := dataset.PreprocessFileMode(f, side, 3, tfgraph.ResizeModeOf(m))
+		xi, err := dataset.PreprocessFileMode(f, side, 3, tfsession.ResizeModeOf(m))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,7 @@ import (
 	"github.com/tfcat/tfcat/internal/fuzzlimit"
 	"github.com/tfcat/tfcat/internal/hostile"
 	"github.com/tfcat/tfcat/serving"
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // HostileResult is one run of -hostile.
@@ -114,7 +114,7 @@ func slowPost(addr, path string, body []byte, d time.Duration) (int, error) {
 }
 
 // runHostile runs a clean run and a hostile run against servers with cfg.
-func runHostile(m tfgraph.Classifier, cfg serving.Config, clients int, d time.Duration, good []byte, asJSON bool) error {
+func runHostile(m tfsession.Classifier, cfg serving.Config, clients int, d time.Duration, good []byte, asJSON bool) error {
 	bad := badRequests(serving.DefaultMaxBodyBytes)
 	var results []HostileResult
 	for _, hostileShare := range []float64{0, 1.0 / 3} {
@@ -170,7 +170,7 @@ func runHostile(m tfgraph.Classifier, cfg serving.Config, clients int, d time.Du
 	return nil
 }
 
-func hostileRun(m tfgraph.Classifier, cfg serving.Config, clients int, d time.Duration, good []byte, bad []badRequest, share float64) (HostileResult, error) {
+func hostileRun(m tfsession.Classifier, cfg serving.Config, clients int, d time.Duration, good []byte, bad []badRequest, share float64) (HostileResult, error) {
 	srv, url, stop, err := startServer(m, cfg)
 	if err != nil {
 		return HostileResult{}, err

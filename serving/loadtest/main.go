@@ -74,9 +74,11 @@ import (
 	"time"
 
 	"github.com/tfcat/tfcat/model"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/serving"
 	"github.com/tfcat/tfcat/tfgraph"
 	_ "github.com/tfcat/tfcat/tflog" // no TensorFlow start-up lines
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // Result is one run's figures.
@@ -174,11 +176,11 @@ func mainErr() error {
 		counts = append(counts, n)
 	}
 
-	prec, err := tfgraph.ResolvePrecision(*precision, tfgraph.DeviceCPU, false)
+	prec, err := tfsession.ResolvePrecision(*precision, tfsession.DeviceCPU, false)
 	if err != nil {
 		return fmt.Errorf("-precision: %w", err)
 	}
-	m, err := openModel(*model, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU, IntraOpThreads: *threads, Precision: prec})
+	m, err := openModel(*model, tfsession.SessionConfig{Device: tfsession.DeviceCPU, IntraOpThreads: *threads, Precision: prec})
 	if err != nil {
 		return err
 	}
@@ -319,14 +321,14 @@ func mainErr() error {
 
 // openModel opens any model tfcat reads (model.Open) or, without a path,
 // builds the tutorial's network with seeded weights.
-func openModel(path string, cfg tfgraph.SessionConfig) (tfgraph.Classifier, error) {
+func openModel(path string, cfg tfsession.SessionConfig) (tfsession.Classifier, error) {
 	switch {
 	case path == "":
-		m, err := tfgraph.Build(tfgraph.Tutorial(2), tfgraph.BuildOptions{Seed: 1, InferenceOnly: true})
+		m, err := tfgraph.Build(network.Tutorial(2), tfgraph.BuildOptions{Seed: 1, InferenceOnly: true})
 		if err != nil {
 			return nil, err
 		}
-		s, err := tfgraph.NewSession(m, cfg)
+		s, err := tfsession.NewSession(m, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -456,7 +458,7 @@ func restClient(url string, wl workload, in instance) (*client, error) {
 
 // measure serves m with cfg on loopback (REST and gRPC) and runs wl's
 // clients for d.
-func measure(m tfgraph.Classifier, cfg serving.Config, wl workload, in instance, d time.Duration) (Result, error) {
+func measure(m tfsession.Classifier, cfg serving.Config, wl workload, in instance, d time.Duration) (Result, error) {
 	srv, url, stop, err := startServer(m, cfg)
 	if err != nil {
 		return Result{}, err
@@ -546,7 +548,7 @@ func measure(m tfgraph.Classifier, cfg serving.Config, wl workload, in instance,
 // startServer serves m with cfg on a loopback port, with the server's own
 // limits (Server.HTTPServer, Server.Listener), and returns the :predict URL
 // and a function that stops it.
-func startServer(m tfgraph.Classifier, cfg serving.Config) (*serving.Server, string, func(), error) {
+func startServer(m tfsession.Classifier, cfg serving.Config) (*serving.Server, string, func(), error) {
 	srv, err := serving.New(m, cfg)
 	if err != nil {
 		return nil, "", nil, err

@@ -4,9 +4,9 @@
 // TensorFlow for the serving packages' request-handling tests; and the
 // images the serving tests send them.
 //
-// It is not part of package testenv because it imports tfgraph, whose own
-// tests import testenv: testenv importing tfgraph would be an import cycle.
-// For the same reason tfgraph's tests cannot use it.
+// It is not part of package testenv because it imports tfgraph and
+// tfsession, whose own tests import testenv: testenv importing them would be
+// an import cycle. For the same reason their tests cannot use it.
 package testmodel
 
 import (
@@ -19,7 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // Options says how a test model is built and saved. Every caller names its
@@ -29,11 +31,11 @@ type Options struct {
 	Seed          int64 // tfgraph.BuildOptions.Seed
 	InferenceOnly bool  // tfgraph.BuildOptions.InferenceOnly: no optimiser
 	// Session runs the initialisation (and, from Session, the test's own
-	// runs). An empty Device is the CPU, not tfgraph's automatic choice, so
+	// runs). An empty Device is the CPU, not tfsession's automatic choice, so
 	// that a test model's values do not depend on the machine having a GPU.
 	// The thread counts are the caller's to choose: the first session of a
 	// process fixes TensorFlow's pools for the whole test binary.
-	Session tfgraph.SessionConfig
+	Session tfsession.SessionConfig
 
 	// For Checkpoint only.
 	Dir     string   // the checkpoint's folder; empty is a new "model" folder in t.TempDir()
@@ -43,7 +45,7 @@ type Options struct {
 
 // Session builds net, opens a session on it and initialises its variables;
 // the session is closed when the test ends.
-func Session(t testing.TB, net tfgraph.Network, opt Options) *tfgraph.Session {
+func Session(t testing.TB, net network.Network, opt Options) *tfsession.Session {
 	t.Helper()
 	s := open(t, net, opt)
 	t.Cleanup(func() { s.Close() })
@@ -53,16 +55,16 @@ func Session(t testing.TB, net tfgraph.Network, opt Options) *tfgraph.Session {
 // Serving is the model the serving packages' tests serve: the tutorial's
 // network on side×side×channels images into 3 classes, seed 1, without the
 // optimiser, on the CPU with 2 intra-op threads and 1 inter-op thread.
-func Serving(t testing.TB, side, channels int) *tfgraph.Session {
+func Serving(t testing.TB, side, channels int) *tfsession.Session {
 	t.Helper()
-	return Session(t, tfgraph.Tutorial(3).WithInput(side, side, channels), Options{Seed: 1, InferenceOnly: true,
-		Session: tfgraph.SessionConfig{IntraOpThreads: 2, InterOpThreads: 1}})
+	return Session(t, network.Tutorial(3).WithInput(side, side, channels), Options{Seed: 1, InferenceOnly: true,
+		Session: tfsession.SessionConfig{IntraOpThreads: 2, InterOpThreads: 1}})
 }
 
-// Checkpoint saves a freshly initialised net as tfgraph's Session.Save does
+// Checkpoint saves a freshly initialised net as tfsession's Session.Save does
 // for tfcat train (the default checkpoint name, with opt's classes and step)
 // and returns its folder.
-func Checkpoint(t testing.TB, net tfgraph.Network, opt Options) string {
+func Checkpoint(t testing.TB, net network.Network, opt Options) string {
 	t.Helper()
 	s := open(t, net, opt)
 	// Closed now rather than at the end of the test: a caller may save many
@@ -72,14 +74,14 @@ func Checkpoint(t testing.TB, net tfgraph.Network, opt Options) string {
 	if dir == "" {
 		dir = filepath.Join(t.TempDir(), "model")
 	}
-	if _, err := s.Save(tfgraph.SaveOptions{Dir: dir}, tfgraph.Info{Classes: opt.Classes, Step: opt.Step}); err != nil {
+	if _, err := s.Save(tfsession.SaveOptions{Dir: dir}, network.Info{Classes: opt.Classes, Step: opt.Step}); err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
 
 // open returns an initialised session of net; the caller closes it.
-func open(t testing.TB, net tfgraph.Network, opt Options) *tfgraph.Session {
+func open(t testing.TB, net network.Network, opt Options) *tfsession.Session {
 	t.Helper()
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: opt.Seed, InferenceOnly: opt.InferenceOnly})
 	if err != nil {
@@ -87,9 +89,9 @@ func open(t testing.TB, net tfgraph.Network, opt Options) *tfgraph.Session {
 	}
 	cfg := opt.Session
 	if cfg.Device == "" {
-		cfg.Device = tfgraph.DeviceCPU
+		cfg.Device = tfsession.DeviceCPU
 	}
-	s, err := tfgraph.NewSession(m, cfg)
+	s, err := tfsession.NewSession(m, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +105,7 @@ func open(t testing.TB, net tfgraph.Network, opt Options) *tfgraph.Session {
 // FakeSize is the number of values in one of Fake's images (8×8×3).
 const FakeSize = 8 * 8 * 3
 
-// Fake is a tfgraph.Classifier of 8×8×3 images into 3 classes without
+// Fake is a tfsession.Classifier of 8×8×3 images into 3 classes without
 // TensorFlow, for tests of request handling: the probabilities of an image
 // are (v/2, 1/2 − v/2, 1/2) where v is its first value, so that a reply shows
 // which image it answers.
@@ -116,7 +118,7 @@ type Fake struct {
 	Entered chan struct{}
 }
 
-var _ tfgraph.Classifier = Fake{}
+var _ tfsession.Classifier = Fake{}
 
 func (Fake) InputSize() (int, int, int) { return 8, 8, 3 }
 func (Fake) NumClasses() int            { return 3 }

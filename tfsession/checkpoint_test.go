@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"bufio"
@@ -19,6 +19,8 @@ import (
 
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // trainedTutorial returns a session on the tutorial's network trained for a few
@@ -26,7 +28,7 @@ import (
 func trainedTutorial(t *testing.T, steps int) (*Session, string) {
 	t.Helper()
 	dir := pythonSteps(t)
-	s := mustSession(t, mustBuild(t, Tutorial(2), BuildOptions{Seed: 5}))
+	s := mustSession(t, mustBuild(t, network.Tutorial(2), tfgraph.BuildOptions{Seed: 5}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +43,7 @@ func trainedTutorial(t *testing.T, steps int) (*Session, string) {
 func TestSaveWritesTheTutorialsFiles(t *testing.T) {
 	s, _ := trainedTutorial(t, 2)
 	dir := t.TempDir()
-	prefix, err := s.Save(SaveOptions{Dir: dir}, Info{Classes: []string{"cats", "dogs"}, Step: 2})
+	prefix, err := s.Save(SaveOptions{Dir: dir}, network.Info{Classes: []string{"cats", "dogs"}, Step: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestSaveWritesTheTutorialsFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mi := InfoFromMeta(meta)
+	mi := network.InfoFromMeta(meta)
 	if !slices.Equal(mi.Classes, []string{"cats", "dogs"}) || mi.Step != 2 || mi.Network == nil || mi.TensorFlowVersion != RuntimeVersion() {
 		t.Errorf("meta info %+v", mi)
 	}
@@ -86,7 +88,7 @@ func TestSaveWritesTheTutorialsFiles(t *testing.T) {
 		t.Errorf("stripped op list has %d ops", len(meta.MetaInfoDef.StrippedOpList.Op))
 	}
 	// A second save of the same name replaces the files and leaves no temporaries.
-	if _, err := s.Save(SaveOptions{Dir: dir}, Info{Step: 3}); err != nil {
+	if _, err := s.Save(SaveOptions{Dir: dir}, network.Info{Step: 3}); err != nil {
 		t.Fatal(err)
 	}
 	entries, _ = os.ReadDir(dir)
@@ -98,7 +100,7 @@ func TestSaveWritesTheTutorialsFiles(t *testing.T) {
 func TestGoCheckpointLoadsInPython(t *testing.T) {
 	s, dir := trainedTutorial(t, 3)
 	out := t.TempDir()
-	prefix, err := s.Save(SaveOptions{Dir: out}, Info{Step: 3})
+	prefix, err := s.Save(SaveOptions{Dir: out}, network.Info{Step: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,13 +211,13 @@ func TestPythonCheckpointLoadsInGo(t *testing.T) {
 }
 
 func TestRotationKeepsTheLastFive(t *testing.T) {
-	s := mustSession(t, mustBuild(t, small(2), BuildOptions{Seed: 1}))
+	s := mustSession(t, mustBuild(t, small(2), tfgraph.BuildOptions{Seed: 1}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	for step := 1; step <= 7; step++ {
-		if _, err := s.Save(SaveOptions{Dir: dir, Name: "m", StepSuffix: true}, Info{Step: step * 100}); err != nil {
+		if _, err := s.Save(SaveOptions{Dir: dir, Name: "m", StepSuffix: true}, network.Info{Step: step * 100}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -239,12 +241,12 @@ func TestRotationKeepsTheLastFive(t *testing.T) {
 
 func TestBadCheckpoints(t *testing.T) {
 	net := small(2)
-	s := mustSession(t, mustBuild(t, net, BuildOptions{Seed: 1}))
+	s := mustSession(t, mustBuild(t, net, tfgraph.BuildOptions{Seed: 1}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
 	good := t.TempDir()
-	prefix, err := s.Save(SaveOptions{Dir: good}, Info{})
+	prefix, err := s.Save(SaveOptions{Dir: good}, network.Info{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +308,7 @@ func TestBadCheckpoints(t *testing.T) {
 	t.Run("shape mismatch", func(t *testing.T) {
 		other := net
 		other.FC = 5
-		s2 := mustSession(t, mustBuild(t, other, BuildOptions{Seed: 1}))
+		s2 := mustSession(t, mustBuild(t, other, tfgraph.BuildOptions{Seed: 1}))
 		err := s2.RestoreVariables(prefix)
 		if err == nil || !strings.Contains(err.Error(), "shape") {
 			t.Errorf("restoring into another shape: %v", err)
@@ -323,12 +325,12 @@ func TestBadCheckpoints(t *testing.T) {
 // TestImportRefusesFileWriters: a .meta whose graph holds a WriteFile op is
 // refused unless trusted.
 func TestImportRefusesFileWriters(t *testing.T) {
-	s := mustSession(t, mustBuild(t, small(2), BuildOptions{Seed: 1}))
+	s := mustSession(t, mustBuild(t, small(2), tfgraph.BuildOptions{Seed: 1}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	prefix, err := s.Save(SaveOptions{Dir: dir}, Info{})
+	prefix, err := s.Save(SaveOptions{Dir: dir}, network.Info{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +342,7 @@ func TestImportRefusesFileWriters(t *testing.T) {
 		Name: "evil", Op: "WriteFile", Input: []string{"save/Const", "save/Const"},
 	})
 	for _, n := range meta.GraphDef.Node {
-		if n.Name == SaverRestoreOp {
+		if n.Name == tfgraph.SaverRestoreOp {
 			n.Input = append(n.Input, "^evil")
 		}
 	}
@@ -393,7 +395,7 @@ func TestKilledWhileSaving(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after kill %d: %v", round+1, err)
 		}
-		s := mustSession(t, mustBuild(t, net, BuildOptions{}))
+		s := mustSession(t, mustBuild(t, net, tfgraph.BuildOptions{}))
 		if err := s.RestoreVariables(prefix); err != nil {
 			t.Fatalf("after kill %d: %s does not load: %v", round+1, prefix, err)
 		}
@@ -404,12 +406,12 @@ func TestKilledWhileSaving(t *testing.T) {
 }
 
 func saveLoop(t *testing.T, dir string) {
-	s := mustSession(t, mustBuild(t, small(2), BuildOptions{Seed: 1}))
+	s := mustSession(t, mustBuild(t, small(2), tfgraph.BuildOptions{Seed: 1}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
 	for step := 0; ; step++ {
-		if _, err := s.Save(SaveOptions{Dir: dir, StepSuffix: step%2 == 0}, Info{Step: step}); err != nil {
+		if _, err := s.Save(SaveOptions{Dir: dir, StepSuffix: step%2 == 0}, network.Info{Step: step}); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Printf("saved %d\n", step)
@@ -419,7 +421,7 @@ func saveLoop(t *testing.T, dir string) {
 // TestOwnGraphIsAllowed: every op type of tfcat's own training graph passes the
 // import check, so tfcat always loads its own checkpoints.
 func TestOwnGraphIsAllowed(t *testing.T) {
-	m := mustBuild(t, Tutorial(2), BuildOptions{})
+	m := mustBuild(t, network.Tutorial(2), tfgraph.BuildOptions{})
 	for _, o := range m.Graph.Operations() {
 		if !checkpoint.TutorialOp(o.Type()) {
 			t.Errorf("op %s of type %s is not one of checkpoint's allowed op types", o.Name(), o.Type())

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"google.golang.org/protobuf/proto"
@@ -11,31 +11,17 @@ import (
 
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/atomicfile"
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
-// DefaultCheckpointName is the tutorial's checkpoint name; DefaultMaxToKeep is
-// Saver's max_to_keep: older checkpoints are deleted.
-const (
-	DefaultCheckpointName = "dogs-cats-model"
-	DefaultMaxToKeep      = 5
-)
-
-// Info is what a tfcat checkpoint records beside the weights.
-type Info struct {
-	Classes []string // class names in label order; empty when unknown
-	Step    int      // training steps taken
-	// TrainerState is what a trainer needs to resume where it stopped
-	// (best validation loss, learning-rate schedule state), opaque here:
-	// stored in the .meta as it is and read back by InfoFromMeta.
-	TrainerState []byte
-}
+// DefaultCheckpointName is the tutorial's checkpoint name.
+const DefaultCheckpointName = "dogs-cats-model"
 
 // checkpointFiles lists a prefix's files; the .meta is optional to a loader.
 func checkpointFiles(prefix string) []string {
 	return []string{prefix + checkpoint.DataSuffix, prefix + checkpoint.IndexSuffix, prefix + checkpoint.MetaSuffix}
 }
-
-// opDefs returns the OpDefs of the given op types from the linked library.
 
 // SaveOptions says where and how Save writes a checkpoint.
 type SaveOptions struct {
@@ -59,13 +45,13 @@ type SaveOptions struct {
 // It is crash-safe: the state file always names a complete checkpoint. New files
 // are written under a temporary prefix first; the state file moves to it, the
 // files are linked to their final names, and the state file moves again.
-func (s *Session) Save(opt SaveOptions, info Info) (string, error) {
+func (s *Session) Save(opt SaveOptions, info network.Info) (string, error) {
 	return writeCheckpoint(s.Model, opt, info, s.SaveVariables)
 }
 
 // writeCheckpoint is Save for m's variables, which writeVars writes to the
 // V2 bundle at the prefix it is given.
-func writeCheckpoint(m *Model, opt SaveOptions, info Info, writeVars func(prefix string) error) (string, error) {
+func writeCheckpoint(m *tfgraph.Model, opt SaveOptions, info network.Info, writeVars func(prefix string) error) (string, error) {
 	name := opt.Name
 	if name == "" {
 		name = DefaultCheckpointName
@@ -150,7 +136,7 @@ func writeCheckpoint(m *Model, opt SaveOptions, info Info, writeVars func(prefix
 	kept = append(kept, name)
 	maxKeep := opt.MaxToKeep
 	if maxKeep == 0 {
-		maxKeep = DefaultMaxToKeep
+		maxKeep = tfgraph.DefaultMaxToKeep
 	}
 	if maxKeep > 0 && len(kept) > maxKeep {
 		dropped = append(dropped, kept[:len(kept)-maxKeep]...)

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/network"
 )
 
 // Imported is a checkpoint loaded the way the tutorial's predict.py loads it:
@@ -17,7 +18,7 @@ import (
 type Imported struct {
 	Predictor
 	Prefix string
-	Meta   MetaInfo
+	Meta   network.MetaInfo
 	graph  *tf.Graph
 }
 
@@ -44,7 +45,7 @@ func ImportCheckpoint(prefix string, opt ImportOptions) (*Imported, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: SaverDef: %w", prefix+checkpoint.MetaSuffix, err)
 	}
-	roots := []string{restoreOp, PredictionName, InputName}
+	roots := []string{restoreOp, network.PredictionName, network.InputName}
 	if !opt.Trust {
 		if err := checkpoint.CheckGraph(meta.GraphDef, roots, prefix+checkpoint.MetaSuffix); err != nil {
 			return nil, err
@@ -58,9 +59,9 @@ func ImportCheckpoint(prefix string, opt ImportOptions) (*Imported, error) {
 	if err := g.Import(gdBytes, ""); err != nil {
 		return nil, fmt.Errorf("%s: importing the graph: %w", prefix+checkpoint.MetaSuffix, err)
 	}
-	im := &Imported{Prefix: prefix, Meta: InfoFromMeta(meta), graph: g}
+	im := &Imported{Prefix: prefix, Meta: network.InfoFromMeta(meta), graph: g}
 	ops := make([]*tf.Operation, 4)
-	for i, name := range []string{InputName, PredictionName, restoreOp, fileOp} {
+	for i, name := range []string{network.InputName, network.PredictionName, restoreOp, fileOp} {
 		if ops[i] = g.Operation(name); ops[i] == nil {
 			return nil, fmt.Errorf("%s: the graph has no %q", prefix+checkpoint.MetaSuffix, name)
 		}
@@ -71,7 +72,7 @@ func ImportCheckpoint(prefix string, opt ImportOptions) (*Imported, error) {
 	if im.Meta.Network != nil {
 		p.Resize = im.Meta.Network.Resize
 	}
-	if lo := g.Operation(LabelsName); lo != nil {
+	if lo := g.Operation(network.LabelsName); lo != nil {
 		p.Zeros = lo.Output(0)
 	}
 	shape, err := p.X.Shape().ToSlice()
@@ -124,7 +125,7 @@ func ReadVariables(sess *tf.Session, g *tf.Graph) (map[string][]float32, error) 
 	var fetches []tf.Output
 	for _, o := range g.Operations() {
 		switch o.Type() {
-		case opVariableV2:
+		case "VariableV2":
 			names = append(names, o.Name())
 			fetches = append(fetches, o.Output(0))
 		case "VarHandleOp":

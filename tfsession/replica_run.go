@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"errors"
@@ -8,11 +8,12 @@ import (
 
 	"github.com/tfcat/tfcat/internal/tfc"
 	"github.com/tfcat/tfcat/pixels"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 var errNotReplicated = errors.New("the model was not built with a Replication")
 
-func (s *Session) syncOps() (*SyncOps, error) {
+func (s *Session) syncOps() (*tfgraph.SyncOps, error) {
 	if s.Model.Sync == nil {
 		return nil, errNotReplicated
 	}

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"github.com/wamuir/graft/tensorflow/op"
 
 	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // A Snapshot is a copy of every variable a checkpoint of its session holds,
@@ -15,7 +17,7 @@ import (
 // trainer can write one checkpoint while it takes the next steps: the disk's
 // time is then no longer the step loop's. Free it when done.
 type Snapshot struct {
-	model   *Model
+	model   *tfgraph.Model
 	w       *bundleWriter
 	tensors []*tf.Tensor // in the saver's key order
 }
@@ -28,7 +30,7 @@ func (s *Session) Snapshot() (*Snapshot, error) {
 	if s.s == nil {
 		return nil, ErrClosed
 	}
-	sv := s.Model.saver
+	sv := s.Model.Saver
 	if s.writer == nil {
 		w, err := newBundleWriter(sv)
 		if err != nil {
@@ -36,7 +38,7 @@ func (s *Session) Snapshot() (*Snapshot, error) {
 		}
 		s.writer = w
 	}
-	out, err := s.s.Run(nil, sv.reads, nil)
+	out, err := s.s.Run(nil, sv.Reads, nil)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot of the variables: %w", err)
 	}
@@ -47,18 +49,18 @@ func (s *Session) Snapshot() (*Snapshot, error) {
 	for i, t := range out {
 		src, err := tfc.Float32s(t)
 		if err == nil {
-			snap.tensors[i], err = tfc.NewFloat32(sv.shapes[i]...)
+			snap.tensors[i], err = tfc.NewFloat32(sv.Shapes[i]...)
 		}
 		var dst []float32
 		if err == nil {
 			dst, err = tfc.Float32s(snap.tensors[i])
 		}
 		if err == nil && len(dst) != len(src) {
-			err = fmt.Errorf("%d values for shape %v", len(src), sv.shapes[i])
+			err = fmt.Errorf("%d values for shape %v", len(src), sv.Shapes[i])
 		}
 		if err != nil {
 			snap.Free()
-			return nil, fmt.Errorf("snapshot of variable %s: %w", sv.keys[i], err)
+			return nil, fmt.Errorf("snapshot of variable %s: %w", sv.Keys[i], err)
 		}
 		copy(dst, src)
 	}
@@ -68,7 +70,7 @@ func (s *Session) Snapshot() (*Snapshot, error) {
 // Save writes the snapshot as Session.Save writes a checkpoint, with the
 // same files, names and crash safety. It may run in another goroutine than
 // the session's steps, and must end before the session is closed.
-func (sn *Snapshot) Save(opt SaveOptions, info Info) (string, error) {
+func (sn *Snapshot) Save(opt SaveOptions, info network.Info) (string, error) {
 	if sn.tensors == nil {
 		return "", fmt.Errorf("saving a snapshot: %w", ErrClosed)
 	}
@@ -94,18 +96,18 @@ type bundleWriter struct {
 	save   *tf.Operation
 }
 
-func newBundleWriter(sv *saverNodes) (*bundleWriter, error) {
+func newBundleWriter(sv *tfgraph.SaverNodes) (*bundleWriter, error) {
 	s := op.NewScope()
 	w := &bundleWriter{prefix: op.Placeholder(s.SubScope("prefix"), tf.String, op.PlaceholderShape(tf.ScalarShape()))}
-	w.inputs = make([]tf.Output, len(sv.keys))
-	for i, shape := range sv.shapes {
+	w.inputs = make([]tf.Output, len(sv.Keys))
+	for i, shape := range sv.Shapes {
 		w.inputs[i] = op.Placeholder(s.SubScope("value"), tf.Float, op.PlaceholderShape(tf.MakeShape(shape...)))
 	}
-	w.save = op.SaveV2(s, w.prefix, op.Const(s.SubScope("names"), sv.keys),
-		op.Const(s.SubScope("slices"), make([]string, len(sv.keys))), w.inputs)
+	w.save = op.SaveV2(s, w.prefix, op.Const(s.SubScope("names"), sv.Keys),
+		op.Const(s.SubScope("slices"), make([]string, len(sv.Keys))), w.inputs)
 	g, err := s.Finalize()
 	if err != nil {
-		return nil, fmt.Errorf("building the checkpoint writer: %w", cleanScopeErr(err))
+		return nil, fmt.Errorf("building the checkpoint writer: %w", tfc.ScopeErr(err))
 	}
 	if w.sess, err = tf.NewSession(g, nil); err != nil {
 		return nil, fmt.Errorf("opening the checkpoint writer: %w", err)

@@ -1,4 +1,4 @@
-package tfgraph
+package network
 
 import (
 	"errors"
@@ -31,7 +31,7 @@ type Network struct {
 	Dropout float64 `json:",omitempty"`
 	// BatchNorm normalises every conv and hidden fully connected layer's
 	// pre-activations (batch statistics in training, moving averages at
-	// inference; see layers.go); the layer's bias is then BatchNorm's beta.
+	// inference; see tfgraph's layers.go); the layer's bias is then BatchNorm's beta.
 	BatchNorm bool `json:",omitempty"`
 	// Resize is how images of another aspect ratio are brought to the input
 	// size, in training and prediction alike; "" is pixels.Stretch, the
@@ -198,4 +198,17 @@ func (n Network) FLOPs() int64 {
 	}
 	macs += int64(in) * int64(n.Classes)
 	return 2 * macs
+}
+
+// LayerNames are the scopes of the layers in order: conv1..convN, then
+// fc1..fcK for the hidden fully connected layers and fc(K+1) for the logits.
+func (n Network) LayerNames() []string {
+	var names []string
+	for i := range n.Conv {
+		names = append(names, fmt.Sprintf("conv%d", i+1))
+	}
+	for i := range len(n.Hidden()) + 1 {
+		names = append(names, fmt.Sprintf("fc%d", i+1))
+	}
+	return names
 }

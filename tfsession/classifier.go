@@ -1,9 +1,8 @@
-package tfgraph
+package tfsession
 
 import (
 	"errors"
 	"fmt"
-	"strconv"
 
 	tf "github.com/wamuir/graft/tensorflow"
 
@@ -22,26 +21,6 @@ type Classifier interface {
 	// Predict returns n rows of probabilities for the n images in x (NHWC).
 	Predict(x []float32, n int) ([]float32, error)
 	Close() error
-}
-
-// NumberedClasses names n classes by their index, "0", "1", ...: the names
-// of a model that stores none (the Python tutorial's checkpoints).
-func NumberedClasses(n int) []string {
-	names := make([]string, n)
-	for i := range names {
-		names[i] = strconv.Itoa(i)
-	}
-	return names
-}
-
-// IsNumbered reports whether classes are NumberedClasses' placeholder names.
-func IsNumbered(classes []string) bool {
-	for i, c := range classes {
-		if c != strconv.Itoa(i) {
-			return false
-		}
-	}
-	return true
 }
 
 // Predictor is the one path from images to probabilities that every

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"os"
@@ -8,14 +8,16 @@ import (
 
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/fuzzlimit"
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // The readers of model files a user may be handed, fuzzed for crashes and
 // for time and memory (fuzzlimit's limits); package checkpoint fuzzes the
 // readers that need no TensorFlow. CI runs each for a short time:
 //
-//	go test ./tfgraph/ -run '^$' -fuzz FuzzMetaGraph -fuzztime 5s
-//	go test ./tfgraph/ -run '^$' -fuzz FuzzRestoreIndex -fuzztime 5s
+//	go test ./tfsession/ -run '^$' -fuzz FuzzMetaGraph -fuzztime 5s
+//	go test ./tfsession/ -run '^$' -fuzz FuzzRestoreIndex -fuzztime 5s
 
 var fuzzCkpt struct {
 	once   sync.Once
@@ -31,8 +33,8 @@ var fuzzCkpt struct {
 func fuzzCheckpoint(f *testing.F) (string, *Session) {
 	c := &fuzzCkpt
 	c.once.Do(func() {
-		var m *Model
-		if m, c.err = Build(Tutorial(2).WithInput(8, 8, 1), BuildOptions{Seed: 1}); c.err != nil {
+		var m *tfgraph.Model
+		if m, c.err = tfgraph.Build(network.Tutorial(2).WithInput(8, 8, 1), tfgraph.BuildOptions{Seed: 1}); c.err != nil {
 			return
 		}
 		if c.sess, c.err = NewSession(m, SessionConfig{IntraOpThreads: 1, InterOpThreads: 1, Device: DeviceCPU}); c.err != nil {
@@ -46,7 +48,7 @@ func fuzzCheckpoint(f *testing.F) (string, *Session) {
 			c.err = err
 			return
 		}
-		if c.prefix, c.err = c.sess.Save(SaveOptions{Dir: dir}, Info{Classes: []string{"a", "b"}, Step: 3}); c.err != nil {
+		if c.prefix, c.err = c.sess.Save(SaveOptions{Dir: dir}, network.Info{Classes: []string{"a", "b"}, Step: 3}); c.err != nil {
 			return
 		}
 		if c.meta, c.err = os.ReadFile(c.prefix + checkpoint.MetaSuffix); c.err != nil {
@@ -79,14 +81,14 @@ func FuzzMetaGraph(f *testing.F) {
 			if err != nil {
 				return
 			}
-			InfoFromMeta(meta)
-			roots := []string{PredictionName, InputName}
+			network.InfoFromMeta(meta)
+			roots := []string{network.PredictionName, network.InputName}
 			if sd := meta.SaverDef; sd != nil {
 				roots = append(roots, sd.RestoreOpName)
 				checkpoint.ParseTensorName(sd.FilenameTensorName)
 			}
 			if checkpoint.CheckGraph(meta.GraphDef, roots, prefix+checkpoint.MetaSuffix) == nil {
-				NetworkFromGraph(meta.GraphDef)
+				network.NetworkFromGraph(meta.GraphDef)
 			}
 			for _, c := range meta.CollectionDef {
 				for _, b := range c.GetBytesList().GetValue() {

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"math"
@@ -10,6 +10,8 @@ import (
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/onednn"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // TestPrecisionBF16 trains the tutorial's network 30 steps in float32 and
@@ -36,9 +38,9 @@ func TestPrecisionBF16(t *testing.T) {
 		t.Logf("refused as expected here: %v", err)
 		return
 	}
-	net := Tutorial(2)
-	f32 := mustSession(t, mustBuild(t, net, BuildOptions{Seed: 1}))
-	bf, err := NewSession(mustBuild(t, net, BuildOptions{Seed: 1}), cfg)
+	net := network.Tutorial(2)
+	f32 := mustSession(t, mustBuild(t, net, tfgraph.BuildOptions{Seed: 1}))
+	bf, err := NewSession(mustBuild(t, net, tfgraph.BuildOptions{Seed: 1}), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestPrecisionBF16(t *testing.T) {
 
 	// The bf16-trained checkpoint is float32, read by Python's tutorial code.
 	dir := t.TempDir()
-	if _, err := bf.Save(SaveOptions{Dir: dir}, Info{Step: 30}); err != nil {
+	if _, err := bf.Save(SaveOptions{Dir: dir}, network.Info{Step: 30}); err != nil {
 		t.Fatal(err)
 	}
 	probe := randomBatch(r, net, 8)

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/tfcat/tfcat/dataset"
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // mnistSplit holds Fashion-MNIST examples as the network's inputs.
@@ -99,9 +101,9 @@ func learnFashion(t *testing.T, seed int64) {
 	}
 	train := perm[nValid:]
 
-	net := Tutorial(2).WithInput(28, 28, 1)
+	net := network.Tutorial(2).WithInput(28, 28, 1)
 	net.LearningRate = 1e-3
-	sess := mustSession(t, mustBuild(t, net, BuildOptions{Seed: seed}))
+	sess := mustSession(t, mustBuild(t, net, tfgraph.BuildOptions{Seed: seed}))
 	if err := sess.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -129,14 +131,14 @@ func learnFashion(t *testing.T, seed int64) {
 // ten classes of the full training set for a fixed budget of 3 epochs and
 // reports the test-set accuracy, to set beside the dataset's published CNN
 // baselines (3 conv + 2 FC: 0.907; TensorFlow's 2 conv + pooling tutorial:
-// 0.916). Run: go test -run=^$ -bench=FashionMNIST10 -benchtime=1x ./tfgraph/
+// 0.916). Run: go test -run=^$ -bench=FashionMNIST10 -benchtime=1x ./tfsession/
 func BenchmarkFashionMNIST10(b *testing.B) {
 	train, test := fashion(b, "train"), fashion(b, "test")
 	const epochs, batchSize = 3, 32
 	for range b.N {
-		net := Tutorial(10).WithInput(28, 28, 1)
+		net := network.Tutorial(10).WithInput(28, 28, 1)
 		net.LearningRate = 1e-3
-		sess := mustSession(b, mustBuild(b, net, BuildOptions{Seed: 2}))
+		sess := mustSession(b, mustBuild(b, net, tfgraph.BuildOptions{Seed: 2}))
 		if err := sess.Init(); err != nil {
 			b.Fatal(err)
 		}

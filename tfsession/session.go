@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"errors"
@@ -15,6 +15,7 @@ import (
 	"github.com/tfcat/tfcat"
 	"github.com/tfcat/tfcat/internal/onednn"
 	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // Device names accepted by SessionConfig.Device.
@@ -251,7 +252,7 @@ func ResolveDevice(device string) (string, error) {
 // as TensorFlow sessions are; Step and Evaluate take turns.
 type Session struct {
 	Predictor // x -> y_pred on this session
-	Model     *Model
+	Model     *tfgraph.Model
 	s         *tf.Session
 	mu        sync.Mutex // Step, Evaluate and Close
 	steps     stepper
@@ -260,7 +261,7 @@ type Session struct {
 }
 
 // NewSession opens a session on m's graph. Close it when done.
-func NewSession(m *Model, c SessionConfig) (*Session, error) {
+func NewSession(m *tfgraph.Model, c SessionConfig) (*Session, error) {
 	opts, err := c.Options()
 	if err != nil {
 		return nil, err

@@ -1,13 +1,16 @@
-package tfgraph
+package tfsession
 
 import (
 	"math/rand/v2"
 	"testing"
+
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 func TestProfileStep(t *testing.T) {
 	net := small(2)
-	s := mustSession(t, mustBuild(t, net, BuildOptions{Seed: 1}))
+	s := mustSession(t, mustBuild(t, net, tfgraph.BuildOptions{Seed: 1}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +56,7 @@ func TestProfileStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w0, w1 := before[VariableName(0)], after[VariableName(0)]; len(w0) == 0 || w0[0] == w1[0] {
+	if w0, w1 := before[network.VariableName(0)], after[network.VariableName(0)]; len(w0) == 0 || w0[0] == w1[0] {
 		t.Errorf("the conv weights did not change (%d values)", len(w0))
 	}
 

@@ -1,24 +1,26 @@
-package tfgraph_test
+package tfsession_test
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/tfsession"
 )
 
 // A checkpoint written in another goroutine while training goes on: the
 // snapshot holds the variables as they were when it was taken.
 func ExampleSession_Snapshot() {
-	net := tfgraph.Tutorial(2).WithInput(8, 8, 1)
-	net.Conv, net.FC = []tfgraph.ConvLayer{{Size: 3, Filters: 2}}, 4
+	net := network.Tutorial(2).WithInput(8, 8, 1)
+	net.Conv, net.FC = []network.ConvLayer{{Size: 3, Filters: 2}}, 4
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: 1})
 	if err != nil {
 		panic(err)
 	}
-	s, err := tfgraph.NewSession(m, tfgraph.SessionConfig{Device: tfgraph.DeviceCPU})
+	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
 	if err != nil {
 		panic(err)
 	}
@@ -45,14 +47,14 @@ func ExampleSession_Snapshot() {
 	defer os.RemoveAll(dir)
 	written := make(chan error)
 	go func() {
-		_, err := snap.Save(tfgraph.SaveOptions{Dir: dir}, tfgraph.Info{Step: 1})
+		_, err := snap.Save(tfsession.SaveOptions{Dir: dir}, network.Info{Step: 1})
 		written <- err
 	}()
 	step() // the next step runs while the checkpoint is written
 	if err := <-written; err != nil {
 		panic(err)
 	}
-	restored, info, err := tfgraph.Resume(filepath.Join(dir, tfgraph.DefaultCheckpointName), tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}, net.LearningRate)
+	restored, info, err := tfsession.Resume(filepath.Join(dir, tfsession.DefaultCheckpointName), tfsession.SessionConfig{Device: tfsession.DeviceCPU}, net.LearningRate)
 	if err != nil {
 		panic(err)
 	}

@@ -1,62 +1,18 @@
-package tfgraph
+package tfsession
 
 import (
-	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 
-	"github.com/tfcat/tfcat/internal/tfc"
-	"github.com/tfcat/tfcat/pixels"
 	tf "github.com/wamuir/graft/tensorflow"
+
+	"github.com/tfcat/tfcat/internal/tfc"
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/pixels"
+	"github.com/tfcat/tfcat/tfgraph"
 )
-
-func TestTutorialNetworkRecordUnchanged(t *testing.T) {
-	b, err := json.Marshal(Tutorial(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const want = `{"Height":128,"Width":128,"Channels":3,"Classes":2,"Conv":[{"Size":3,"Filters":32},{"Size":3,"Filters":32},{"Size":3,"Filters":64}],"FC":128,"LearningRate":0.0001,"Beta1":0.9,"Beta2":0.999,"Epsilon":1e-8,"WeightStddev":0.05,"BiasInit":0.05}`
-	if string(b) != want {
-		t.Errorf("the tutorial's network records as\n%s\nwant\n%s", b, want)
-	}
-	if !Tutorial(2).IsTutorial() {
-		t.Error("Tutorial(2).IsTutorial() is false")
-	}
-}
-
-func TestNetworkValidateLayers(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		change func(*Network)
-		want   string // "" for valid
-	}{
-		{"dropout and batch norm", func(n *Network) { n.Dropout, n.BatchNorm, n.MoreFC = 0.5, true, []int{8} }, ""},
-		{"negative dropout", func(n *Network) { n.Dropout = -0.1 }, "dropout -0.1"},
-		{"dropout of one", func(n *Network) { n.Dropout = 1 }, "dropout 1"},
-		{"empty fc layer", func(n *Network) { n.MoreFC = []int{4, 0} }, "fully connected layer 3 has 0 units"},
-		{"no conv", func(n *Network) { n.Conv = nil }, "no conv layers"},
-		{"resize mode", func(n *Network) { n.Resize = "squash" }, `resize mode "squash"`},
-		{"pad", func(n *Network) { n.Resize = pixels.Pad }, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			n := small(2)
-			tc.change(&n)
-			err := n.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Validate = %v, want an error containing %q", err, tc.want)
-			}
-		})
-	}
-}
 
 // TestNetworkVariants builds and trains networks beyond the tutorial's and
 // checks their variables, the two paths, and that inference is
@@ -64,22 +20,22 @@ func TestNetworkValidateLayers(t *testing.T) {
 func TestNetworkVariants(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		change    func(*Network)
+		change    func(*network.Network)
 		vars      []string // variables that must exist
 		noVars    []string // and must not
 		trainPath bool
 	}{
-		{"tutorial", func(*Network) {}, []string{"Variable", "Variable_1", "Variable_5"}, []string{"Variable_6", "conv1/bn/gamma"}, false},
-		{"two fc layers", func(n *Network) { n.MoreFC = []int{3} }, []string{"Variable_7"}, []string{"Variable_8"}, false},
-		{"dropout", func(n *Network) { n.Dropout = 0.5 }, []string{"Variable_3"}, []string{"conv1/bn/gamma"}, true},
-		{"batch norm", func(n *Network) { n.BatchNorm = true },
+		{"tutorial", func(*network.Network) {}, []string{"Variable", "Variable_1", "Variable_5"}, []string{"Variable_6", "conv1/bn/gamma"}, false},
+		{"two fc layers", func(n *network.Network) { n.MoreFC = []int{3} }, []string{"Variable_7"}, []string{"Variable_8"}, false},
+		{"dropout", func(n *network.Network) { n.Dropout = 0.5 }, []string{"Variable_3"}, []string{"conv1/bn/gamma"}, true},
+		{"batch norm", func(n *network.Network) { n.BatchNorm = true },
 			[]string{"Variable", "Variable_3", "conv1/bn/gamma", "conv1/bn/beta", "conv1/bn/moving_mean", "fc1/bn/moving_variance", "conv1/bn/gamma/Adam"},
 			[]string{"Variable_4", "fc2/bn/gamma", "conv1/bn/moving_mean/Adam"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			net := small(2)
 			tc.change(&net)
-			m := mustBuild(t, net, BuildOptions{Seed: 5})
+			m := mustBuild(t, net, tfgraph.BuildOptions{Seed: 5})
 			for _, v := range tc.vars {
 				if m.Var(v) == nil {
 					t.Errorf("no variable %s", v)
@@ -93,7 +49,7 @@ func TestNetworkVariants(t *testing.T) {
 			if got := m.Graph.Operation("train/cost") != nil; got != tc.trainPath {
 				t.Errorf("training path present: %v, want %v", got, tc.trainPath)
 			}
-			inf := mustBuild(t, net, BuildOptions{InferenceOnly: true})
+			inf := mustBuild(t, net, tfgraph.BuildOptions{InferenceOnly: true})
 			if inf.Graph.Operation("train/cost") != nil || inf.Train != nil {
 				t.Error("the inference-only graph has a training path")
 			}
@@ -170,7 +126,7 @@ func checkDropout(t *testing.T, s *Session, b *Batch) {
 	}
 	// The inference path's hidden layer, the training path's after dropout
 	// (what its output layer multiplies), and the training cost.
-	fetches := []tf.Output{op("fc1/Relu"), op(trainScope + "/fc1/dropout/Mul"), m.TrainCost, m.Logits}
+	fetches := []tf.Output{op("fc1/Relu"), op("train/fc1/dropout/Mul"), m.TrainCost, m.Logits}
 	x, y := batchTensors(b, net)
 	defer tfc.FreeAll([]*tf.Tensor{x, y})
 	before, err := s.VariableValues()
@@ -282,7 +238,7 @@ func flatten32(v any) []float32 {
 func TestBatchNormCheckpointRoundTrip(t *testing.T) {
 	net := small(3)
 	net.BatchNorm, net.Dropout, net.MoreFC, net.Resize = true, 0.25, []int{5}, pixels.Crop
-	s := mustSession(t, mustBuild(t, net, BuildOptions{Seed: 9}))
+	s := mustSession(t, mustBuild(t, net, tfgraph.BuildOptions{Seed: 9}))
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +249,7 @@ func TestBatchNormCheckpointRoundTrip(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	prefix, err := s.Save(SaveOptions{Dir: dir}, Info{Step: 20})
+	prefix, err := s.Save(SaveOptions{Dir: dir}, network.Info{Step: 20})
 	if err != nil {
 		t.Fatal(err)
 	}

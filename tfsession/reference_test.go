@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"fmt"
@@ -10,7 +10,9 @@ import (
 
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
+	"github.com/tfcat/tfcat/tfgraph"
 	_ "github.com/tfcat/tfcat/tflog" // TensorFlow's log lines off the test output, as off tfcat's
 )
 
@@ -103,16 +105,16 @@ func TestStepsMatchPython(t *testing.T) {
 	dir := pythonSteps(t)
 	for _, tc := range []struct {
 		name    string
-		opt     BuildOptions
+		opt     tfgraph.BuildOptions
 		steps   int
 		prefix  string  // the Python values to compare with, after steps
 		varsTol float64 // relative to each variable's largest value; 0: exact
 	}{
-		{"tutorial gradients", BuildOptions{Seed: 1, UnfusedGradients: true}, refSteps, "final_", 0},
-		{"default", BuildOptions{Seed: 1}, 1, "step1_", defaultStepSpread * testenv.SpreadHeadroom},
+		{"tutorial gradients", tfgraph.BuildOptions{Seed: 1, UnfusedGradients: true}, refSteps, "final_", 0},
+		{"default", tfgraph.BuildOptions{Seed: 1}, 1, "step1_", defaultStepSpread * testenv.SpreadHeadroom},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := mustBuild(t, Tutorial(2), tc.opt)
+			m := mustBuild(t, network.Tutorial(2), tc.opt)
 			s := mustSession(t, m)
 			if err := s.Init(); err != nil {
 				t.Fatal(err)

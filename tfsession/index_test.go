@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/tfcat/tfcat/checkpoint"
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // TestRestoreChecksIndex: RestoreVariables refuses a damaged .index with
@@ -14,12 +16,12 @@ import (
 // process on some damaged ones (the fuzz corpus of FuzzRestoreIndex keeps
 // one), ever sees it. Package checkpoint's TestCheckIndex tries the damages.
 func TestRestoreChecksIndex(t *testing.T) {
-	m := mustBuild(t, small(2), BuildOptions{Seed: 1})
+	m := mustBuild(t, small(2), tfgraph.BuildOptions{Seed: 1})
 	s := mustSession(t, m)
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
-	prefix, err := s.Save(SaveOptions{Dir: t.TempDir()}, Info{})
+	prefix, err := s.Save(SaveOptions{Dir: t.TempDir()}, network.Info{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package tfgraph
+package tfsession
 
 import (
 	"encoding/json"
@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // kernelChildEnv makes the test binary run TestOneDNNKeepsResults's child:
@@ -96,10 +98,10 @@ func TestOneDNNKeepsResults(t *testing.T) {
 // default kernels' child saved, and writes both to dir.
 func kernelChild(t *testing.T, dir string) {
 	kernels := os.Getenv("TF_ENABLE_ONEDNN_OPTS")
-	net := Tutorial(2)
+	net := network.Tutorial(2)
 	// The default kernels run the tutorial's gradients as the C API builds
 	// them; oneDNN's child runs tfcat's default graph.
-	m := mustBuild(t, net, BuildOptions{Seed: 2, UnfusedGradients: kernels == "0"})
+	m := mustBuild(t, net, tfgraph.BuildOptions{Seed: 2, UnfusedGradients: kernels == "0"})
 	s, err := NewSession(m, SessionConfig{Device: DeviceCPU})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +122,7 @@ func kernelChild(t *testing.T, dir string) {
 	}
 	ckpt := filepath.Join(dir, "ckpt")
 	if kernels == "0" {
-		if _, err := s.Save(SaveOptions{Dir: ckpt, Name: DefaultCheckpointName, MaxToKeep: 1}, Info{Classes: []string{"a", "b"}, Step: 30}); err != nil {
+		if _, err := s.Save(SaveOptions{Dir: ckpt, Name: DefaultCheckpointName, MaxToKeep: 1}, network.Info{Classes: []string{"a", "b"}, Step: 30}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,20 +1,23 @@
-package tfgraph
+package tfsession
 
 import (
 	"fmt"
 	"testing"
+
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/tfgraph"
 )
 
 // BenchmarkPrecision times the tutorial's training step (128×128×3, batch
 // 32, Adam) in float32 and with TensorFlow's oneDNN bfloat16 rewrite
 // (SessionConfig.Precision = BF16), in alternating blocks:
 //
-//	go test -run '^$' -bench Precision -benchtime 10x ./tfgraph/
+//	go test -run '^$' -bench Precision -benchtime 10x ./tfsession/
 func BenchmarkPrecision(b *testing.B) {
 	var sessions []*Session
 	names := []string{"f32", "bf16"}
 	for _, p := range []Precision{F32, BF16} {
-		s, err := NewSession(mustBuild(b, Tutorial(2), BuildOptions{Seed: 1}), SessionConfig{Device: DeviceCPU, Precision: p})
+		s, err := NewSession(mustBuild(b, network.Tutorial(2), tfgraph.BuildOptions{Seed: 1}), SessionConfig{Device: DeviceCPU, Precision: p})
 		if err != nil {
 			b.Fatal(err)
 		}

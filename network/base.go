@@ -1,0 +1,50 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Base records the pretrained backbone a network's head sits on
+// (Network.Base): where its features come from and how tfcat's input — BGR
+// (or grey), scaled by 1/255 — becomes the backbone's input. The backbone's
+// graph and weights travel in the checkpoint itself (its .meta and variables),
+// so a trained model does not depend on Source still existing.
+type Base struct {
+	// Source is the SavedModel folder the backbone was read from; it is only
+	// a record.
+	Source string `json:",omitempty"`
+	// Input and Output are the backbone's image input and feature output,
+	// tensor names in its own graph (without tfgraph.BasePrefix).
+	Input, Output string
+	// Features is the width of the feature output, [batch, Features].
+	Features int
+	// RGB is set when the backbone takes RGB: tfcat's BGR channels are then
+	// reversed in the graph.
+	RGB bool `json:",omitempty"`
+	// Mean and Std map a pixel p in 0..255 (in the backbone's channel order)
+	// to (p − Mean)/Std: one value for every channel, or one per channel.
+	// Keras's MobileNetV2 takes [-1, 1] (Mean 127.5, Std 127.5); tfcat's own
+	// models take [0, 1] (Mean 0, Std 255).
+	Mean, Std []float64
+}
+
+// Validate reports the first thing wrong with b for an input of channels.
+func (b *Base) Validate(channels int) error {
+	switch {
+	case b.Input == "" || b.Output == "":
+		return errors.New("base: no input or output tensor")
+	case b.Features <= 0:
+		return fmt.Errorf("base: %d features; must be positive", b.Features)
+	case b.RGB && channels != 3:
+		return fmt.Errorf("base: RGB needs 3 channels, not %d", channels)
+	case len(b.Mean) != 1 && len(b.Mean) != channels, len(b.Std) != 1 && len(b.Std) != channels:
+		return fmt.Errorf("base: mean %v and std %v need 1 or %d values", b.Mean, b.Std, channels)
+	}
+	for _, s := range b.Std {
+		if !(s > 0) {
+			return fmt.Errorf("base: std %v must be positive", b.Std)
+		}
+	}
+	return nil
+}
