@@ -28,7 +28,7 @@ type BackboneOptions struct {
 	// Size is the image side to use when the backbone takes any size; when
 	// its size is fixed, a non-zero Size must equal it.
 	Size int
-	// Trust skips the op-type check (tfgraph.CheckGraph).
+	// Trust skips the op-type check (checkpoint.CheckGraph).
 	Trust bool
 }
 

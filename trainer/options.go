@@ -120,7 +120,7 @@ type Options struct {
 	// Constant.
 	Schedule Schedule
 	// KeepBest saves the checkpoint with the lowest validation loss as
-	// <Name>-best, named by the state file tfgraph.BestStateFile, out of the
+	// <Name>-best, named by the state file checkpoint.BestStateFile, out of the
 	// rotation of the others. RestoreBest also restores it when early
 	// stopping ends the run, so that the final checkpoint holds the best
 	// weights (Keras's restore_best_weights); it implies KeepBest. Both need
