@@ -7,6 +7,8 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
+
+	"github.com/tfcat/tfcat/internal/testenv"
 )
 
 // TestWrappersRunWithFeed: a graph made with graft's op wrappers runs in a
@@ -113,7 +115,7 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	const h2 = 2e-3
 	worst := 0.0
 	for i := range params {
-		analytic := flatten64(out[i].Value())
+		analytic := testenv.Flatten64(out[i].Value())
 		if len(analytic) != len(vals[i]) {
 			t.Fatalf("gradient of %s has %d values, want %d", names[i], len(analytic), len(vals[i]))
 		}
@@ -151,33 +153,3 @@ func tensor32(t *testing.T, v []float64, shape []int64) *tf.Tensor {
 	return tt
 }
 
-// flatten64 flattens a nested []...[]float32 from Tensor.Value into float64s.
-func flatten64(v any) []float64 {
-	switch v := v.(type) {
-	case []float32:
-		out := make([]float64, len(v))
-		for i, x := range v {
-			out[i] = float64(x)
-		}
-		return out
-	case [][]float32:
-		var out []float64
-		for _, r := range v {
-			out = append(out, flatten64(r)...)
-		}
-		return out
-	case [][][]float32:
-		var out []float64
-		for _, r := range v {
-			out = append(out, flatten64(r)...)
-		}
-		return out
-	case [][][][]float32:
-		var out []float64
-		for _, r := range v {
-			out = append(out, flatten64(r)...)
-		}
-		return out
-	}
-	return nil
-}

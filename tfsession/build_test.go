@@ -8,6 +8,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 
+	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/internal/tfc"
 	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -202,7 +203,7 @@ func TestModelGradients(t *testing.T) {
 	const h = 2e-3
 	worst := 0.0
 	for i, v := range m.Trainable() {
-		analytic := flatten64(out[i].Value())
+		analytic := testenv.Flatten64(out[i].Value())
 		w := vals[v.Name]
 		for j := range w {
 			orig := w[j]
@@ -236,33 +237,3 @@ func abs(x float64) float64 {
 	return x
 }
 
-// flatten64 flattens a nested []...[]float32 from Tensor.Value into float64s.
-func flatten64(v any) []float64 {
-	switch v := v.(type) {
-	case []float32:
-		out := make([]float64, len(v))
-		for i, x := range v {
-			out[i] = float64(x)
-		}
-		return out
-	case [][]float32:
-		var out []float64
-		for _, r := range v {
-			out = append(out, flatten64(r)...)
-		}
-		return out
-	case [][][]float32:
-		var out []float64
-		for _, r := range v {
-			out = append(out, flatten64(r)...)
-		}
-		return out
-	case [][][][]float32:
-		var out []float64
-		for _, r := range v {
-			out = append(out, flatten64(r)...)
-		}
-		return out
-	}
-	return nil
-}

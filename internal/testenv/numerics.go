@@ -99,3 +99,32 @@ func MaxAbsDiff(a, b []float32) float64 {
 	}
 	return d
 }
+
+// Flatten64 flattens a tensor's value as graft's Tensor.Value gives it — a
+// []float32 nested up to four deep — into float64s, row-major; nil for any
+// other type.
+func Flatten64(v any) []float64 {
+	switch v := v.(type) {
+	case []float32:
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = float64(x)
+		}
+		return out
+	case [][]float32:
+		return flattenRows(v)
+	case [][][]float32:
+		return flattenRows(v)
+	case [][][][]float32:
+		return flattenRows(v)
+	}
+	return nil
+}
+
+func flattenRows[T any](rows []T) []float64 {
+	var out []float64
+	for _, r := range rows {
+		out = append(out, Flatten64(r)...)
+	}
+	return out
+}
