@@ -49,6 +49,9 @@ type Base struct {
 	// Keras's MobileNetV2 takes [-1, 1] (Mean 127.5, Std 127.5); tfcat's own
 	// models take [0, 1] (Mean 0, Std 255).
 	Mean, Std []float64
+	// Variables names the backbone's variables (from its SavedModel's
+	// object graph) for fine-tuning (FineTuneVars).
+	Variables []BaseVariable `json:",omitempty"`
 }
 
 // Validate reports the first thing wrong with b for an input of channels.
@@ -84,6 +87,8 @@ type Backbone struct {
 	Input, Output      string
 	Height, Width      int // the input's size
 	Channels, Features int
+	// Vars names its variables, as its SavedModel does (Base.Variables).
+	Vars []BaseVariable
 	// ByTfcat says the SavedModel is a tfcat export (its MetaGraph holds
 	// tfcat's network record), whose input is BGR like every tfcat model's.
 	ByTfcat bool
@@ -134,7 +139,15 @@ func (b *builder) importBase(net Network, bb *Backbone, x tf.Output) (tf.Output,
 	if err != nil {
 		return tf.Output{}, nil, err
 	}
-	def, err := proto.Marshal(bb.Graph)
+	graph := bb.Graph
+	if b.opt.FineTune != nil {
+		// Gradients do not go through function calls; through their bodies
+		// they do.
+		if graph, err = InlineFunctions(graph); err != nil {
+			return tf.Output{}, nil, fmt.Errorf("fine-tune: %w", err)
+		}
+	}
+	def, err := proto.Marshal(graph)
 	if err != nil {
 		return tf.Output{}, nil, err
 	}
