@@ -46,23 +46,29 @@ func (v BaseVariable) Layer() string {
 // and its variables have their own Adam slots and beta powers.
 type FineTune struct {
 	// Vars are the variables to train: nodes of the backbone's graph
-	// (BaseVariable.Node), as FineTuneVars picks them.
+	// (BaseVariable.Node), as FineTuneVars picks them; or, when empty, the
+	// ones Spec picks (FineTuneVars's spec).
 	Vars []string
+	Spec string
 	// LearningRate is the backbone's; zero is a tenth of the head's. With a
 	// scheduled learning rate it follows the schedule in proportion.
 	LearningRate float64
 }
 
 // BaseLayers returns the backbone's trainable variables from its input
-// to its output (by the first node that reads each, in a topological order
-// of its inlined graph), and its layers in that order. base.Variables
+// to its output (by where each joins the data path of its inlined graph:
+// readRanks), and its layers in that order. base.Variables
 // names them; without it (a TF1 backbone) each variable is its own layer.
 func BaseLayers(base *Base, bb *Backbone) ([]BaseVariable, []string, error) {
 	gd, err := InlineFunctions(bb.Graph)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the backbone's graph: %w", err)
 	}
-	rank := readRanks(gd)
+	in, _, err := checkpoint.ParseTensorName(bb.Input)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the backbone's input: %w", err)
+	}
+	rank := readRanks(gd, in)
 	vars := base.Variables
 	if len(vars) == 0 {
 		for _, n := range gd.Node {
@@ -87,9 +93,11 @@ func BaseLayers(base *Base, bb *Backbone) ([]BaseVariable, []string, error) {
 	return out, layers, nil
 }
 
-// readRanks maps each variable node of gd to the position, in a
-// topological order of gd, of the first node that reads it.
-func readRanks(gd *graphpb.GraphDef) map[string]int {
+// readRanks maps each variable node of gd to how far from the image input
+// (node in) its value joins the data path: the least depth, counted from
+// the input, of the nodes the input reaches that its reads reach first (a
+// kernel's convolution; a batch norm's gamma through the scale it makes).
+func readRanks(gd *graphpb.GraphDef, in string) map[string]int {
 	idx := map[string]int{}
 	for i, n := range gd.Node {
 		idx[n.Name] = i
@@ -97,36 +105,70 @@ func readRanks(gd *graphpb.GraphDef) map[string]int {
 	pending := make([]int, len(gd.Node))
 	users := make([][]int, len(gd.Node))
 	for i, n := range gd.Node {
-		for _, in := range n.Input {
-			if j, ok := idx[checkpoint.NodeName(in)]; ok {
+		for _, s := range n.Input {
+			if j, ok := idx[checkpoint.NodeName(s)]; ok {
 				pending[i]++
 				users[j] = append(users[j], i)
 			}
 		}
 	}
-	var queue []int
+	var order, queue []int
 	for i, p := range pending {
 		if p == 0 {
 			queue = append(queue, i)
 		}
 	}
-	rank := map[string]int{}
-	for pos := 0; len(queue) > 0; pos++ {
+	for len(queue) > 0 {
 		i := queue[0]
 		queue = queue[1:]
-		n := gd.Node[i]
-		if n.Op == "ReadVariableOp" || (n.Op == "Identity" && len(n.Input) > 0) {
-			v := checkpoint.NodeName(n.Input[0])
-			if j, ok := idx[v]; ok && (gd.Node[j].Op == "VarHandleOp" || gd.Node[j].Op == opVariableV2) {
-				if _, seen := rank[v]; !seen {
-					rank[v] = pos
-				}
-			}
-		}
+		order = append(order, i)
 		for _, u := range users[i] {
 			if pending[u]--; pending[u] == 0 {
 				queue = append(queue, u)
 			}
+		}
+	}
+	// depth: the longest path from the input; -1 where it does not reach.
+	depth := make([]int, len(gd.Node))
+	for i := range depth {
+		depth[i] = -1
+	}
+	if j, ok := idx[in]; ok {
+		depth[j] = 0
+	}
+	for _, i := range order {
+		for _, s := range gd.Node[i].Input {
+			if j, ok := idx[checkpoint.NodeName(s)]; ok && depth[j] >= 0 && !strings.HasPrefix(s, "^") {
+				depth[i] = max(depth[i], depth[j]+1)
+			}
+		}
+	}
+	rank := map[string]int{}
+	for i, n := range gd.Node {
+		if n.Op != "VarHandleOp" && n.Op != opVariableV2 {
+			continue
+		}
+		best := -1
+		seen := map[int]bool{i: true}
+		stack := []int{i}
+		for len(stack) > 0 {
+			k := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			for _, u := range users[k] {
+				switch {
+				case seen[u]:
+				case depth[u] >= 0:
+					if best < 0 || depth[u] < best {
+						best = depth[u]
+					}
+				default:
+					seen[u] = true
+					stack = append(stack, u)
+				}
+			}
+		}
+		if best >= 0 {
+			rank[n.Name] = best
 		}
 	}
 	return rank
@@ -194,6 +236,13 @@ func (b *builder) fineTune(m *Model) ([][]tf.Output, error) {
 		return nil, errors.New("fine-tune: not on a cluster")
 	case b.opt.LossScale:
 		return nil, errors.New("fine-tune: not with loss scaling (FP16)")
+	}
+	if len(ft.Vars) == 0 {
+		vars, err := FineTuneVars(m.Net.Base, m.backbone, ft.Spec)
+		if err != nil {
+			return nil, err
+		}
+		ft = &FineTune{Vars: vars, LearningRate: ft.LearningRate}
 	}
 	byName := map[string]*Variable{}
 	for _, v := range m.BaseVars {

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
+	"github.com/tfcat/tfcat/model"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -112,4 +114,99 @@ func TestFineTuneGradients(t *testing.T) {
 	if !(worst <= 1e-4) {
 		t.Errorf("gradients differ from Python's by %.3g of their largest value (%s)", worst, worstName)
 	}
+}
+
+// TestFineTuneResume trains a head on the frozen backbone, then resumes
+// that checkpoint fine-tuning from a layer for 20 steps: the layers from it
+// up change, the ones below do not (read back from the checkpoints).
+func TestFineTuneResume(t *testing.T) {
+	bbDir := backbones(t)
+	data := t.TempDir()
+	if err := testenv.WriteClassFolders(data, []string{"dark", "light"}, 12, 40); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "m")
+	opt := Options{Data: data, Seed: 1, BatchSize: 6, Epochs: 2, LearningRate: 1e-2, ModelDir: dir, Base: mnv2(bbDir),
+		Session: tfgraph.SessionConfig{Device: tfgraph.DeviceCPU}}
+	res, err := Train(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := checkpointVars(t, res.Checkpoint)
+
+	const layer = "block_15_expand"
+	opt.Resume, opt.Epochs, opt.Steps, opt.FineTune = true, 0, res.Step+20, layer
+	opt.Base = nil // the backbone comes from the checkpoint
+	res2, err := Train(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.Step != res.Step+20 {
+		t.Fatalf("resumed at step %d, ended at %d; want 20 more", res.Step, res2.Step)
+	}
+	after := checkpointVars(t, res2.Checkpoint)
+
+	r := &run{opt: Options{Base: mnv2(bbDir)}}
+	if err := r.openBase(); err != nil {
+		t.Fatal(err)
+	}
+	tuned, err := tfgraph.FineTuneVars(r.base, r.backbone, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	isTuned := map[string]bool{}
+	for _, v := range tuned {
+		isTuned[tfgraph.BasePrefix+"/"+v] = true
+	}
+	// From block_15_expand up: blocks 15 and 16 (expand, depthwise and
+	// project convolutions with their batch norms' gamma and beta: 9
+	// variables each) and Conv_1 with its batch norm (3).
+	names := map[string]string{}
+	for _, v := range r.base.Variables {
+		names[v.Node] = v.Name
+	}
+	for _, v := range tuned {
+		if n := names[v]; !strings.HasPrefix(n, "block_15_") && !strings.HasPrefix(n, "block_16_") && !strings.HasPrefix(n, "Conv_1") {
+			t.Errorf("%s (%s) is fine-tuned from %s", n, v, layer)
+		}
+	}
+	if len(tuned) != 21 {
+		t.Errorf("%d variables fine-tuned from %s, want 21", len(tuned), layer)
+	}
+	var changed, same int
+	for name, b := range before {
+		if !strings.HasPrefix(name, tfgraph.BasePrefix+"/") {
+			continue
+		}
+		d := testenv.MaxAbsDiff(b, after[name])
+		switch {
+		case isTuned[name] && d == 0:
+			t.Errorf("%s is fine-tuned and did not change", name)
+		case !isTuned[name] && d != 0:
+			t.Errorf("%s is below the cut and changed by %g", name, d)
+		case isTuned[name]:
+			changed++
+		default:
+			same++
+		}
+	}
+	if changed != len(tuned) || changed == 0 || same == 0 {
+		t.Errorf("%d variables changed and %d did not; %d fine-tuned", changed, same, len(tuned))
+	}
+	t.Logf("from %s: %d backbone variables changed, %d did not", layer, changed, same)
+}
+
+// checkpointVars reads every variable of the checkpoint at prefix.
+func checkpointVars(t *testing.T, prefix string) map[string][]float32 {
+	t.Helper()
+	m, err := model.Open(prefix, model.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	v, err := m.Variables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
