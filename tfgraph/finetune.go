@@ -183,11 +183,15 @@ type FineTuneError struct {
 }
 
 func (e *FineTuneError) Error() string {
-	msg := fmt.Sprintf("fine-tune %s: %s", e.Spec, e.Reason)
+	return fmt.Sprintf("fine-tune %s %s", e.Spec, e.Why())
+}
+
+// Why is the reason, with the backbone's layers where they help.
+func (e *FineTuneError) Why() string {
 	if len(e.Layers) > 0 {
-		msg += fmt.Sprintf(" (its %d layers: %s)", len(e.Layers), strings.Join(e.Layers, " "))
+		return fmt.Sprintf("%s; its %d layers, input to output: %s", e.Reason, len(e.Layers), strings.Join(e.Layers, " "))
 	}
-	return msg
+	return e.Reason
 }
 
 // FineTuneVars picks the backbone variables spec names: "all" its
@@ -199,7 +203,7 @@ func FineTuneVars(base *Base, bb *Backbone, spec string) ([]string, error) {
 		return nil, err
 	}
 	if len(vars) == 0 {
-		return nil, &FineTuneError{Spec: spec, Reason: "the backbone has no trainable variables (a frozen graph)"}
+		return nil, &FineTuneError{Spec: spec, Reason: "finds no trainable variable: the backbone is a frozen graph"}
 	}
 	pick := func(vs []BaseVariable) []string {
 		out := make([]string, len(vs))
@@ -213,7 +217,7 @@ func FineTuneVars(base *Base, bb *Backbone, spec string) ([]string, error) {
 	}
 	if n, err := strconv.Atoi(spec); err == nil {
 		if n <= 0 || n > len(vars) {
-			return nil, &FineTuneError{Spec: spec, Reason: fmt.Sprintf("want 1 to the backbone's %d trainable variables", len(vars))}
+			return nil, &FineTuneError{Spec: spec, Reason: fmt.Sprintf("must lie in 1..%d, the backbone's trainable variables", len(vars))}
 		}
 		return pick(vars[len(vars)-n:]), nil
 	}
@@ -222,7 +226,7 @@ func FineTuneVars(base *Base, bb *Backbone, spec string) ([]string, error) {
 			return pick(vars[i:]), nil
 		}
 	}
-	return nil, &FineTuneError{Spec: spec, Reason: "the backbone has no such layer", Layers: layers}
+	return nil, &FineTuneError{Spec: spec, Reason: "names no layer of the backbone (all, a count, or a layer's name)", Layers: layers}
 }
 
 var noGradient = regexp.MustCompile(`No gradient defined for op: (\S+?)\.`)

@@ -1,6 +1,8 @@
 package trainer
 
 import (
+	"errors"
+
 	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
 )
@@ -36,4 +38,13 @@ func BaseLayers(b *Base) ([]string, error) {
 	}
 	_, layers, err := tfgraph.BaseLayers(&tfgraph.Base{Variables: bb.Vars}, bb)
 	return layers, err
+}
+
+// fineTuneError makes tfgraph's refusal of Options.FineTune an OptionError.
+func fineTuneError(err error) error {
+	var fe *tfgraph.FineTuneError
+	if errors.As(err, &fe) {
+		return &OptionError{Option: "FineTune", Value: fe.Spec, Reason: fe.Why(), Err: err}
+	}
+	return err
 }

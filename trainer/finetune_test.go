@@ -111,6 +111,13 @@ func TestFineTuneGradients(t *testing.T) {
 		}
 	}
 	t.Logf("%d gradients; largest max|Δ|/max|g| %.3g (%s)", len(got), worst, worstName)
+	// The bound, 1e-4 of each gradient's largest value: the same
+	// backward pass as two graphs (tfcat's inlined one, Python's tape over
+	// the functions) fused differently. Measured here: 6.54e-6 (native
+	// AVX512_CORE and TF_ENABLE_ONEDNN_OPTS=0), 6.68e-6 (AVX2), all at
+	// block_16_depthwise_BN/gamma, whose gradient sums over 6x6 positions
+	// and the batch of a 3x3 depthwise convolution's output: 15 times
+	// inside the bound.
 	if !(worst <= 1e-4) {
 		t.Errorf("gradients differ from Python's by %.3g of their largest value (%s)", worst, worstName)
 	}

@@ -176,7 +176,7 @@ func (r *run) resume() error {
 		tfgraph.BuildOptions{ScheduledLearningRate: o.Schedule.Scheduled(), UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale(),
 			FineTune: o.fineTune()})
 	if err != nil {
-		return &ResumeError{err}
+		return &ResumeError{fineTuneError(err)}
 	}
 	r.sess = sess
 	if err := o.checkNetwork(sess.Model.Net); err != nil {
@@ -253,7 +253,7 @@ func (r *run) build() error {
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, ScheduledLearningRate: o.Schedule.Scheduled(), Base: r.backbone,
 		UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale(), FineTune: o.fineTune()})
 	if err != nil {
-		return err
+		return fineTuneError(err)
 	}
 	if r.sess, err = tfgraph.NewSession(m, o.Session); err != nil {
 		return err
