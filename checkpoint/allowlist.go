@@ -75,7 +75,7 @@ var ErrUntrustedGraph = errors.New("refusing to run this graph")
 func CheckGraph(gd *graphpb.GraphDef, roots []string, file string) error {
 	byName := make(map[string]*nodepb.NodeDef, len(gd.Node))
 	for _, n := range gd.Node {
-		if !allowedOps[n.Op] && !backboneOps[n.Op] {
+		if !allowed(n.Op) {
 			return fmt.Errorf("%s: node %q has op type %s, which restoring and predicting do not need; %w", file, n.Name, n.Op, ErrUntrustedGraph)
 		}
 		byName[n.Name] = n
@@ -84,7 +84,7 @@ func CheckGraph(gd *graphpb.GraphDef, roots []string, file string) error {
 	for _, f := range gd.GetLibrary().GetFunction() {
 		name := f.GetSignature().GetName()
 		for _, n := range f.NodeDef {
-			if !allowedOps[n.Op] && !backboneOps[n.Op] {
+			if !allowed(n.Op) {
 				return fmt.Errorf("%s: node %q of function %s has op type %s, which feature extractors do not need; %w", file, n.Name, name, n.Op, ErrUntrustedGraph)
 			}
 		}

@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Base records the pretrained backbone a network's head sits on
@@ -27,6 +28,27 @@ type Base struct {
 	// Keras's MobileNetV2 takes [-1, 1] (Mean 127.5, Std 127.5); tfcat's own
 	// models take [0, 1] (Mean 0, Std 255).
 	Mean, Std []float64
+	// Variables names the backbone's variables (from its SavedModel's
+	// object graph) for fine-tuning (tfgraph.FineTuneVars).
+	Variables []BaseVariable `json:",omitempty"`
+}
+
+// BaseVariable is one of a backbone's variables: its node in the backbone's
+// graph and its own name, "LAYER/ROLE" ("block_16_project/kernel") in a
+// Keras model, with whether the model trains it (a batch norm's moving
+// statistics it does not).
+type BaseVariable struct {
+	Node      string
+	Name      string
+	Trainable bool `json:",omitempty"`
+}
+
+// Layer is the layer part of the variable's name ("block_16_project").
+func (v BaseVariable) Layer() string {
+	if i := strings.LastIndex(v.Name, "/"); i > 0 {
+		return v.Name[:i]
+	}
+	return v.Name
 }
 
 // Validate reports the first thing wrong with b for an input of channels.

@@ -124,6 +124,7 @@ func OpenBackbone(dir string, opt BackboneOptions) (*tfgraph.Backbone, error) {
 	if bb.Keys, err = variableKeys(bb.Graph, meta.GetObjectGraphDef()); err != nil {
 		return nil, &BackboneError{Dir: dir, Err: err}
 	}
+	bb.Vars = baseVariables(bb.Keys, meta.GetObjectGraphDef())
 	if len(bb.Keys) > 0 {
 		bb.Variables = filepath.Join(dir, VariablesDir, VariablesName)
 		if err := checkpoint.CheckIndex(bb.Variables); err != nil {

@@ -40,6 +40,8 @@ type Backbone struct {
 	Input, Output      string
 	Height, Width      int // the input's size
 	Channels, Features int
+	// Vars names its variables, as its SavedModel does (Base.Variables).
+	Vars []network.BaseVariable
 	// ByTfcat says the SavedModel is a tfcat export (its MetaGraph holds
 	// tfcat's network record), whose input is BGR like every tfcat model's.
 	ByTfcat bool
@@ -90,7 +92,15 @@ func (b *builder) importBase(net network.Network, bb *Backbone, x tf.Output) (tf
 	if err != nil {
 		return tf.Output{}, nil, err
 	}
-	def, err := proto.Marshal(bb.Graph)
+	graph := bb.Graph
+	if b.opt.FineTune != nil {
+		// Gradients do not go through function calls; through their bodies
+		// they do.
+		if graph, err = InlineFunctions(graph); err != nil {
+			return tf.Output{}, nil, fmt.Errorf("fine-tune: %w", err)
+		}
+	}
+	def, err := proto.Marshal(graph)
 	if err != nil {
 		return tf.Output{}, nil, err
 	}

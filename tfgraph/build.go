@@ -68,6 +68,14 @@ type Model struct {
 	backbone *Backbone
 	baseInit *tf.Operation // loads BaseVars from the backbone's SavedModel
 	baseFile tf.Output
+	// TuneVars are the BaseVars fine-tuned (BuildOptions.FineTune), and
+	// TuneGrads their gradients; the rest of fine-tuning is in finetune.go.
+	TuneVars    []*Variable
+	TuneGrads   []tf.Output
+	tuneState   []*Variable // their Adam slots and beta powers, in Vars
+	tuneInit    *tf.Operation
+	tuneRestore *tf.Operation
+	tuneFile    tf.Output
 
 	// Saver is the save/restore sub-graph over Vars and BaseVars.
 	Saver *SaverNodes
@@ -129,6 +137,8 @@ type BuildOptions struct {
 	ScheduledLearningRate bool
 	// Base is the backbone's graph when Network.Base is set.
 	Base *Backbone
+	// FineTune, with Base, trains some of the backbone's variables too.
+	FineTune *FineTune
 	// UnfusedGradients leaves the gradients as the C API builds them: the
 	// tutorial's arithmetic exactly, slower. By default they are rewritten so
 	// that TensorFlow fuses each convolution and MatMul with its bias add
@@ -165,6 +175,8 @@ type builder struct {
 	// normalisation when replicated: the replicas' are averaged into the
 	// moving averages (syncBatchNorm) instead of each updating its own.
 	bnStats []bnStat
+	// tuneReads are the backbone's reads of each fine-tuned variable.
+	tuneReads [][]tf.Output
 }
 
 func (b *builder) unique(name string) string {
@@ -281,6 +293,11 @@ func Build(net network.Network, opt BuildOptions) (m *Model, err error) {
 			return nil, err
 		}
 		m.backbone, head = opt.Base, m.Features
+		if opt.FineTune != nil && !opt.InferenceOnly {
+			if b.tuneReads, err = b.fineTune(m); err != nil {
+				return nil, err
+			}
+		}
 		if opt.Base.Variables != "" && len(m.BaseVars) > 0 {
 			if err := b.baseInit(m, opt.Base); err != nil {
 				return nil, err
@@ -319,6 +336,11 @@ func Build(net network.Network, opt BuildOptions) (m *Model, err error) {
 		}
 		if err := b.adam(m, m.Trainable()); err != nil {
 			return nil, err
+		}
+		if len(m.TuneVars) > 0 {
+			if err := b.fineTuneStart(m); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -370,9 +392,17 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 			return err
 		}
 	}
+	for _, r := range b.tuneReads {
+		xs = append(xs, r...)
+	}
 	grads, err := b.g.AddGradients("", []tf.Output{cost}, xs, nil)
 	if err != nil {
-		return fmt.Errorf("gradients of the cost: %w", err)
+		return gradientError(err)
+	}
+	var tuneGrads []tf.Output
+	if len(b.tuneReads) > 0 {
+		tuneGrads = b.sumReads(m, b.tuneReads, grads[len(vars):])
+		grads = grads[:len(vars)]
 	}
 	if !b.opt.UnfusedGradients {
 		if err := b.fusable(); err != nil {
@@ -417,6 +447,9 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 			gradOps[i] = g.Op
 		}
 	}
+	for _, g := range tuneGrads {
+		gradOps = append(gradOps, g.Op)
+	}
 	gate := b.add(tf.OpSpec{Type: "NoOp", Name: network.TrainOpName + "/gate_gradients", ControlDependencies: gradOps})
 
 	var lr tf.Output
@@ -444,6 +477,13 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 	}
 	if err := b.s.Err(); err != nil {
 		return err
+	}
+	if len(tuneGrads) > 0 {
+		tu, err := b.fineTuneAdam(m, tuneGrads, gate, lr, beta1, beta2, eps)
+		if err != nil {
+			return err
+		}
+		updates = append(updates, tu...)
 	}
 	// The beta powers advance only after every variable has been updated.
 	applied := append([]*tf.Operation(nil), updates...)

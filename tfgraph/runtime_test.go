@@ -152,4 +152,3 @@ func tensor32(t *testing.T, v []float64, shape []int64) *tf.Tensor {
 	}
 	return tt
 }
-

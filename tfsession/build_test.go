@@ -236,4 +236,3 @@ func abs(x float64) float64 {
 	}
 	return x
 }
-

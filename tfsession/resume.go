@@ -57,7 +57,11 @@ func ResumeWithOptions(prefix string, c SessionConfig, lr float64, opt tfgraph.B
 	if err != nil {
 		return nil, mi, err
 	}
-	if err := s.RestoreVariables(prefix); err != nil {
+	restore := s.RestoreVariables
+	if len(m.TuneVars) > 0 && !m.HasFineTuneState(meta.GraphDef) {
+		restore = s.StartFineTune // a frozen head's checkpoint: fine-tuning starts
+	}
+	if err := restore(prefix); err != nil {
 		s.Close()
 		return nil, mi, err
 	}

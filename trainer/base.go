@@ -108,7 +108,7 @@ func (r *run) openBase() error {
 	if o.Channels != 0 && o.Channels != bb.Channels {
 		return &OptionError{Option: "Channels", Value: o.Channels, Reason: fmt.Sprintf("contradicts the backbone's %d", bb.Channels)}
 	}
-	rec := &network.Base{Input: bb.Input, Output: bb.Output, Features: bb.Features}
+	rec := &network.Base{Input: bb.Input, Output: bb.Output, Features: bb.Features, Variables: bb.Vars}
 	if abs, err := filepath.Abs(b.Path); err == nil {
 		rec.Source = abs
 	}

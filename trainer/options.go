@@ -131,6 +131,17 @@ type Options struct {
 	// learning) instead of the conv layers: see Base. Size and Channels
 	// then come from the backbone's signature.
 	Base *Base
+	// FineTune trains the backbone's top variables too (with Base, or
+	// resuming a checkpoint that has a backbone): "all", the top N
+	// trainable variables, or a layer's name for it and every layer above
+	// (tfgraph.FineTuneVars). Empty keeps the backbone frozen.
+	FineTune string
+	// BaseLearningRate is the fine-tuned variables' learning rate (default
+	// LearningRate/10).
+	BaseLearningRate float64
+	// FineTuneBN would train the backbone's batch norms in training mode
+	// (batch statistics, moving averages updated); see fineTuneBN.
+	FineTuneBN bool
 
 	// Session configures TensorFlow (device, threads).
 	Session tfsession.SessionConfig
@@ -249,6 +260,16 @@ func (o *Options) normalize() error {
 		return &OptionError{Option: "Dropout", Value: o.Dropout, Reason: "must lie in [0, 1)"}
 	case o.Base != nil && o.Base.Path == "":
 		return &OptionError{Option: "Base", Value: `""`, Reason: "must name a SavedModel folder"}
+	case o.FineTune != "" && o.Base == nil && !o.Resume && !o.ResumeIfPresent:
+		return &OptionError{Option: "FineTune", Value: o.FineTune, Reason: "needs a backbone (Base), or a checkpoint on one to resume"}
+	case o.BaseLearningRate < 0 || math.IsInf(o.BaseLearningRate, 0) || math.IsNaN(o.BaseLearningRate):
+		return &OptionError{Option: "BaseLearningRate", Value: o.BaseLearningRate, Reason: "must be positive"}
+	case (o.BaseLearningRate != 0 || o.FineTuneBN) && o.FineTune == "":
+		return &OptionError{Option: "BaseLearningRate", Value: o.BaseLearningRate, Reason: "and FineTuneBN need FineTune"}
+	case o.FineTune != "" && o.Cluster != nil:
+		return &OptionError{Option: "FineTune", Value: o.FineTune, Reason: fineTuneOnCluster}
+	case o.FineTuneBN:
+		return &OptionError{Option: "FineTuneBN", Value: true, Reason: fineTuneBN}
 	case o.Base != nil && o.Conv != nil:
 		return &OptionError{Option: "Conv", Value: o.Conv, Reason: "cannot be used with a backbone: the head has only fully connected layers"}
 	}

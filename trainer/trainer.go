@@ -176,9 +176,10 @@ func (r *run) resume() error {
 		return &ResumeError{err}
 	}
 	sess, mi, err := tfsession.ResumeWithOptions(prefix, o.Session, o.LearningRate,
-		tfgraph.BuildOptions{ScheduledLearningRate: o.Schedule.Scheduled(), UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale()})
+		tfgraph.BuildOptions{ScheduledLearningRate: o.Schedule.Scheduled(), UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale(),
+			FineTune: o.fineTune()})
 	if err != nil {
-		return &ResumeError{err}
+		return &ResumeError{fineTuneError(err)}
 	}
 	r.sess = sess
 	if err := o.checkNetwork(sess.Model.Net); err != nil {
@@ -186,6 +187,9 @@ func (r *run) resume() error {
 	}
 	if o.Base != nil && sess.Model.Net.Base == nil {
 		return &ResumeError{&OptionError{Option: "Base", Value: o.Base.Path, Reason: "contradicts the checkpoint, which has no backbone", Err: ErrResumeMismatch}}
+	}
+	if o.FineTune != "" && sess.Model.Net.Base == nil {
+		return &ResumeError{&OptionError{Option: "FineTune", Value: o.FineTune, Reason: "needs a backbone; the checkpoint has none"}}
 	}
 	o.Resize = sess.Model.Net.Resize
 	h, w, ch := sess.InputSize()
@@ -250,9 +254,9 @@ func (r *run) build() error {
 	o := r.opt
 	net := r.network()
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, ScheduledLearningRate: o.Schedule.Scheduled(), Base: r.backbone,
-		UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale()})
+		UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale(), FineTune: o.fineTune()})
 	if err != nil {
-		return err
+		return fineTuneError(err)
 	}
 	if r.sess, err = tfsession.NewSession(m, o.Session); err != nil {
 		return err
@@ -284,7 +288,7 @@ func (r *run) network() network.Network {
 // without augmentation: an image's features are then the same at every
 // epoch, computed once.
 func (r *run) cacheFeatures() error {
-	if r.sess.Model.Net.Base == nil || r.opt.Augment.Enabled() {
+	if r.sess.Model.Net.Base == nil || r.opt.Augment.Enabled() || r.opt.FineTune != "" {
 		return nil
 	}
 	limit := int64(DefaultFeatureCacheBytes)

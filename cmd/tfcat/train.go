@@ -63,6 +63,9 @@ func trainAction(c *cli.Context) error {
 	if f, ok := c.App.ErrWriter.(*os.File); ok {
 		out.Bar = term.IsTerminal(int(f.Fd())) // where a progress bar belongs
 	}
+	if c.String("fine-tune") == "list" {
+		return listBaseLayers(c)
+	}
 	dataDir := c.String("data")
 	if fi, err := os.Stat(dataDir); err != nil {
 		return fmt.Errorf("%s: %w (give --data a folder with one sub-folder of images per class)", dataDir, errors.Unwrap(err))

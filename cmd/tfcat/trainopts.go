@@ -34,6 +34,9 @@ var modelFlags = []cli.Flag{
 	&cli.StringFlag{Name: "base-output", Usage: "--base: the feature output, a signature output key or a tensor name (default: the only output)"},
 	&cli.StringFlag{Name: "base-channels", Usage: "--base: rgb (Keras applications, TF Hub) or bgr (tfcat models; their default)"},
 	&cli.StringFlag{Name: "base-scale", Usage: "--base: input scaling, 0,1 (default), -1,1, 0,255, caffe, torch or MEAN/STD on 0..255"},
+	&cli.StringFlag{Name: "fine-tune", Usage: "train the backbone too: all, its top N variables, or from layer NAME up (list: print its layers)"},
+	&cli.Float64Flag{Name: "base-lr", Usage: "--fine-tune: the backbone's learning rate (default --lr / 10)"},
+	&cli.BoolFlag{Name: "fine-tune-bn", Usage: "--fine-tune: batch norms in training mode (not supported yet)"},
 }
 
 // optionFlags names the flag of each trainer option, for errors.
@@ -43,7 +46,7 @@ var optionFlags = map[string]string{
 	"Augment.Brightness": "--brightness", "Augment.Contrast": "--contrast", "Augment.Fill": "--fill", "KeepBest": "--keep-best",
 	"Schedule.Kind": "--lr-schedule", "Schedule.Every": "--lr-schedule", "Schedule.Factor": "--lr-schedule",
 	"Schedule.Patience": "--lr-schedule", "Schedule.Min": "--lr-schedule",
-	"Base": "--base", "Base.Channels": "--base-channels", "Base.Scale": "--base-scale", "Session.Precision": "--precision",
+	"Base": "--base", "FineTune": "--fine-tune", "BaseLearningRate": "--base-lr", "FineTuneBN": "--fine-tune-bn", "Base.Channels": "--base-channels", "Base.Scale": "--base-scale", "Session.Precision": "--precision",
 	"Channels": "--channels", "Steps": "--iterations", "LearningRate": "--lr", "EarlyStop": "--early-stop", "SaveEvery": "--save-every",
 }
 
@@ -72,6 +75,7 @@ func modelOptions(c *cli.Context, opt *trainer.Options) error {
 	if b := c.String("base"); b != "" {
 		opt.Base = &trainer.Base{Path: b, Output: c.String("base-output"), Channels: c.String("base-channels"), Scale: c.String("base-scale"), Trust: c.Bool("trust-graph")}
 	}
+	opt.FineTune, opt.BaseLearningRate, opt.FineTuneBN = c.String("fine-tune"), c.Float64("base-lr"), c.Bool("fine-tune-bn")
 	if c.Bool("augment") {
 		opt.Augment = dataset.DefaultAugment()
 	}

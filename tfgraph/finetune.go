@@ -1,0 +1,417 @@
+package tfgraph
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
+	"github.com/wamuir/graft/tensorflow/op"
+
+	"github.com/tfcat/tfcat/checkpoint"
+	"github.com/tfcat/tfcat/network"
+)
+
+// fineTuneScope names what fine-tuning adds outside BasePrefix (which
+// BackboneFromGraph takes whole as the backbone): the backbone's Adam slots
+// and beta powers, its learning rate, and the restore of a frozen-head
+// checkpoint.
+const fineTuneScope = "fine_tune"
+
+// FineTune makes some of a backbone's variables trainable (BuildOptions):
+// gradients then go through the backbone, whose functions Build inlines,
+// and its variables have their own Adam slots and beta powers.
+type FineTune struct {
+	// Vars are the variables to train: nodes of the backbone's graph
+	// (network.BaseVariable.Node), as FineTuneVars picks them; or, when empty, the
+	// ones Spec picks (FineTuneVars's spec).
+	Vars []string
+	Spec string
+	// LearningRate is the backbone's; zero is a tenth of the head's. With a
+	// scheduled learning rate it follows the schedule in proportion.
+	LearningRate float64
+}
+
+// BaseLayers returns the backbone's trainable variables from its input
+// to its output (by where each joins the data path of its inlined graph:
+// readRanks), and its layers in that order. base.Variables
+// names them; without it (a TF1 backbone) each variable is its own layer.
+func BaseLayers(base *network.Base, bb *Backbone) ([]network.BaseVariable, []string, error) {
+	gd, err := InlineFunctions(bb.Graph)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the backbone's graph: %w", err)
+	}
+	in, _, err := checkpoint.ParseTensorName(bb.Input)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the backbone's input: %w", err)
+	}
+	rank := readRanks(gd, in)
+	vars := base.Variables
+	if len(vars) == 0 {
+		for _, n := range gd.Node {
+			if n.Op == "VarHandleOp" || n.Op == opVariableV2 {
+				vars = append(vars, network.BaseVariable{Node: n.Name, Name: n.Name, Trainable: true})
+			}
+		}
+	}
+	var out []network.BaseVariable
+	for _, v := range vars {
+		if _, ok := rank[v.Node]; ok && v.Trainable {
+			out = append(out, v)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b network.BaseVariable) int { return rank[a.Node] - rank[b.Node] })
+	var layers []string
+	for _, v := range out {
+		if l := v.Layer(); !slices.Contains(layers, l) {
+			layers = append(layers, l)
+		}
+	}
+	return out, layers, nil
+}
+
+// readRanks maps each variable node of gd to how far from the image input
+// (node in) its value joins the data path: the least depth, counted from
+// the input, of the nodes the input reaches that its reads reach first (a
+// kernel's convolution; a batch norm's gamma through the scale it makes).
+func readRanks(gd *graphpb.GraphDef, in string) map[string]int {
+	idx := map[string]int{}
+	for i, n := range gd.Node {
+		idx[n.Name] = i
+	}
+	pending := make([]int, len(gd.Node))
+	users := make([][]int, len(gd.Node))
+	for i, n := range gd.Node {
+		for _, s := range n.Input {
+			if j, ok := idx[checkpoint.NodeName(s)]; ok {
+				pending[i]++
+				users[j] = append(users[j], i)
+			}
+		}
+	}
+	var order, queue []int
+	for i, p := range pending {
+		if p == 0 {
+			queue = append(queue, i)
+		}
+	}
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		order = append(order, i)
+		for _, u := range users[i] {
+			if pending[u]--; pending[u] == 0 {
+				queue = append(queue, u)
+			}
+		}
+	}
+	// depth: the longest path from the input; -1 where it does not reach.
+	depth := make([]int, len(gd.Node))
+	for i := range depth {
+		depth[i] = -1
+	}
+	if j, ok := idx[in]; ok {
+		depth[j] = 0
+	}
+	for _, i := range order {
+		for _, s := range gd.Node[i].Input {
+			if j, ok := idx[checkpoint.NodeName(s)]; ok && depth[j] >= 0 && !strings.HasPrefix(s, "^") {
+				depth[i] = max(depth[i], depth[j]+1)
+			}
+		}
+	}
+	rank := map[string]int{}
+	for i, n := range gd.Node {
+		if n.Op != "VarHandleOp" && n.Op != opVariableV2 {
+			continue
+		}
+		best := -1
+		seen := map[int]bool{i: true}
+		stack := []int{i}
+		for len(stack) > 0 {
+			k := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			for _, u := range users[k] {
+				switch {
+				case seen[u]:
+				case depth[u] >= 0:
+					if best < 0 || depth[u] < best {
+						best = depth[u]
+					}
+				default:
+					seen[u] = true
+					stack = append(stack, u)
+				}
+			}
+		}
+		if best >= 0 {
+			rank[n.Name] = best
+		}
+	}
+	return rank
+}
+
+// FineTuneError is FineTuneVars's refusal of a --fine-tune value: the
+// backbone has no such layer, or fewer trainable variables.
+type FineTuneError struct {
+	Spec   string
+	Reason string
+	Layers []string // the backbone's layers, input to output
+}
+
+func (e *FineTuneError) Error() string {
+	return fmt.Sprintf("fine-tune %s %s", e.Spec, e.Why())
+}
+
+// Why is the reason, with the backbone's layers where they help.
+func (e *FineTuneError) Why() string {
+	if len(e.Layers) > 0 {
+		return fmt.Sprintf("%s; its %d layers, input to output: %s", e.Reason, len(e.Layers), strings.Join(e.Layers, " "))
+	}
+	return e.Reason
+}
+
+// FineTuneVars picks the backbone variables spec names: "all" its
+// trainable variables, N the top N of them (nearest the output), a layer
+// name that layer and every one above it.
+func FineTuneVars(base *network.Base, bb *Backbone, spec string) ([]string, error) {
+	vars, layers, err := BaseLayers(base, bb)
+	if err != nil {
+		return nil, err
+	}
+	if len(vars) == 0 {
+		return nil, &FineTuneError{Spec: spec, Reason: "finds no trainable variable: the backbone is a frozen graph"}
+	}
+	pick := func(vs []network.BaseVariable) []string {
+		out := make([]string, len(vs))
+		for i, v := range vs {
+			out[i] = v.Node
+		}
+		return out
+	}
+	if spec == "all" {
+		return pick(vars), nil
+	}
+	if n, err := strconv.Atoi(spec); err == nil {
+		if n <= 0 || n > len(vars) {
+			return nil, &FineTuneError{Spec: spec, Reason: fmt.Sprintf("must lie in 1..%d, the backbone's trainable variables", len(vars))}
+		}
+		return pick(vars[len(vars)-n:]), nil
+	}
+	for i, v := range vars {
+		if v.Layer() == spec {
+			return pick(vars[i:]), nil
+		}
+	}
+	return nil, &FineTuneError{Spec: spec, Reason: "names no layer of the backbone (all, a count, or a layer's name)", Layers: layers}
+}
+
+var noGradient = regexp.MustCompile(`No gradient defined for op: (\S+?)\.`)
+
+// fineTune marks the variables opt.FineTune names trainable and returns
+// the backbone's reads of each, the tensors whose gradients train them.
+func (b *builder) fineTune(m *Model) ([][]tf.Output, error) {
+	ft := b.opt.FineTune
+	switch {
+	case b.opt.Replication != nil:
+		return nil, errors.New("fine-tune: not on a cluster")
+	case b.opt.LossScale:
+		return nil, errors.New("fine-tune: not with loss scaling (FP16)")
+	}
+	if len(ft.Vars) == 0 {
+		vars, err := FineTuneVars(m.Net.Base, m.backbone, ft.Spec)
+		if err != nil {
+			return nil, err
+		}
+		ft = &FineTune{Vars: vars, LearningRate: ft.LearningRate}
+	}
+	byName := map[string]*Variable{}
+	for _, v := range m.BaseVars {
+		byName[strings.TrimPrefix(v.Name, BasePrefix+"/")] = v
+	}
+	reads := make([][]tf.Output, len(ft.Vars))
+	for i, name := range ft.Vars {
+		v := byName[name]
+		if v == nil {
+			return nil, fmt.Errorf("fine-tune: the backbone has no variable %s", name)
+		}
+		if !v.Resource {
+			return nil, fmt.Errorf("fine-tune: variable %s is a TF1 reference variable; tfcat fine-tunes resource variables (TF2 SavedModels)", name)
+		}
+		if slices.Contains(m.TuneVars, v) {
+			return nil, fmt.Errorf("fine-tune: variable %s named twice", name)
+		}
+		v.Trainable = true
+		m.TuneVars = append(m.TuneVars, v)
+		for _, c := range v.Ref.Consumers() {
+			if c.Op.Type() == "ReadVariableOp" && strings.HasPrefix(c.Op.Name(), BasePrefix+"/") {
+				reads[i] = append(reads[i], c.Op.Output(0))
+			}
+		}
+		if len(reads[i]) == 0 {
+			return nil, fmt.Errorf("fine-tune: the backbone's features do not read variable %s", name)
+		}
+	}
+	return reads, nil
+}
+
+// fineTuneAdam adds Adam for the fine-tuned variables given their
+// gradients: resource slots fine_tune/<var>/Adam and Adam_1, beta powers of
+// their own (a frozen-head checkpoint's have advanced with the head's
+// steps, and would under-correct the new slots), the backbone's learning
+// rate, each update after gate. It returns the updates, beta powers last.
+func (b *builder) fineTuneAdam(m *Model, grads []tf.Output, gate *tf.Operation, lr, beta1, beta2, eps tf.Output) ([]*tf.Operation, error) {
+	net := m.Net
+	s := b.s.SubScope(fineTuneScope)
+	rate := b.opt.FineTune.LearningRate
+	if rate <= 0 {
+		rate = net.LearningRate / 10
+	}
+	// The head's rate times a constant: a schedule moves both.
+	baseLR := op.Mul(s.SubScope("learning_rate"), lr, op.Const(s.SubScope("learning_rate_ratio"), float32(rate/net.LearningRate)))
+	p1 := b.variable(fineTuneScope+"/"+network.Beta1PowerName, []int64{}, false, b.constant(fineTuneScope+"/"+network.Beta1PowerName+"/initial_value", float32(net.Beta1)))
+	p2 := b.variable(fineTuneScope+"/"+network.Beta2PowerName, []int64{}, false, b.constant(fineTuneScope+"/"+network.Beta2PowerName+"/initial_value", float32(net.Beta2)))
+	m.Vars = append(m.Vars, p1, p2)
+	m.tuneState = append(m.tuneState, p1, p2)
+	var updates []*tf.Operation
+	for i, v := range m.TuneVars {
+		name := fineTuneScope + "/" + strings.TrimPrefix(v.Name, BasePrefix+"/")
+		var slots [2]*Variable
+		for k, suffix := range []string{adamMSuffix, adamVSuffix} {
+			slots[k] = b.resourceVariable(name+suffix, v.Shape, b.zeros(name+suffix+initialSuffix, v.Shape))
+			m.Vars = append(m.Vars, slots[k])
+			m.tuneState = append(m.tuneState, slots[k])
+		}
+		if err := b.s.Err(); err != nil {
+			return nil, err
+		}
+		u := b.add(tf.OpSpec{Type: "ResourceApplyAdam", Name: name + "/ResourceApplyAdam",
+			Input: []tf.Input{v.Ref, slots[0].Ref, slots[1].Ref, p1.Read, p2.Read, baseLR, beta1, beta2, eps, grads[i]},
+			Attrs: map[string]any{"use_locking": false, "use_nesterov": false}, ControlDependencies: []*tf.Operation{gate}})
+		updates = append(updates, u)
+	}
+	applied := slices.Clone(updates)
+	for i, p := range []struct {
+		v    *Variable
+		beta tf.Output
+	}{{p1, beta1}, {p2, beta2}} {
+		ps := s.SubScope(fmt.Sprintf("beta%d_power_update", i+1))
+		mul := ps.AddOperation(tf.OpSpec{Type: "Mul", Input: []tf.Input{p.v.Read, p.beta}, ControlDependencies: applied})
+		if mul == nil {
+			return nil, b.s.Err()
+		}
+		updates = append(updates, ps.AddOperation(tf.OpSpec{Type: opAssign, Input: []tf.Input{p.v.Ref, mul.Output(0)},
+			Attrs: map[string]any{"validate_shape": true, "use_locking": false}}))
+	}
+	return updates, b.s.Err()
+}
+
+// resourceVariable adds a resource variable (VarHandleOp) with its read and
+// its initialising assignment.
+func (b *builder) resourceVariable(name string, shape []int64, initial tf.Output) *Variable {
+	v := &Variable{Name: name, Shape: shape, Initial: initial, Resource: true}
+	h := b.add(tf.OpSpec{Type: "VarHandleOp", Name: name, Attrs: map[string]any{
+		"shape": tf.MakeShape(shape...), "dtype": tf.Float, "container": "", "shared_name": name}})
+	if h == nil {
+		return v
+	}
+	v.Ref = h.Output(0)
+	v.Assign = b.add(tf.OpSpec{Type: "AssignVariableOp", Name: name + assignSuffix, Input: []tf.Input{v.Ref, initial},
+		Attrs: map[string]any{"dtype": tf.Float}})
+	if r := b.add(tf.OpSpec{Type: "ReadVariableOp", Name: name + readSuffix, Input: []tf.Input{v.Ref},
+		Attrs: map[string]any{"dtype": tf.Float}}); r != nil {
+		v.Read = r.Output(0)
+	}
+	return v
+}
+
+// sumReads adds the gradients of a variable's several reads.
+func (b *builder) sumReads(m *Model, reads [][]tf.Output, grads []tf.Output) []tf.Output {
+	out := make([]tf.Output, len(reads))
+	k := 0
+	for i, r := range reads {
+		if len(r) == 1 {
+			out[i] = grads[k]
+		} else {
+			out[i] = op.AddN(b.s.SubScope(fineTuneScope).SubScope("sum_reads"), grads[k:k+len(r)])
+		}
+		k += len(r)
+	}
+	m.TuneGrads = out
+	return out
+}
+
+// gradientError names the op whose gradient the C API lacks, on one line.
+func gradientError(err error) error {
+	if g := noGradient.FindStringSubmatch(err.Error()); g != nil {
+		return fmt.Errorf("fine-tune: the backbone has op %s, which has no gradient in TensorFlow's C API", g[1])
+	}
+	return fmt.Errorf("gradients of the cost: %w", err)
+}
+
+// fineTuneStart adds what starts fine-tuning from a frozen-head checkpoint,
+// which lacks the backbone's Adam state: fine_tune/init initialises that
+// state, and fine_tune/restore restores every other variable from the
+// bundle whose prefix is fed to fine_tune/restore/filename.
+func (b *builder) fineTuneStart(m *Model) error {
+	var inits []*tf.Operation
+	for _, v := range m.tuneState {
+		inits = append(inits, v.Assign)
+	}
+	s := b.s.SubScope(fineTuneScope)
+	m.tuneInit = s.AddOperation(tf.OpSpec{Type: "NoOp", Name: "init", ControlDependencies: inits})
+	var vars []*Variable
+	for _, v := range append(slices.Clone(m.Vars), m.BaseVars...) {
+		if !slices.Contains(m.tuneState, v) {
+			vars = append(vars, v)
+		}
+	}
+	rs := s.SubScope("restore")
+	file := op.Placeholder(rs.SubScope("filename"), tf.String, op.PlaceholderShape(tf.ScalarShape()))
+	keys := make([]string, len(vars))
+	dtypes := make([]tf.DataType, len(vars))
+	for i, v := range vars {
+		keys[i], dtypes[i] = v.Name, tf.Float
+	}
+	restored := op.RestoreV2(rs, file, op.Const(rs.SubScope("keys"), keys), op.Const(rs.SubScope("slices"), make([]string, len(keys))), dtypes)
+	var assigns []*tf.Operation
+	for i, v := range vars {
+		as := rs.SubScope(fmt.Sprintf("assign_%d", i))
+		if v.Resource {
+			assigns = append(assigns, op.AssignVariableOp(as, v.Ref, restored[i]))
+		} else {
+			assigns = append(assigns, as.AddOperation(tf.OpSpec{Type: opAssign, Input: []tf.Input{v.Ref, restored[i]},
+				Attrs: map[string]any{"validate_shape": true, "use_locking": true}}))
+		}
+	}
+	m.tuneRestore = rs.AddOperation(tf.OpSpec{Type: "NoOp", Name: "all", ControlDependencies: assigns})
+	m.tuneFile = file
+	return b.s.Err()
+}
+
+// HasFineTuneState says whether gd (a checkpoint's graph) holds Adam state
+// for every variable m fine-tunes.
+func (m *Model) HasFineTuneState(gd *graphpb.GraphDef) bool {
+	have := map[string]bool{}
+	for _, n := range gd.Node {
+		have[n.Name] = true
+	}
+	for _, v := range m.tuneState {
+		if !have[v.Name] {
+			return false
+		}
+	}
+	return true
+}
+
+// FineTuneStart is what starts fine-tuning from a frozen head's checkpoint
+// (fineTuneStart): the op that initialises the backbone's Adam state, the op
+// that restores every other variable, and the bundle prefix to feed it; nil
+// ops when the model fine-tunes nothing.
+func (m *Model) FineTuneStart() (init, restore *tf.Operation, filename tf.Output) {
+	return m.tuneInit, m.tuneRestore, m.tuneFile
+}

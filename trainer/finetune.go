@@ -1,0 +1,51 @@
+package trainer
+
+import (
+	"errors"
+
+	"github.com/tfcat/tfcat/network"
+	"github.com/tfcat/tfcat/savedmodel"
+	"github.com/tfcat/tfcat/tfgraph"
+)
+
+// Why fine-tuning is refused where it is (Options.Validate).
+const (
+	// The replicated graph places the head's variables on the parameter
+	// servers and gives each replica its own copy of the frozen backbone;
+	// trained backbone variables would need the same placement and gradient
+	// averaging as the head's, which tfgraph's replication does not build
+	// for them yet.
+	fineTuneOnCluster = "cannot be used on a cluster yet: the replicated graph keeps a frozen copy of the backbone on each replica"
+	// A Keras SavedModel's serving function holds its batch norms in
+	// inference form only (moving statistics read, arithmetic unfused): the
+	// training path is not in the graph to switch to.
+	fineTuneBN = "is not supported: a SavedModel's serving graph holds its batch norms in inference form only"
+)
+
+// fineTune is the build option Options.FineTune asks for, or nil.
+func (o *Options) fineTune() *tfgraph.FineTune {
+	if o.FineTune == "" {
+		return nil
+	}
+	return &tfgraph.FineTune{Spec: o.FineTune, LearningRate: o.BaseLearningRate}
+}
+
+// BaseLayers opens the backbone b and returns its trainable layers from its
+// input to its output, the names Options.FineTune takes.
+func BaseLayers(b *Base) ([]string, error) {
+	bb, err := savedmodel.OpenBackbone(b.Path, savedmodel.BackboneOptions{Output: b.Output, Trust: b.Trust})
+	if err != nil {
+		return nil, err
+	}
+	_, layers, err := tfgraph.BaseLayers(&network.Base{Variables: bb.Vars}, bb)
+	return layers, err
+}
+
+// fineTuneError makes tfgraph's refusal of Options.FineTune an OptionError.
+func fineTuneError(err error) error {
+	var fe *tfgraph.FineTuneError
+	if errors.As(err, &fe) {
+		return &OptionError{Option: "FineTune", Value: fe.Spec, Reason: fe.Why(), Err: err}
+	}
+	return err
+}
