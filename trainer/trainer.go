@@ -337,7 +337,7 @@ func (r *run) train(ctx context.Context) error {
 		}
 	}
 	if n := r.set.Validation.Len(); n > 0 {
-		r.validN = min(o.BatchSize, n)
+		r.validN = min(r.globalBatch(), n) // a chief validates as one process with the global batch does
 		r.validBatches = n / r.validN
 		r.validSrc = newPrefetcher(r.set.Validation, r.validN)
 	}
