@@ -99,6 +99,9 @@ func (b *builder) importBase(net network.Network, bb *Backbone, x tf.Output) (tf
 		if graph, err = InlineFunctions(graph); err != nil {
 			return tf.Output{}, nil, fmt.Errorf("fine-tune: %w", err)
 		}
+		if len(b.opt.FineTune.Vars) > 0 {
+			b.placeTuned(graph)
+		}
 	}
 	def, err := proto.Marshal(graph)
 	if err != nil {
@@ -159,6 +162,11 @@ func (b *builder) baseInit(m *Model, bb *Backbone) error {
 	var assigns []*tf.Operation
 	var targets []*Variable
 	for _, v := range m.BaseVars {
+		if b.opt.Replication != nil && slices.Contains(m.TuneVars, v) {
+			// On the parameter servers, shared: the chief sets them from its
+			// local copy (a replica starting late must not undo a resume).
+			continue
+		}
 		k, ok := bb.Keys[strings.TrimPrefix(v.Name, BasePrefix+"/")]
 		if !ok {
 			return fmt.Errorf("backbone variable %s has no checkpoint key", strings.TrimPrefix(v.Name, BasePrefix+"/"))

@@ -110,9 +110,15 @@ func (m *Model) Trainable() []*Variable {
 	return out
 }
 
-// Var returns the variable with the given name, or nil.
+// Var returns the variable with the given name among Vars and the
+// fine-tuned TuneVars, or nil.
 func (m *Model) Var(name string) *Variable {
 	for _, v := range m.Vars {
+		if v.Name == name {
+			return v
+		}
+	}
+	for _, v := range m.TuneVars {
 		if v.Name == name {
 			return v
 		}
@@ -289,6 +295,11 @@ func Build(net network.Network, opt BuildOptions) (m *Model, err error) {
 		if opt.Base == nil {
 			return nil, errors.New("the network has a backbone and BuildOptions.Base is nil")
 		}
+		if opt.FineTune != nil && !opt.InferenceOnly {
+			if err := b.resolveFineTune(net.Base, opt.Base); err != nil {
+				return nil, err
+			}
+		}
 		if m.Features, m.BaseVars, err = b.importBase(net, opt.Base, m.X); err != nil {
 			return nil, err
 		}
@@ -437,10 +448,13 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 	// that gradient. Python gates each op's gradients (GATE_OP); gating on all
 	// of them gives the same values and is simpler.
 	if b.opt.Replication != nil {
-		// On a cluster Adam applies the replicas' average instead.
-		if grads, err = b.syncGradients(m, vars, grads); err != nil {
+		// On a cluster Adam applies the replicas' average instead, the
+		// fine-tuned backbone variables' too.
+		all := append(slices.Clone(grads), tuneGrads...)
+		if all, err = b.syncGradients(m, append(slices.Clone(vars), m.TuneVars...), all); err != nil {
 			return err
 		}
+		grads, tuneGrads = all[:len(vars)], all[len(vars):]
 	}
 	if ls == nil {
 		for i, g := range grads {

@@ -212,23 +212,60 @@ func FineTuneVars(base *network.Base, bb *Backbone, spec string) ([]string, erro
 
 var noGradient = regexp.MustCompile(`No gradient defined for op: (\S+?)\.`)
 
-// fineTune marks the variables opt.FineTune names trainable and returns
-// the backbone's reads of each, the tensors whose gradients train them.
-func (b *builder) fineTune(m *Model) ([][]tf.Output, error) {
+// resolveFineTune picks the variables b.opt.FineTune names, before the
+// backbone is imported (on a cluster their nodes are placed on the
+// parameter servers then): b.opt.FineTune.Vars is set afterwards.
+func (b *builder) resolveFineTune(base *network.Base, bb *Backbone) error {
 	ft := b.opt.FineTune
-	switch {
-	case b.opt.Replication != nil:
-		return nil, errors.New("fine-tune: not on a cluster")
-	case b.opt.LossScale:
-		return nil, errors.New("fine-tune: not with loss scaling (FP16)")
+	if b.opt.LossScale {
+		return errors.New("fine-tune: not with loss scaling (FP16)")
 	}
 	if len(ft.Vars) == 0 {
-		vars, err := FineTuneVars(m.Net.Base, m.backbone, ft.Spec)
+		vars, err := FineTuneVars(base, bb, ft.Spec)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		ft = &FineTune{Vars: vars, LearningRate: ft.LearningRate}
+		b.opt.FineTune = &FineTune{Vars: vars, LearningRate: ft.LearningRate}
 	}
+	if r := b.opt.Replication; r != nil {
+		// Replicated: the fine-tuned variables, their Adam slots and beta
+		// powers on the parameter servers, round-robin, like the head's;
+		// the rest of the backbone stays frozen on each replica.
+		for i, name := range b.opt.FineTune.Vars {
+			dev := r.psDevice(i % r.PSTasks)
+			slot := fineTuneScope + "/" + name
+			b.devices[BasePrefix+"/"+name], b.devices[slot+adamMSuffix], b.devices[slot+adamVSuffix] = dev, dev, dev
+			if i == 0 {
+				b.devices[fineTuneScope+"/"+network.Beta1PowerName] = dev
+				b.devices[fineTuneScope+"/"+network.Beta2PowerName] = dev
+			}
+		}
+	}
+	return nil
+}
+
+// placeTuned gives the fine-tuned variables' nodes of gd (the backbone's
+// inlined graph, before import) their devices on a cluster. The ops that
+// take their handles (reads, updates) go with them: TensorFlow places an
+// op with the resource it uses.
+func (b *builder) placeTuned(gd *graphpb.GraphDef) {
+	if b.opt.Replication == nil {
+		return
+	}
+	for _, n := range gd.Node {
+		if dev, ok := b.devices[BasePrefix+"/"+n.Name]; ok && slices.Contains(b.opt.FineTune.Vars, n.Name) {
+			n.Device = dev
+		}
+	}
+}
+
+// fineTune marks the variables opt.FineTune names trainable and returns
+// the backbone's reads of each, the tensors whose gradients train them.
+// Each also gets an initial value to feed and its assignment, so that
+// Session.SetVariables sets it (a cluster's chief initialises the
+// parameter servers' copy from its local one).
+func (b *builder) fineTune(m *Model) ([][]tf.Output, error) {
+	ft := b.opt.FineTune
 	byName := map[string]*Variable{}
 	for _, v := range m.BaseVars {
 		byName[strings.TrimPrefix(v.Name, BasePrefix+"/")] = v
@@ -247,6 +284,9 @@ func (b *builder) fineTune(m *Model) ([][]tf.Output, error) {
 		}
 		v.Trainable = true
 		m.TuneVars = append(m.TuneVars, v)
+		set := b.s.WithDevice(b.devices[v.Name]).SubScope(fineTuneScope).SubScope(fmt.Sprintf("set_%d", i))
+		v.Initial = op.Placeholder(set, tf.Float, op.PlaceholderShape(tf.MakeShape(v.Shape...)))
+		v.Assign = op.AssignVariableOp(set, v.Ref, v.Initial)
 		for _, c := range v.Ref.Consumers() {
 			if c.Op.Type() == "ReadVariableOp" && strings.HasPrefix(c.Op.Name(), BasePrefix+"/") {
 				reads[i] = append(reads[i], c.Op.Output(0))
@@ -314,7 +354,8 @@ func (b *builder) fineTuneAdam(m *Model, grads []tf.Output, gate *tf.Operation, 
 // its initialising assignment.
 func (b *builder) resourceVariable(name string, shape []int64, initial tf.Output) *Variable {
 	v := &Variable{Name: name, Shape: shape, Initial: initial, Resource: true}
-	h := b.add(tf.OpSpec{Type: "VarHandleOp", Name: name, Attrs: map[string]any{
+	s := b.s.WithDevice(b.devices[name]) // on a cluster, its variable's parameter server
+	h := s.AddOperation(tf.OpSpec{Type: "VarHandleOp", Name: name, Attrs: map[string]any{
 		"shape": tf.MakeShape(shape...), "dtype": tf.Float, "container": "", "shared_name": name}})
 	if h == nil {
 		return v

@@ -3,6 +3,7 @@ package tfsession
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	tf "github.com/wamuir/graft/tensorflow"
 
@@ -156,10 +157,11 @@ func (s *Session) Evaluate(b *pixels.Batch) (loss, accuracy float32, err error) 
 	return out[0], out[1], nil
 }
 
-// VariableValues reads the named variables (all of them when names is empty),
-// flattened in C order.
+// VariableValues reads the named variables (all of them when names is empty:
+// the Model's Vars and the backbone's fine-tuned TuneVars), flattened in C
+// order.
 func (s *Session) VariableValues(names ...string) (map[string][]float32, error) {
-	vars := s.Model.Vars
+	vars := append(slices.Clone(s.Model.Vars), s.Model.TuneVars...)
 	if len(names) > 0 {
 		vars = nil
 		for _, n := range names {

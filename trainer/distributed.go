@@ -90,9 +90,9 @@ func (r *run) onCluster(ctx context.Context) error {
 		rep.Compute = fmt.Sprintf("%s/device:GPU:%d", c.Task.Device(), n)
 	}
 	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: o.Seed, Replication: rep, ScheduledLearningRate: o.Schedule.Scheduled(),
-		Base: r.backbone, UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale()})
+		Base: r.backbone, UnfusedGradients: o.UnfusedGradients, LossScale: o.lossScale(), FineTune: o.fineTune()})
 	if err != nil {
-		return err
+		return fineTuneError(err)
 	}
 	if r.sess, err = tfsession.NewSession(m, cfg); err != nil {
 		return err
@@ -143,9 +143,9 @@ func (r *run) lead(ctx context.Context, blame func(error) error) error {
 func (r *run) initCluster(net network.Network, local tfsession.SessionConfig) error {
 	if r.local == nil {
 		m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: r.opt.Seed, ScheduledLearningRate: r.opt.Schedule.Scheduled(),
-			Base: r.backbone, UnfusedGradients: r.opt.UnfusedGradients})
+			Base: r.backbone, UnfusedGradients: r.opt.UnfusedGradients, FineTune: r.opt.fineTune()})
 		if err != nil {
-			return err
+			return fineTuneError(err)
 		}
 		if r.local, err = tfsession.NewSession(m, local); err != nil {
 			return err

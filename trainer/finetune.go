@@ -10,12 +10,6 @@ import (
 
 // Why fine-tuning is refused where it is (Options.Validate).
 const (
-	// The replicated graph places the head's variables on the parameter
-	// servers and gives each replica its own copy of the frozen backbone;
-	// trained backbone variables would need the same placement and gradient
-	// averaging as the head's, which tfgraph's replication does not build
-	// for them yet.
-	fineTuneOnCluster = "cannot be used on a cluster yet: the replicated graph keeps a frozen copy of the backbone on each replica"
 	// A Keras SavedModel's serving function holds its batch norms in
 	// inference form only (moving statistics read, arithmetic unfused): the
 	// training path is not in the graph to switch to.

@@ -266,8 +266,6 @@ func (o *Options) normalize() error {
 		return &OptionError{Option: "BaseLearningRate", Value: o.BaseLearningRate, Reason: "must be positive"}
 	case (o.BaseLearningRate != 0 || o.FineTuneBN) && o.FineTune == "":
 		return &OptionError{Option: "BaseLearningRate", Value: o.BaseLearningRate, Reason: "and FineTuneBN need FineTune"}
-	case o.FineTune != "" && o.Cluster != nil:
-		return &OptionError{Option: "FineTune", Value: o.FineTune, Reason: fineTuneOnCluster}
 	case o.FineTuneBN:
 		return &OptionError{Option: "FineTuneBN", Value: true, Reason: fineTuneBN}
 	case o.Base != nil && o.Conv != nil:
