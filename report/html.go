@@ -111,7 +111,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 			}
 			if ft := run.FineTune; ft != nil {
 				v.FineTuned = true
-				rv.FineTune = fmt.Sprintf("fine-tuned: %d variables, from layer %s up, learning rate %g", ft.Variables, ft.FromLayer, ft.LearningRate)
+				rv.FineTune = fmt.Sprintf("fine-tuned: %d variables, from layer %s up, learning rate %.4g", ft.Variables, ft.FromLayer, ft.LearningRate)
 			}
 			v.Runs = append(v.Runs, rv)
 		}
