@@ -29,6 +29,16 @@ type chart struct {
 	YTickX, XTickY, XLabelX, XLabelY, YLabelX, LegendY float64
 	XTicks, YTicks                                     []tick
 	Series                                             []series
+	// Phases mark where a training phase starts (fine-tuning): a dashed
+	// line across the plot, labelled at its top.
+	Phases []phase
+}
+
+// phase is a vertical mark at a step.
+type phase struct {
+	X     float64
+	Step  int
+	Label string
 }
 
 type tick struct {
@@ -66,7 +76,8 @@ type lineSpec struct {
 }
 
 // newChart lays out lines over steps; fixed, when set, is the y range.
-func newChart(id, title, ylabel string, fixed *[2]float64, lines ...lineSpec) *chart {
+// Each of phases (steps) is marked where it lies within the lines' steps.
+func newChart(id, title, ylabel string, fixed *[2]float64, phases []int, lines ...lineSpec) *chart {
 	c := &chart{ID: id, Title: title, XLabel: "training step", YLabel: ylabel, W: chartW, H: chartH,
 		Left: padLeft, Top: padTop, Right: padLeft + plotW, Bottom: padTop + plotH, PlotW: plotW, PlotH: plotH}
 	c.YTickX, c.XTickY = c.Left-6, c.Bottom+5
@@ -116,6 +127,11 @@ func newChart(id, title, ylabel string, fixed *[2]float64, lines ...lineSpec) *c
 				label = fmt.Sprintf("%.0f%%", 100*v)
 			}
 			c.YTicks = append(c.YTicks, tick{round1(sy(v)), label})
+		}
+	}
+	for _, st := range phases {
+		if v := float64(st); v >= xmin && v <= xmax {
+			c.Phases = append(c.Phases, phase{X: round1(sx(v)), Step: st, Label: "fine-tuning"})
 		}
 	}
 	legendX := c.Left
@@ -224,14 +240,15 @@ func charts(h *trainer.History) []*chart {
 		trainAcc = append(trainAcc, point{e.Step, e.TrainAccuracy})
 		valAcc = append(valAcc, point{e.Step, e.ValAccuracy})
 	}
+	phases := h.FineTuneStarts()
 	var out []*chart
-	if c := newChart("loss", "Loss", "cross-entropy", nil,
+	if c := newChart("loss", "Loss", "cross-entropy", nil, phases,
 		lineSpec{"training loss", "loss", "s0 faint", loss, false, num},
 		lineSpec{"smoothed", "loss_smoothed", "s0", smooth(loss, lossSmoothing), false, num},
 		lineSpec{"validation loss", "val_loss", "s1", valLoss, true, num}); c != nil {
 		out = append(out, c)
 	}
-	if c := newChart("accuracy", "Accuracy per epoch", "accuracy", &[2]float64{0, 1},
+	if c := newChart("accuracy", "Accuracy per epoch", "accuracy", &[2]float64{0, 1}, phases,
 		lineSpec{"training batch accuracy", "train_accuracy", "s0", trainAcc, true, pct},
 		lineSpec{"validation accuracy", "val_accuracy", "s1", valAcc, true, pct}); c != nil {
 		out = append(out, c)

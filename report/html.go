@@ -46,8 +46,13 @@ type view struct {
 	Matrix    [][]cell
 	Scores    []scoreView
 	Thumbs    []thumbView
-	Hidden    int // misclassified images not shown
-	Skipped   []string
+	// FineTuned says a run fine-tuned the backbone: the runs table then
+	// says what each trained of it, and FineTuneStarts lists the steps
+	// where fine-tuning starts, marked on the charts.
+	FineTuned      bool
+	FineTuneStarts string
+	Hidden         int // misclassified images not shown
+	Skipped        []string
 }
 
 type fact struct {
@@ -56,6 +61,7 @@ type fact struct {
 
 type runView struct {
 	Time, Command, Steps, Reason, Precision string
+	FineTune                                string // what the run trained of the backbone; "" when frozen
 }
 
 type cell struct {
@@ -89,6 +95,11 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	v.facts()
 	if r.History != nil {
 		v.Charts = charts(r.History)
+		var starts []string
+		for _, s := range r.History.FineTuneStarts() {
+			starts = append(starts, fmt.Sprint(s))
+		}
+		v.FineTuneStarts = strings.Join(starts, ", ")
 		for _, run := range r.History.Runs {
 			rv := runView{Command: shellJoin(run.Command), Steps: fmt.Sprintf("%d → %d", run.StartStep, run.EndStep), Reason: run.Reason,
 				Precision: run.Precision()}
@@ -97,6 +108,10 @@ func (r *Report) WriteHTML(w io.Writer) error {
 			}
 			if rv.Reason == "" {
 				rv.Reason = "did not finish (the process stopped)"
+			}
+			if ft := run.FineTune; ft != nil {
+				v.FineTuned = true
+				rv.FineTune = fmt.Sprintf("fine-tuned: %d variables, from layer %s up, learning rate %.4g", ft.Variables, ft.FromLayer, ft.LearningRate)
 			}
 			v.Runs = append(v.Runs, rv)
 		}

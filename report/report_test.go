@@ -400,7 +400,7 @@ func TestChart(t *testing.T) {
 	if got := niceTicks(1, 7, 6, 1); !slices.Equal(got, []float64{1, 2, 3, 4, 5, 6, 7}) {
 		t.Errorf("ticks of steps 1 to 7: %v", got)
 	}
-	c := newChart("c", "t", "y", &[2]float64{0, 1},
+	c := newChart("c", "t", "y", &[2]float64{0, 1}, nil,
 		lineSpec{"a", "a", "s0", []point{{0, 0}, {10, math.NaN()}, {20, 1}}, true, pct})
 	if c == nil || c.Series[0].Points != fmt.Sprintf("%g,%g %g,%g", c.Left, c.Bottom, c.Right, c.Top) || len(c.Series[0].Markers) != 2 {
 		t.Errorf("chart %+v", c)
@@ -419,7 +419,7 @@ func TestChart(t *testing.T) {
 		{"fixed", &[2]float64{0, 1}, []point{{0, 0}, {10, math.NaN()}, {20, 1}}, 0, 20, 0, 1},
 		{"from zero", nil, []point{{1, 2.5}, {5, 0.7}, {9, 0.3}}, 1, 9, 0, 2.5},
 	} {
-		c := newChart("c", "t", "y", tc.fixed, lineSpec{"a", "a", "s0", tc.pts, true, func(v float64) string { return fmt.Sprint(v) }})
+		c := newChart("c", "t", "y", tc.fixed, nil, lineSpec{"a", "a", "s0", tc.pts, true, func(v float64) string { return fmt.Sprint(v) }})
 		if c == nil || len(c.XTicks) < 2 || len(c.YTicks) < 2 {
 			t.Fatalf("%s: chart %+v: want at least 2 ticks on each axis", tc.name, c)
 		}
@@ -467,7 +467,7 @@ func TestChart(t *testing.T) {
 			}
 		}
 	}
-	if newChart("c", "t", "y", nil, lineSpec{pts: []point{{1, math.NaN()}}}) != nil {
+	if newChart("c", "t", "y", nil, nil, lineSpec{pts: []point{{1, math.NaN()}}}) != nil {
 		t.Error("a chart of nothing")
 	}
 	long := make([]point, 6000)

@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/tfcat/tfcat/tfgraph"
 	"github.com/tfcat/tfcat/tfsession"
 )
 
@@ -23,6 +25,10 @@ import (
 // start, epoch, checkpoint, stopping, done — and "step" lines sampled to at
 // most about 500 a run, each with the mean loss of the steps since the line
 // before.
+//
+// A run that fine-tunes its backbone (Options.FineTune) has a "fine_tune"
+// line after its start: the step it starts at, how many backbone variables
+// it trains, the layer of the lowest and their learning rate.
 //
 // The file is written from the run's first checkpoint on (so a run that
 // saves nothing leaves the folder as it was): a new run replaces it, a
@@ -132,6 +138,51 @@ func (h *history) runLine(e Event) historyRun {
 	return historyRun{Event: "run", Time: time.Now().Format(time.RFC3339), Command: cmd, StartStep: e.StartStep, Options: opts}
 }
 
+// historyFineTune is a fine-tuning run's "fine_tune" line.
+type historyFineTune struct {
+	Event        string  `json:"event"` // "fine_tune"
+	Step         int     `json:"step"`
+	Variables    int     `json:"variables"`
+	FromLayer    string  `json:"from_layer"`
+	LearningRate float64 `json:"base_lr"`
+}
+
+// fineTune records that the run starting at step trains m's backbone
+// variables too: after the run's start line, before its steps. It does
+// nothing when m fine-tunes nothing or h is nil (NoHistory).
+func (h *history) fineTune(m *tfgraph.Model, step int) error {
+	if h == nil || len(m.TuneVars) == 0 {
+		return nil
+	}
+	// The lowest: FineTuneVars lists them from the input up.
+	node := strings.TrimPrefix(m.TuneVars[0].Name, tfgraph.BasePrefix+"/")
+	layer := node
+	if b := m.Net.Base; b != nil {
+		for _, v := range b.Variables {
+			if v.Node == node {
+				layer = v.Layer()
+				break
+			}
+		}
+	}
+	// As tfgraph's Adam for the backbone takes it: BaseLearningRate, or a
+	// tenth of the head's.
+	rate := h.opt.BaseLearningRate
+	if rate <= 0 {
+		rate = m.Net.LearningRate / 10
+	}
+	if !h.header {
+		h.header = true
+		if err := h.writeJSON(h.runLine(Event{StartStep: step})); err != nil {
+			return err
+		}
+	}
+	if err := h.writeJSON(historyFineTune{Event: "fine_tune", Step: step, Variables: len(m.TuneVars), FromLayer: layer, LearningRate: rate}); err != nil {
+		return fmt.Errorf("training history %s: %w", h.path, err)
+	}
+	return nil
+}
+
 // writeStep writes the step line for the steps since the last one, if any.
 // It allocates nothing once the file is open.
 func (h *history) writeStep() error {
@@ -237,6 +288,32 @@ type HistoryRun struct {
 	// says ("completed", "interrupted", "early_stop").
 	EndStep int
 	Reason  string
+	// FineTune is set when the run trained backbone variables too
+	// (Options.FineTune); nil for a frozen backbone, or none.
+	FineTune *HistoryFineTune
+}
+
+// HistoryFineTune is what a fine-tuning run trained of its backbone.
+type HistoryFineTune struct {
+	// Variables is the number of backbone variables trained, FromLayer
+	// the layer of the lowest (every layer above it trains too), and
+	// LearningRate theirs (Options.BaseLearningRate, or its default).
+	Variables    int
+	FromLayer    string
+	LearningRate float64
+}
+
+// FineTuneStarts are the steps at which fine-tuning starts: where a run
+// that fine-tunes follows one that did not (or is the first), as when
+// --resume --fine-tune continues a frozen head's training.
+func (h *History) FineTuneStarts() []int {
+	var out []int
+	for i, r := range h.Runs {
+		if r.FineTune != nil && (i == 0 || h.Runs[i-1].FineTune == nil) {
+			out = append(out, r.StartStep)
+		}
+	}
+	return out
 }
 
 // Precision is the arithmetic the run computed in (Options.Session.Precision):
@@ -313,6 +390,9 @@ func readHistory(r io.Reader) (*History, error) {
 			Train         int `json:"train_images"`
 			Validation    int `json:"validation_images"`
 			Reason        string
+			Variables     int
+			FromLayer     string  `json:"from_layer"`
+			BaseLR        float64 `json:"base_lr"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			h.Damaged++
@@ -333,6 +413,10 @@ func readHistory(r io.Reader) (*History, error) {
 		case "epoch":
 			h.Epochs = append(h.Epochs, HistoryEpoch{Step: l.Step, Epoch: l.Epoch, Loss: num(l.Loss),
 				TrainAccuracy: num(l.TrainAccuracy), ValLoss: num(l.ValLoss), ValAccuracy: num(l.ValAccuracy)})
+		case "fine_tune":
+			if run >= 0 {
+				h.Runs[run].FineTune = &HistoryFineTune{Variables: l.Variables, FromLayer: l.FromLayer, LearningRate: l.BaseLR}
+			}
 		case "stopping":
 			if run >= 0 {
 				h.Runs[run].Reason = l.Reason

@@ -76,6 +76,9 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	if err := r.history.fineTune(r.sess.Model, r.res.StartStep); err != nil {
+		return nil, err
+	}
 	err := r.train(ctx)
 	return r.res, err
 }

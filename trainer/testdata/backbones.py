@@ -1,6 +1,7 @@
 """Writes the SavedModels the transfer-learning tests read, into argv[1]:
 mnv2 (Keras MobileNetV2, random weights), writefile (features that also
-write a file), and backbones that are wrong in one way each."""
+write a file), nograd (a variable read through IdentityN, an op TensorFlow's C
+API has no gradient for: tf.custom_gradient makes one), and backbones that are wrong in one way each."""
 import os
 import sys
 
@@ -51,3 +52,19 @@ save("rank4out", img, lambda x: {"f": x * 2.0})
 save("nosig", img, lambda x: {"f": tf.reduce_mean(x, axis=[1, 2])}, signature=False)
 save("two", img, lambda x: {"a": tf.reduce_mean(x, axis=[1, 2]), "b": tf.reduce_max(x, axis=[1, 2])})
 save("anysize", tf.TensorSpec([None, None, None, 3], tf.float32), lambda x: {"f": tf.reduce_mean(x, axis=[1, 2])})
+
+
+class NoGrad(tf.Module):
+    """Features mean(w * x) through IdentityN."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = tf.Variable(tf.ones([3]))
+
+    @tf.function(input_signature=[img])
+    def f(self, x):
+        return {"features": tf.reduce_mean(tf.raw_ops.IdentityN(input=[x * self.w])[0], axis=[1, 2])}
+
+
+ng = NoGrad()
+tf.saved_model.save(ng, os.path.join(out, "nograd"), signatures={"serving_default": ng.f.get_concrete_function()})
