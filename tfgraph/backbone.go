@@ -94,8 +94,8 @@ func (b *builder) importBase(net network.Network, bb *Backbone, x tf.Output) (tf
 	}
 	graph := bb.Graph
 	if b.opt.FineTune != nil {
-		// Gradients do not go through function calls; through their bodies
-		// they do.
+		// The variables are read inside the functions' bodies: inlined,
+		// the reads are tensors of the graph, which gradients can target.
 		if graph, err = InlineFunctions(graph); err != nil {
 			return tf.Output{}, nil, fmt.Errorf("fine-tune: %w", err)
 		}
