@@ -12,7 +12,6 @@ import (
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/model"
-	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 	"github.com/tfcat/tfcat/tfsession"
@@ -31,23 +30,8 @@ func TestFineTuneGradients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	net := network.Tutorial(2).WithInput(96, 96, 3)
-	net.Conv, net.FC, net.Base = nil, 0, r.base
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: 3, Base: r.backbone, FineTune: &tfgraph.FineTune{Vars: vars}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.InitBase(); err != nil {
-		t.Fatal(err)
-	}
+	s := baseSession(t, r, tfgraph.BuildOptions{Seed: 3, FineTune: &tfgraph.FineTune{Vars: vars}})
+	m := s.Model
 	const n = 4
 	rng := rand.New(rand.NewPCG(1, 2))
 	b := &pixels.Batch{N: n, X: make([]float32, n*96*96*3), Y: make([]float32, n*2)}

@@ -239,23 +239,7 @@ func backboneFeatures(t *testing.T, b *Base, x []float32, n int) []float32 {
 	if err := r.openBase(); err != nil {
 		t.Fatal(err)
 	}
-	net := network.Tutorial(2).WithInput(96, 96, 3)
-	net.Conv, net.FC, net.Base = nil, 0, r.base
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Base: r.backbone, InferenceOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.InitBase(); err != nil {
-		t.Fatal(err)
-	}
+	s := baseSession(t, r, tfgraph.BuildOptions{InferenceOnly: true})
 	f, err := s.Features(x, n)
 	if err != nil {
 		t.Fatal(err)
@@ -361,4 +345,30 @@ func TestBadBackbones(t *testing.T) {
 	if bb, err := savedmodel.OpenBackbone(filepath.Join(dir, "anysize"), savedmodel.BackboneOptions{Size: 40}); err != nil || bb.Height != 40 || bb.Features != 3 {
 		t.Errorf("any size at 40: %+v, %v", bb, err)
 	}
+}
+
+// baseSession builds a softmax head on r's 96x96 RGB backbone with opt
+// (its Base set here), initialised with the backbone's weights; the session
+// closes with the test.
+func baseSession(t *testing.T, r *run, opt tfgraph.BuildOptions) *tfsession.Session {
+	t.Helper()
+	net := network.Tutorial(2).WithInput(96, 96, 3)
+	net.Conv, net.FC, net.Base = nil, 0, r.base
+	opt.Base = r.backbone
+	m, err := tfgraph.Build(net, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InitBase(); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
