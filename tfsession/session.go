@@ -143,6 +143,15 @@ func (c SessionConfig) Options() (*tf.SessionOptions, error) {
 		}
 		cfg.GraphOptions = &configpb.GraphOptions{RewriteOptions: &configpb.RewriterConfig{
 			AutoMixedPrecisionOnednnBfloat16: configpb.RewriterConfig_ON}}
+		if c.Target != "" {
+			// On a cluster the remapper's fused convolutions (_FusedConv2D)
+			// would reach the workers in bfloat16, which the op's own
+			// definition does not allow (only its oneDNN form, which a
+			// worker rewrites to after it has checked the graph): the
+			// workers refuse the partition. Unfused, each op is valid in
+			// bfloat16 and oneDNN still runs it.
+			cfg.GraphOptions.RewriteOptions.Remapping = configpb.RewriterConfig_OFF
+		}
 	case FP16:
 		cfg.GraphOptions = &configpb.GraphOptions{RewriteOptions: &configpb.RewriterConfig{
 			AutoMixedPrecision: configpb.RewriterConfig_ON}}

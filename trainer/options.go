@@ -246,12 +246,13 @@ func (o *Options) normalize() error {
 		return &OptionError{Option: "SaveEvery", Value: o.SaveEvery, Reason: "must not be negative"}
 	case o.ClusterTimeout < 0:
 		return &OptionError{Option: "ClusterTimeout", Value: o.ClusterTimeout, Reason: "must be positive"}
+	case o.Cluster != nil && o.lossScale():
+		// A step whose scaled gradients overflow is skipped where they
+		// overflowed: on a cluster the replicas that did not overflow would
+		// wait in the accumulators for its gradients.
+		return &OptionError{Option: "Session.Precision", Value: o.Session.Precision, Reason: "cannot be used on a cluster: fp16's loss scaling skips a step on one replica that the others wait for"}
 	case o.UnfusedGradients && o.Session.Precision != "" && o.Session.Precision != tfsession.F32:
 		return &OptionError{Option: "Session.Precision", Value: o.Session.Precision, Reason: "cannot go with UnfusedGradients (tfcat train --fuse-gradients=false): the tutorial's exact arithmetic is float32"}
-	case o.Cluster != nil && o.Session.Precision != "" && o.Session.Precision != tfsession.F32:
-		// The rewrite reaches the replicas' graph partitions, where kernels
-		// without bfloat16 (the non-oneDNN MaxPoolGrad among them) fail.
-		return &OptionError{Option: "Session.Precision", Value: o.Session.Precision, Reason: "cannot be used on a cluster yet: a replica's graph partition gets kernels that have no bfloat16"}
 	case o.Conv != nil && len(o.Conv) == 0:
 		return &OptionError{Option: "Conv", Value: "[]", Reason: "must list at least one layer"}
 	case o.FC != nil && len(o.FC) == 0:

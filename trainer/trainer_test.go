@@ -237,8 +237,8 @@ func TestBadOptions(t *testing.T) {
 		{"schedule", func(o *Options) { o.Schedule.Kind = "linear" }, "Schedule.Kind"},
 		{"plateau factor", func(o *Options) { o.Schedule = Schedule{Kind: Plateau, Factor: 2} }, "Schedule.Factor"},
 		{"keep best without validation", func(o *Options) { o.KeepBest, o.Validation = true, 0 }, "KeepBest"},
-		// What a cluster does not run yet (options.go says why for each).
-		{"bf16 on a cluster", func(o *Options) { o.Cluster, o.Session.Precision = &cluster.Config{}, tfsession.BF16 }, "Session.Precision"},
+		// What a cluster cannot run (options.go says why).
+		{"fp16 on a cluster", func(o *Options) { o.Cluster, o.Session.Precision = &cluster.Config{}, tfsession.FP16 }, "Session.Precision"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := small(t, data)
