@@ -34,6 +34,11 @@ type FineTune struct {
 	// LearningRate is the backbone's; zero is a tenth of the head's. With a
 	// scheduled learning rate it follows the schedule in proportion.
 	LearningRate float64
+	// BatchNorm puts the fine-tuned layers' batch norms in training mode
+	// on the training path (fineTuneBN); BNMomentum is their moving
+	// statistics' momentum, zero for DefaultBNMomentum.
+	BatchNorm  bool
+	BNMomentum float64
 }
 
 // BaseLayers returns the backbone's trainable variables from its input
@@ -227,7 +232,7 @@ func (b *builder) fineTune(m *Model) ([][]tf.Output, error) {
 		if err != nil {
 			return nil, err
 		}
-		ft = &FineTune{Vars: vars, LearningRate: ft.LearningRate}
+		ft = &FineTune{Vars: vars, LearningRate: ft.LearningRate, BatchNorm: ft.BatchNorm, BNMomentum: ft.BNMomentum}
 	}
 	byName := map[string]*Variable{}
 	for _, v := range m.BaseVars {
