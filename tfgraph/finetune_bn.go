@@ -38,8 +38,11 @@ type BatchNormError struct {
 	Reason string
 }
 
-func (e *BatchNormError) Error() string {
-	return fmt.Sprintf("fine-tune-bn: batch norm %s %s", e.Layer, e.Reason)
+func (e *BatchNormError) Error() string { return "fine-tune-bn: " + e.Why() }
+
+// Why names the layer and what is wrong with its graph.
+func (e *BatchNormError) Why() string {
+	return fmt.Sprintf("cannot put batch norm %s in training mode: it %s", e.Layer, e.Reason)
 }
 
 // batchNorm is one batch norm of the inlined backbone in inference form,

@@ -16,10 +16,6 @@ const (
 	// averaging as the head's, which tfgraph's replication does not build
 	// for them yet.
 	fineTuneOnCluster = "cannot be used on a cluster yet: the replicated graph keeps a frozen copy of the backbone on each replica"
-	// A Keras SavedModel's serving function holds its batch norms in
-	// inference form only (moving statistics read, arithmetic unfused): the
-	// training path is not in the graph to switch to.
-	fineTuneBN = "is not supported: a SavedModel's serving graph holds its batch norms in inference form only"
 )
 
 // fineTune is the build option Options.FineTune asks for, or nil.
@@ -27,7 +23,7 @@ func (o *Options) fineTune() *tfgraph.FineTune {
 	if o.FineTune == "" {
 		return nil
 	}
-	return &tfgraph.FineTune{Spec: o.FineTune, LearningRate: o.BaseLearningRate}
+	return &tfgraph.FineTune{Spec: o.FineTune, LearningRate: o.BaseLearningRate, BatchNorm: o.FineTuneBN}
 }
 
 // BaseLayers opens the backbone b and returns its trainable layers from its
@@ -46,6 +42,10 @@ func fineTuneError(err error) error {
 	var fe *tfgraph.FineTuneError
 	if errors.As(err, &fe) {
 		return &OptionError{Option: "FineTune", Value: fe.Spec, Reason: fe.Why(), Err: err}
+	}
+	var be *tfgraph.BatchNormError
+	if errors.As(err, &be) {
+		return &OptionError{Option: "FineTuneBN", Value: true, Reason: be.Why(), Err: err}
 	}
 	return err
 }
