@@ -15,7 +15,9 @@ import (
 // layer bn on input x, with its variables named as a SavedModel's object
 // graph names them.
 func bnGraph() (*graphpb.GraphDef, []network.BaseVariable) {
-	n := func(name, op string, in ...string) *nodepb.NodeDef { return &nodepb.NodeDef{Name: name, Op: op, Input: in} }
+	n := func(name, op string, in ...string) *nodepb.NodeDef {
+		return &nodepb.NodeDef{Name: name, Op: op, Input: in}
+	}
 	gd := &graphpb.GraphDef{Node: []*nodepb.NodeDef{
 		n("x", "Placeholder"),
 		n("mm", "VarHandleOp"), n("mv", "VarHandleOp"), n("g", "VarHandleOp"), n("b", "VarHandleOp"),
