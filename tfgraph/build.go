@@ -76,6 +76,9 @@ type Model struct {
 	tuneInit    *tf.Operation
 	tuneRestore *tf.Operation
 	tuneFile    tf.Output
+	// TuneBN are the backbone's layers whose batch norms train in
+	// training mode (FineTune.BatchNorm).
+	TuneBN []string
 
 	// Saver is the save/restore sub-graph over Vars and BaseVars.
 	Saver *SaverNodes
@@ -183,6 +186,9 @@ type builder struct {
 	bnStats []bnStat
 	// tuneReads are the backbone's reads of each fine-tuned variable.
 	tuneReads [][]tf.Output
+	// trainFeatures are the training path's features when they differ
+	// from Model.Features (fineTuneBN).
+	trainFeatures tf.Output
 }
 
 func (b *builder) unique(name string) string {
@@ -307,6 +313,11 @@ func Build(net network.Network, opt BuildOptions) (m *Model, err error) {
 		if opt.FineTune != nil && !opt.InferenceOnly {
 			if b.tuneReads, err = b.fineTune(m); err != nil {
 				return nil, err
+			}
+			if opt.FineTune.BatchNorm {
+				if b.trainFeatures, err = b.fineTuneBN(m); err != nil {
+					return nil, err
+				}
 			}
 		}
 		if opt.Base.Variables != "" && len(m.BaseVars) > 0 {

@@ -34,6 +34,11 @@ type FineTune struct {
 	// LearningRate is the backbone's; zero is a tenth of the head's. With a
 	// scheduled learning rate it follows the schedule in proportion.
 	LearningRate float64
+	// BatchNorm puts the fine-tuned layers' batch norms in training mode
+	// on the training path (fineTuneBN); BNMomentum is their moving
+	// statistics' momentum, zero for DefaultBNMomentum.
+	BatchNorm  bool
+	BNMomentum float64
 }
 
 // BaseLayers returns the backbone's trainable variables from its input
@@ -225,7 +230,9 @@ func (b *builder) resolveFineTune(base *network.Base, bb *Backbone) error {
 		if err != nil {
 			return err
 		}
-		b.opt.FineTune = &FineTune{Vars: vars, LearningRate: ft.LearningRate}
+		resolved := *ft
+		resolved.Vars = vars
+		b.opt.FineTune = &resolved
 	}
 	if r := b.opt.Replication; r != nil {
 		// Replicated: the fine-tuned variables, their Adam slots and beta

@@ -212,7 +212,7 @@ func (b *builder) dropout(s *op.Scope, x tf.Output, rate float64, seed2 int64) t
 // statistics, and its cost "train/cost".
 func (b *builder) trainingPath(m *Model, layers []layerVars) error {
 	net := m.Net
-	if net.Dropout == 0 && !net.BatchNorm {
+	if net.Dropout == 0 && !net.BatchNorm && b.trainFeatures.Op == nil {
 		m.TrainCost = m.Cost
 		return nil
 	}
@@ -220,6 +220,9 @@ func (b *builder) trainingPath(m *Model, layers []layerVars) error {
 	head := m.X
 	if net.Base != nil {
 		head = m.Features
+		if b.trainFeatures.Op != nil {
+			head = b.trainFeatures
+		}
 	}
 	logits, updates := b.forward(ts, net, head, layers, true)
 	cs := ts.SubScope("softmax_cross_entropy")
@@ -228,6 +231,6 @@ func (b *builder) trainingPath(m *Model, layers []layerVars) error {
 		Input: []tf.Input{loss, op.Const(cs.SubScope("axes"), []int32{0})}}); mean != nil {
 		m.TrainCost = mean.Output(0)
 	}
-	m.updates = updates
+	m.updates = append(m.updates, updates...)
 	return b.s.Err()
 }

@@ -10,10 +10,11 @@ import (
 
 // Why fine-tuning is refused where it is (Options.Validate).
 const (
-	// A Keras SavedModel's serving function holds its batch norms in
-	// inference form only (moving statistics read, arithmetic unfused): the
-	// training path is not in the graph to switch to.
-	fineTuneBN = "is not supported: a SavedModel's serving graph holds its batch norms in inference form only"
+	// The backbone's batch norms in training mode keep their moving
+	// statistics on each replica, which the chief's checkpoint (written
+	// from the parameter servers' variables) would not see updated; they
+	// would need the head's batch norm's placement and averaging.
+	fineTuneBNOnCluster = "cannot be used on a cluster yet: the backbone's moving statistics would stay on each replica"
 )
 
 // fineTune is the build option Options.FineTune asks for, or nil.
@@ -21,7 +22,7 @@ func (o *Options) fineTune() *tfgraph.FineTune {
 	if o.FineTune == "" {
 		return nil
 	}
-	return &tfgraph.FineTune{Spec: o.FineTune, LearningRate: o.BaseLearningRate}
+	return &tfgraph.FineTune{Spec: o.FineTune, LearningRate: o.BaseLearningRate, BatchNorm: o.FineTuneBN}
 }
 
 // BaseLayers opens the backbone b and returns its trainable layers from its
@@ -40,6 +41,10 @@ func fineTuneError(err error) error {
 	var fe *tfgraph.FineTuneError
 	if errors.As(err, &fe) {
 		return &OptionError{Option: "FineTune", Value: fe.Spec, Reason: fe.Why(), Err: err}
+	}
+	var be *tfgraph.BatchNormError
+	if errors.As(err, &be) {
+		return &OptionError{Option: "FineTuneBN", Value: true, Reason: be.Why(), Err: err}
 	}
 	return err
 }

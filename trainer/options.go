@@ -139,8 +139,10 @@ type Options struct {
 	// BaseLearningRate is the fine-tuned variables' learning rate (default
 	// LearningRate/10).
 	BaseLearningRate float64
-	// FineTuneBN would train the backbone's batch norms in training mode
-	// (batch statistics, moving averages updated); see fineTuneBN.
+	// FineTuneBN puts the fine-tuned layers' batch norms in training mode
+	// while training (batch statistics; moving statistics updated with
+	// momentum tfgraph.DefaultBNMomentum, which predict, eval and export
+	// use): see tfgraph.FineTune.BatchNorm.
 	FineTuneBN bool
 
 	// Session configures TensorFlow (device, threads).
@@ -265,10 +267,12 @@ func (o *Options) normalize() error {
 		return &OptionError{Option: "FineTune", Value: o.FineTune, Reason: "needs a backbone (Base), or a checkpoint on one to resume"}
 	case o.BaseLearningRate < 0 || math.IsInf(o.BaseLearningRate, 0) || math.IsNaN(o.BaseLearningRate):
 		return &OptionError{Option: "BaseLearningRate", Value: o.BaseLearningRate, Reason: "must be positive"}
-	case (o.BaseLearningRate != 0 || o.FineTuneBN) && o.FineTune == "":
-		return &OptionError{Option: "BaseLearningRate", Value: o.BaseLearningRate, Reason: "and FineTuneBN need FineTune"}
-	case o.FineTuneBN:
-		return &OptionError{Option: "FineTuneBN", Value: true, Reason: fineTuneBN}
+	case o.BaseLearningRate != 0 && o.FineTune == "":
+		return &OptionError{Option: "BaseLearningRate", Value: o.BaseLearningRate, Reason: "needs FineTune"}
+	case o.FineTuneBN && o.FineTune == "":
+		return &OptionError{Option: "FineTuneBN", Value: true, Reason: "needs FineTune"}
+	case o.FineTuneBN && o.Cluster != nil:
+		return &OptionError{Option: "FineTuneBN", Value: true, Reason: fineTuneBNOnCluster}
 	case o.Base != nil && o.Conv != nil:
 		return &OptionError{Option: "Conv", Value: o.Conv, Reason: "cannot be used with a backbone: the head has only fully connected layers"}
 	}

@@ -239,6 +239,9 @@ func TestBadOptions(t *testing.T) {
 		{"keep best without validation", func(o *Options) { o.KeepBest, o.Validation = true, 0 }, "KeepBest"},
 		// What a cluster cannot run (options.go says why).
 		{"fp16 on a cluster", func(o *Options) { o.Cluster, o.Session.Precision = &cluster.Config{}, tfsession.FP16 }, "Session.Precision"},
+		{"fine-tune-bn on a cluster", func(o *Options) {
+			o.Cluster, o.Base, o.FineTune, o.FineTuneBN = &cluster.Config{}, &Base{Path: "backbone"}, "all", true
+		}, "FineTuneBN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := small(t, data)

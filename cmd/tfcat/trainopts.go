@@ -36,7 +36,7 @@ var modelFlags = []cli.Flag{
 	&cli.StringFlag{Name: "base-scale", Usage: "--base: input scaling, 0,1 (default), -1,1, 0,255, caffe, torch or MEAN/STD on 0..255"},
 	&cli.StringFlag{Name: "fine-tune", Usage: "train the backbone too: all, its top N variables, or from layer NAME up (list: print its layers)"},
 	&cli.Float64Flag{Name: "base-lr", Usage: "--fine-tune: the backbone's learning rate (default --lr / 10)"},
-	&cli.BoolFlag{Name: "fine-tune-bn", Usage: "--fine-tune: batch norms in training mode (not supported yet)"},
+	&cli.BoolFlag{Name: "fine-tune-bn", Usage: "--fine-tune: the fine-tuned layers' batch norms in training mode (batch statistics; moving statistics updated with momentum 0.99)"},
 }
 
 // optionFlags names the flag of each trainer option, for errors.
