@@ -133,6 +133,7 @@ func (m *Model) FrozenCut() (*Cut, error) {
 	// Move to the recomputed side what cannot be cut, until nothing moves.
 	type tensor struct{ node, out int }
 	var cut []tensor
+	unknown := "" // a tensor moved for want of a static shape per image
 	for {
 		cut = cut[:0]
 		seen := map[tensor]bool{}
@@ -156,6 +157,9 @@ func (m *Model) FrozenCut() (*Cut, error) {
 				seen[t] = true
 				if _, ok := perImage(m.Graph, gd.Node[t.node].Name, t.out); !ok {
 					move[t.node] = true
+					if unknown == "" && gd.Node[t.node].Op != "Shape" {
+						unknown = fmt.Sprintf("%s:%d", gd.Node[t.node].Name, t.out)
+					}
 				}
 				cut = append(cut, t)
 			}
@@ -189,7 +193,10 @@ func (m *Model) FrozenCut() (*Cut, error) {
 		}
 	}
 	reads := len(read)
-	if reads == 0 {
+	switch {
+	case reads == 0 && unknown != "":
+		return nil, &NoCutError{Reason: fmt.Sprintf("the frozen part's output %s is not float32 [batch, known dimensions]", unknown)}
+	case reads == 0:
 		return nil, &NoCutError{Reason: "no backbone variable is frozen below the fine-tuned ones (only the preprocessing is)"}
 	}
 	slices.SortFunc(cut, func(a, b tensor) int {
@@ -228,7 +235,12 @@ func (m *Model) FrozenCut() (*Cut, error) {
 // "block_14_add" of a batch norm's two terms and the block's input becomes
 // an AddN and an add in another order) when nothing fetches the sum.
 // Fetching an Identity of the sum leaves the sum to be rewritten as it is
-// in a step, so the cached tensors are the step's, bit for bit.
+// in a step, so the cached tensors are the step's, bit for bit. (The step
+// fed them is not quite the step that computes them: Grappler does not know
+// a fed tensor's shape, and leaves the residual add above the cut as the
+// graph has it; see TestFineTuneCutCache.) The Identities stay in the
+// graph, outside BasePrefix, and so in the checkpoints' .meta, where
+// nothing reads them.
 const cutFetchScope = "frozen_cut"
 
 // cutFetch returns the Identity "frozen_cut/<k>" of t, adding it to the
