@@ -29,10 +29,13 @@ const (
 	// Checkpoint, Step, and the validation loss in BestLoss. It follows the
 	// Epoch's Checkpoint event.
 	Best
+	// Note is a one-line remark on how the run goes (Message): whether the
+	// feature cache of a fine-tuning run is on, before the first Step.
+	Note
 )
 
 var kindNames = [...]string{Resumed: "resumed", Start: "start", Step: "step", Epoch: "epoch",
-	Checkpoint: "checkpoint", Stopping: "stopping", Done: "done", Best: "best"}
+	Checkpoint: "checkpoint", Stopping: "stopping", Done: "done", Best: "best", Note: "note"}
 
 // String is the event's name in lower case, as tfcat's JSON events use.
 func (k Kind) String() string {
@@ -95,6 +98,9 @@ type Event struct {
 	BestLoss float32
 	Patience int
 	Restored bool
+
+	// Note: the remark.
+	Message string
 }
 
 // String is the tutorial's progress line for an Epoch event.
@@ -137,6 +143,7 @@ type jsonEvent struct {
 	LearningRate  float64  `json:"learning_rate,omitempty"`
 	BestLoss      *float32 `json:"best_val_loss,omitempty"`
 	Restored      bool     `json:"restored_best,omitempty"`
+	Message       string   `json:"message,omitempty"`
 }
 
 var reasonNames = [...]string{Completed: "completed", Interrupted: "interrupted", EarlyStop: "early_stop", Failed: "failed", Stopped: "stopped"}
@@ -161,6 +168,8 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		j.Checkpoint = e.Checkpoint
 	case Best:
 		j.Checkpoint, j.BestLoss = e.Checkpoint, f32(e.BestLoss)
+	case Note:
+		j.Message = e.Message
 	case Stopping:
 		if int(e.Reason) < len(reasonNames) {
 			j.Reason = reasonNames[e.Reason]

@@ -98,6 +98,8 @@ func (o *Printer) Event(e Event) error {
 		fallthrough
 	case Checkpoint:
 		o.printJSON(e)
+	case Note:
+		o.Note("%s", e.Message)
 	case Stopping:
 		switch e.Reason {
 		case Interrupted:

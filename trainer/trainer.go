@@ -289,16 +289,20 @@ func (r *run) network() network.Network {
 
 // cacheFeatures turns the session's feature cache on for a frozen backbone
 // without augmentation: an image's features are then the same at every
-// epoch, computed once.
+// epoch, computed once. A fine-tuned backbone's features change at every
+// step: cacheCut caches its frozen part's output instead, when it can.
 func (r *run) cacheFeatures() error {
-	if r.sess.Model.Net.Base == nil || r.opt.Augment.Enabled() || r.opt.FineTune != "" {
+	if r.sess.Model.Net.Base == nil {
 		return nil
 	}
 	limit := int64(DefaultFeatureCacheBytes)
 	if b := r.opt.Base; b != nil && b.CacheBytes != 0 {
 		limit = b.CacheBytes
 	}
-	if limit <= 0 {
+	if len(r.sess.Model.TuneVars) > 0 {
+		return r.cacheCut(limit)
+	}
+	if r.opt.Augment.Enabled() || limit <= 0 {
 		return nil
 	}
 	return r.sess.CacheFeatures(limit)
