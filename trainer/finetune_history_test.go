@@ -68,8 +68,13 @@ func TestFineTuneHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(string(b), "\n")
+	// (A note on the feature cache may come between it and the steps.)
 	i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, `{"event":"fine_tune"`) })
-	if i < 1 || !strings.HasPrefix(lines[i-1], `{"event":"start"`) || !strings.HasPrefix(lines[i+1], `{"event":"step"`) {
+	step := i + 1
+	for step < len(lines) && strings.HasPrefix(lines[step], `{"event":"note"`) {
+		step++
+	}
+	if i < 1 || !strings.HasPrefix(lines[i-1], `{"event":"start"`) || step >= len(lines) || !strings.HasPrefix(lines[step], `{"event":"step"`) {
 		t.Errorf("the fine_tune line is not between the second run's start and its first step:\n%s", strings.Join(lines[max(0, i-1):min(len(lines), i+2)], "\n"))
 	}
 }
