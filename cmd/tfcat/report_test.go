@@ -183,7 +183,7 @@ T.build(size=28, channels=1)
 with T.session() as s:
     s.run(T.tf1.global_variables_initializer())
     T.tf1.train.Saver().save(s, os.path.join(sys.argv[2], "dogs-cats-model"))
-`, filepath.Join("..", "..", "tfgraph", "testdata"), py)
+`, filepath.Join("..", "..", "tfsession", "testdata"), py)
 	test := filepath.Join(dir, "test")
 	tfcat(t, "data", "fashion-mnist", "--out", test, "--split", "test", "--classes", "sandal,bag", "--limit", "20")
 	out := filepath.Join(dir, "report.html")

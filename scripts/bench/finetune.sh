@@ -59,7 +59,10 @@ if [ ! -d backbone8-sm ]; then # kept between runs in WORK: it does not depend o
   "$tfcat" export --model backbone8 --out backbone8-sm -q
   echo "finetune: backbone on $eight (48,000 images) trained and exported in $(($(date +%s) - start)) s"
 fi
-common=(--data tr2-train --batch 32 --validation 0 --lr 3e-4)
+# EXTRA (default none) adds flags to both phases of every arm, e.g.
+# EXTRA=--augment: random flips, rotations and zooms keep the head from
+# fitting the 200 images outright, so phase 2 still has a gradient to follow.
+common=(--data tr2-train --batch 32 --validation 0 --lr 3e-4 ${EXTRA:-})
 i=0
 for seed in $seeds; do
   rm -rf "p1-$seed"

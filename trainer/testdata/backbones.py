@@ -51,6 +51,7 @@ save("channels2", tf.TensorSpec([None, 32, 32, 2], tf.float32), lambda x: {"f": 
 save("rank4out", img, lambda x: {"f": x * 2.0})
 save("nosig", img, lambda x: {"f": tf.reduce_mean(x, axis=[1, 2])}, signature=False)
 save("two", img, lambda x: {"a": tf.reduce_mean(x, axis=[1, 2]), "b": tf.reduce_max(x, axis=[1, 2])})
+save("novars", img, lambda x: {"f": tf.reduce_mean(x, axis=[1, 2])})  # valid, nothing to fine-tune
 save("anysize", tf.TensorSpec([None, None, None, 3], tf.float32), lambda x: {"f": tf.reduce_mean(x, axis=[1, 2])})
 
 
