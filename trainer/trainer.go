@@ -161,7 +161,9 @@ func (r *run) emit(e Event) error {
 			case errors.Is(err, errEarlyStop):
 				r.stop = EarlyStop
 			case errors.Is(err, ErrStop):
-				r.stop = max(r.stop, Stopped)
+				if r.stop != EarlyStop { // an early stop asked for already stands
+					r.stop = Stopped
+				}
 			default:
 				return err
 			}
