@@ -326,25 +326,23 @@ func newNodeGraph(gd *graphpb.GraphDef) *nodeGraph {
 
 // ancestors are the roots and every node they wait on, data or control.
 func (g *nodeGraph) ancestors(roots []int) map[int]bool {
-	seen := map[int]bool{}
-	stack := slices.Clone(roots)
-	for len(stack) > 0 {
-		i := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[i] {
-			continue
-		}
-		seen[i] = true
+	return reach(roots, func(stack []int, i int) []int {
 		for _, e := range g.in[i] {
 			stack = append(stack, e.node)
 		}
-	}
-	return seen
+		return stack
+	})
 }
 
 // descendants are the roots and every node that reads them through data
 // edges, directly or not.
 func (g *nodeGraph) descendants(roots []int) map[int]bool {
+	return reach(roots, func(stack []int, i int) []int { return append(stack, g.out[i]...) })
+}
+
+// reach is the roots and every node next leads to from them: next pushes
+// node i's neighbours onto the stack.
+func reach(roots []int, next func(stack []int, i int) []int) map[int]bool {
 	seen := map[int]bool{}
 	stack := slices.Clone(roots)
 	for len(stack) > 0 {
@@ -354,7 +352,7 @@ func (g *nodeGraph) descendants(roots []int) map[int]bool {
 			continue
 		}
 		seen[i] = true
-		stack = append(stack, g.out[i]...)
+		stack = next(stack, i)
 	}
 	return seen
 }
