@@ -15,7 +15,6 @@ import (
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/internal/tfc"
-	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 	"github.com/tfcat/tfcat/tfsession"
@@ -29,10 +28,7 @@ import (
 // ones with tfcat's updated variables.
 func TestFineTuneBN(t *testing.T) {
 	bbDir := backbones(t)
-	r := &run{opt: Options{Base: mnv2(bbDir)}}
-	if err := r.openBase(); err != nil {
-		t.Fatal(err)
-	}
+	r := openTestBase(t, mnv2(bbDir))
 	const cut = "block_12_expand"
 	vars, err := tfgraph.FineTuneVars(r.base, r.backbone, cut)
 	if err != nil {
@@ -49,27 +45,11 @@ func TestFineTuneBN(t *testing.T) {
 			tuned = append(tuned, l)
 		}
 	}
-	net := network.Tutorial(2).WithInput(96, 96, 3)
-	net.Conv, net.FC, net.Base = nil, 0, r.base
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: 3, Base: r.backbone,
-		FineTune: &tfgraph.FineTune{Vars: vars, BatchNorm: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := baseSession(t, r, 0, tfgraph.BuildOptions{Seed: 3, FineTune: &tfgraph.FineTune{Vars: vars, BatchNorm: true}})
+	m := s.Model
 	// Blocks 12 to 16 (expand, depthwise, project) and Conv_1.
 	if len(m.TuneBN) != 16 || m.TuneBN[0] != "block_12_expand_BN" || m.TuneBN[15] != "Conv_1_bn" {
 		t.Fatalf("batch norms in training mode: %v; want the 16 from block_12_expand_BN to Conv_1_bn", m.TuneBN)
-	}
-	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.InitBase(); err != nil {
-		t.Fatal(err)
 	}
 	const n = 4
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -24,7 +24,6 @@ func BenchmarkFineTuneCutCache(b *testing.B) {
 		name := map[bool]string{false: "backbone", true: "cut"}[cached]
 		b.Run(name, func(b *testing.B) {
 			s := fineTuneSession(b, "block_15_expand")
-			defer s.Close()
 			if cached {
 				cut, err := s.Model.FrozenCut()
 				if err != nil {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/internal/tfc"
-	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 	"github.com/tfcat/tfcat/tfsession"
@@ -21,36 +20,15 @@ import (
 
 // fineTuneSession builds a softmax head on the test MobileNetV2 that
 // fine-tunes the backbone from spec (FineTuneVars), initialised with seed 1
-// and the backbone's weights.
+// and the backbone's weights; it closes with the test.
 func fineTuneSession(t testing.TB, spec string) *tfsession.Session {
 	t.Helper()
-	r := &run{opt: Options{Base: mnv2(backbones(t))}}
-	if err := r.openBase(); err != nil {
-		t.Fatal(err)
-	}
+	r := openTestBase(t, mnv2(backbones(t)))
 	vars, err := tfgraph.FineTuneVars(r.base, r.backbone, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	net := network.Tutorial(2).WithInput(r.backbone.Height, r.backbone.Width, r.backbone.Channels)
-	net.Conv, net.FC, net.Base, net.LearningRate = nil, 0, r.base, 1e-3
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Seed: 1, Base: r.backbone, FineTune: &tfgraph.FineTune{Vars: vars}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Init(); err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	if err := s.InitBase(); err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	return s
+	return baseSession(t, r, 1e-3, tfgraph.BuildOptions{Seed: 1, FineTune: &tfgraph.FineTune{Vars: vars}})
 }
 
 // randomBatches are n batches of size images of random pixels and labels,
@@ -113,9 +91,7 @@ func TestFineTuneCutCache(t *testing.T) {
 	}{{"block_15_expand", 1}, {"block_15_expand_BN", 2}} {
 		t.Run(tc.spec, func(t *testing.T) {
 			plain := fineTuneSession(t, tc.spec)
-			defer plain.Close()
 			cached := fineTuneSession(t, tc.spec)
-			defer cached.Close()
 			cut, err := cached.Model.FrozenCut()
 			if err != nil {
 				t.Fatal(err)

@@ -22,15 +22,12 @@ import (
 // head and batch.
 func TestFineTuneGradients(t *testing.T) {
 	bbDir := backbones(t)
-	r := &run{opt: Options{Base: mnv2(bbDir)}}
-	if err := r.openBase(); err != nil {
-		t.Fatal(err)
-	}
+	r := openTestBase(t, mnv2(bbDir))
 	vars, err := tfgraph.FineTuneVars(r.base, r.backbone, "all")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := baseSession(t, r, tfgraph.BuildOptions{Seed: 3, FineTune: &tfgraph.FineTune{Vars: vars}})
+	s := baseSession(t, r, 0, tfgraph.BuildOptions{Seed: 3, FineTune: &tfgraph.FineTune{Vars: vars}})
 	m := s.Model
 	const n = 4
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -139,10 +136,7 @@ func TestFineTuneResume(t *testing.T) {
 	}
 	after := checkpointVars(t, res2.Checkpoint)
 
-	r := &run{opt: Options{Base: mnv2(bbDir)}}
-	if err := r.openBase(); err != nil {
-		t.Fatal(err)
-	}
+	r := openTestBase(t, mnv2(bbDir))
 	tuned, err := tfgraph.FineTuneVars(r.base, r.backbone, layer)
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/testenv"
-	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/pixels"
 	"github.com/tfcat/tfcat/tfgraph"
 	"github.com/tfcat/tfcat/tfsession"
@@ -38,7 +37,6 @@ func BenchmarkTransferEpoch(b *testing.B) {
 		name := map[bool]string{false: "backbone", true: "cached"}[cached]
 		b.Run(name, func(b *testing.B) {
 			s := trainingSession(b, &Base{Path: filepath.Join(dir, "mnv2"), Channels: "rgb", Scale: "-1,1"})
-			defer s.Close()
 			var bt pixels.Batch
 			epoch := func() {
 				for range perEpoch {
@@ -81,30 +79,8 @@ func BenchmarkTransferEpoch(b *testing.B) {
 }
 
 // trainingSession builds a softmax head on the backbone b, for training,
-// with the backbone's weights loaded.
+// with the backbone's weights loaded; it closes with the benchmark.
 func trainingSession(t testing.TB, b *Base) *tfsession.Session {
 	t.Helper()
-	r := &run{opt: Options{Base: b}}
-	if err := r.openBase(); err != nil {
-		t.Fatal(err)
-	}
-	net := network.Tutorial(2).WithInput(r.backbone.Height, r.backbone.Width, r.backbone.Channels)
-	net.Conv, net.FC, net.Base, net.LearningRate = nil, 0, r.base, 1e-3
-	m, err := tfgraph.Build(net, tfgraph.BuildOptions{Base: r.backbone, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tfsession.NewSession(m, tfsession.SessionConfig{Device: tfsession.DeviceCPU})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Init(); err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	if err := s.InitBase(); err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	return s
+	return baseSession(t, openTestBase(t, b), 1e-3, tfgraph.BuildOptions{Seed: 1})
 }

@@ -235,11 +235,7 @@ func TestTransfer(t *testing.T) {
 // backbone as Train loads it.
 func backboneFeatures(t *testing.T, b *Base, x []float32, n int) []float32 {
 	t.Helper()
-	r := &run{opt: Options{Base: b}}
-	if err := r.openBase(); err != nil {
-		t.Fatal(err)
-	}
-	s := baseSession(t, r, tfgraph.BuildOptions{InferenceOnly: true})
+	s := baseSession(t, openTestBase(t, b), 0, tfgraph.BuildOptions{InferenceOnly: true})
 	f, err := s.Features(x, n)
 	if err != nil {
 		t.Fatal(err)
@@ -347,13 +343,26 @@ func TestBadBackbones(t *testing.T) {
 	}
 }
 
-// baseSession builds a softmax head on r's 96x96 RGB backbone with opt
-// (its Base set here), initialised with the backbone's weights; the session
-// closes with the test.
-func baseSession(t *testing.T, r *run, opt tfgraph.BuildOptions) *tfsession.Session {
+// openTestBase opens the backbone b as Train does.
+func openTestBase(t testing.TB, b *Base) *run {
 	t.Helper()
-	net := network.Tutorial(2).WithInput(96, 96, 3)
+	r := &run{opt: Options{Base: b}}
+	if err := r.openBase(); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// baseSession builds a softmax head on r's backbone with opt (its Base set
+// here) and the head's learning rate lr (0: the tutorial's), initialised
+// with the backbone's weights; the session closes with the test.
+func baseSession(t testing.TB, r *run, lr float64, opt tfgraph.BuildOptions) *tfsession.Session {
+	t.Helper()
+	net := network.Tutorial(2).WithInput(r.backbone.Height, r.backbone.Width, r.backbone.Channels)
 	net.Conv, net.FC, net.Base = nil, 0, r.base
+	if lr != 0 {
+		net.LearningRate = lr
+	}
 	opt.Base = r.backbone
 	m, err := tfgraph.Build(net, opt)
 	if err != nil {
