@@ -173,21 +173,9 @@ func TestKeepBestAndRestore(t *testing.T) {
 	}
 	// The final checkpoint holds the best weights, and tools pick either.
 	read := func(path string) map[string][]float32 {
-		prefix, err := checkpoint.Resolve(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, mi, err := tfsession.Resume(prefix, opt.Session, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		if path != opt.ModelDir && mi.Step != best.Step {
-			t.Errorf("%s records step %d, want %d", path, mi.Step, best.Step)
-		}
-		v, err := s.VariableValues()
-		if err != nil {
-			t.Fatal(err)
+		v, step := variablesAt(t, path, opt)
+		if path != opt.ModelDir && step != best.Step {
+			t.Errorf("%s records step %d, want %d", path, step, best.Step)
 		}
 		return v
 	}
@@ -261,6 +249,36 @@ func TestResumeKeepsBest(t *testing.T) {
 	if res.Step != best.Step {
 		t.Errorf("resumed run ended at step %d, want the first run's best, step %d, restored", res.Step, best.Step)
 	}
+	// The best predates the resume, so its step is not past the resumed
+	// run's first: the final checkpoint must still be written with the
+	// restored variables (it was not, and kept the last epoch's).
+	final, _ := variablesAt(t, opt.ModelDir, again)
+	kept, _ := variablesAt(t, filepath.Join(opt.ModelDir, checkpoint.BestStateFile), again)
+	for name, v := range kept {
+		if !slices.Equal(final[name], v) {
+			t.Errorf("variable %s of the final checkpoint differs from the best's", name)
+		}
+	}
+}
+
+// variablesAt reads the variables and the step of the checkpoint path
+// names (a folder, a state file or a prefix).
+func variablesAt(t *testing.T, path string, opt Options) (map[string][]float32, int) {
+	t.Helper()
+	prefix, err := checkpoint.Resolve(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, mi, err := tfsession.Resume(prefix, opt.Session, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	v, err := s.VariableValues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, mi.Step
 }
 
 // TestRunStateRoundTrip: the state a checkpoint stores gives a resumed

@@ -359,6 +359,7 @@ func (r *run) train(ctx context.Context) error {
 		err = werr
 	}
 	res := r.res
+	restored := false // the best checkpoint's variables, to be saved as the final one
 	switch {
 	case err == nil:
 		res.Reason = Completed
@@ -372,6 +373,7 @@ func (r *run) train(ctx context.Context) error {
 		res.Reason = EarlyStop
 		stop := Event{Kind: Stopping, Step: res.Step, Reason: EarlyStop, BestLoss: float32(r.early.best), Patience: o.EarlyStop}
 		if err = r.best.stopping(r.stepper, res, &stop); err == nil {
+			restored = stop.Restored
 			err = r.emit(stop)
 		}
 	default:
@@ -389,7 +391,9 @@ func (r *run) train(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if res.Step > res.StartStep || res.Checkpoint == "" {
+	// A restored best is saved even when its step is not past the resumed
+	// one's (a best from before the resume): the final checkpoint holds it.
+	if res.Step > res.StartStep || res.Checkpoint == "" || restored {
 		if err := r.ckpt.save(res.Step); err != nil {
 			return err
 		}
