@@ -181,9 +181,12 @@ type builder struct {
 	// that adds its bias (see fusable).
 	biased [][2]tf.Output
 	// bnStats are the training path's batch statistics of each batch
-	// normalisation when replicated: the replicas' are averaged into the
-	// moving averages (syncBatchNorm) instead of each updating its own.
+	// normalisation when replicated: the chief's update moves the moving
+	// averages towards them, instead of each replica updating its own.
 	bnStats []bnStat
+	// syncNorms are the same normalisations, for the segmented gradients
+	// of synchronised batch norm (syncbn.go).
+	syncNorms []syncNorm
 	// tuneReads are the backbone's reads of each fine-tuned variable.
 	tuneReads [][]tf.Output
 	// trainFeatures are the training path's features when they differ
@@ -417,9 +420,18 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 	for _, r := range b.tuneReads {
 		xs = append(xs, r...)
 	}
-	grads, err := b.g.AddGradients("", []tf.Output{cost}, xs, nil)
+	var grads []tf.Output
+	var err error
+	if len(b.syncNorms) > 0 {
+		if ls != nil {
+			return errors.New("gradients: loss scaling with synchronised batch normalisation is not built")
+		}
+		grads, err = b.syncGradientsOf(cost, xs)
+	} else if grads, err = b.g.AddGradients("", []tf.Output{cost}, xs, nil); err != nil {
+		err = gradientError(err)
+	}
 	if err != nil {
-		return gradientError(err)
+		return err
 	}
 	var tuneGrads []tf.Output
 	if len(b.tuneReads) > 0 {

@@ -334,6 +334,19 @@ func (g *nodeGraph) ancestors(roots []int) map[int]bool {
 	})
 }
 
+// dataAncestors are the roots and every node they read through data edges,
+// directly or not: the nodes a gradient of the roots can reach.
+func (g *nodeGraph) dataAncestors(roots []int) map[int]bool {
+	return reach(roots, func(stack []int, i int) []int {
+		for _, e := range g.in[i] {
+			if !e.control {
+				stack = append(stack, e.node)
+			}
+		}
+		return stack
+	})
+}
+
 // descendants are the roots and every node that reads them through data
 // edges, directly or not.
 func (g *nodeGraph) descendants(roots []int) map[int]bool {

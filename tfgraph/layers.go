@@ -146,14 +146,17 @@ func (b *builder) batchNorm(s *op.Scope, x tf.Output, bn *batchNormVars, axes []
 	mean, variance := bn.mean.Read, bn.variance.Read
 	var updates []*tf.Operation
 	if train {
-		ax := op.Const(s.SubScope("axes"), axes)
-		mean = op.Mean(s.SubScope("mean"), x, ax)
-		// As tf.nn.moments: the variance's gradient through the mean is zero.
-		sq := op.SquaredDifference(s, x, op.StopGradient(s, mean))
-		variance = op.Mean(s.SubScope("variance"), sq, ax)
 		if b.opt.Replication != nil {
+			// The global batch's statistics (syncbn.go), which the chief's
+			// update moves the moving averages towards.
+			mean, variance = b.syncMoments(s, x, bn, axes)
 			b.bnStats = append(b.bnStats, bnStat{bn: bn, mean: mean, variance: variance, scope: s})
 		} else {
+			ax := op.Const(s.SubScope("axes"), axes)
+			mean = op.Mean(s.SubScope("mean"), x, ax)
+			// As tf.nn.moments: the variance's gradient through the mean is zero.
+			sq := op.SquaredDifference(s, x, op.StopGradient(s, mean))
+			variance = op.Mean(s.SubScope("variance"), sq, ax)
 			updates = movingAverages(s, bn, mean, variance)
 		}
 	}
@@ -163,9 +166,9 @@ func (b *builder) batchNorm(s *op.Scope, x tf.Output, bn *batchNormVars, axes []
 	return op.AddV2(s.SubScope("out"), op.Mul(s.SubScope("scale"), x, inv), shift), updates
 }
 
-// bnStat is one batch normalisation's training statistics, for
-// syncBatchNorm: the op scope of its layer, its variables, and the batch
-// mean and (biased) variance.
+// bnStat is one batch normalisation's training statistics on a cluster:
+// the op scope of its layer, its variables, and the global batch's mean and
+// (biased) variance.
 type bnStat struct {
 	bn             *batchNormVars
 	mean, variance tf.Output

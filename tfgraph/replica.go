@@ -120,22 +120,18 @@ func (b *builder) syncGradients(m *Model, vars []*Variable, grads []tf.Output) (
 		mean[i] = accumulate(v.Name, b.devices[v.Name], tf.MakeShape(v.Shape...), grads[i])
 	}
 	sync.MeanLoss = accumulate("loss", r.psDevice(0), tf.ScalarShape(), m.Cost)
-	// Batch normalisation: each replica normalises its share with its
-	// share's statistics (as unsynchronised data-parallel batch norm does),
-	// and adds them here; the chief's update moves the moving averages
-	// towards the global batch's, once per step: the shares are equal, so
-	// the mean of their means is the global mean, and the mean of their
-	// E[x²] (variance + mean²) less its square is the global (biased)
-	// variance, as one process computes it on the whole batch.
+	// Batch normalisation: every replica normalised its share with the
+	// global batch's mean and variance (syncbn.go) and adds them here; the
+	// chief's update moves the moving averages towards them once per step,
+	// as one process does with the whole batch. (The replicas' values are
+	// the same bits: their mean is the value.)
 	for _, st := range b.bnStats {
 		bn, dev := st.bn, b.devices[st.bn.mean.Name]
 		shape := tf.MakeShape(bn.mean.Shape...)
-		ex := accumulate(bn.mean.Name, dev, shape, st.mean)
-		ex2 := accumulate(bn.variance.Name, dev, shape,
-			op.AddV2(st.scope.SubScope("mean_of_squares"), st.variance, op.Square(st.scope.SubScope("square_of_mean"), st.mean)))
+		mean := accumulate(bn.mean.Name, dev, shape, st.mean)
+		variance := accumulate(bn.variance.Name, dev, shape, st.variance)
 		us := s.WithDevice(dev).SubScope(strings.ReplaceAll(bn.mean.Name, "/", "_") + "_global")
-		variance := op.Sub(us.SubScope("variance"), ex2, op.Square(us, ex))
-		m.updates = append(m.updates, movingAverages(us, bn, ex, variance)...)
+		m.updates = append(m.updates, movingAverages(us, bn, mean, variance)...)
 	}
 	sync.Apply = s.AddOperation(tf.OpSpec{Type: "NoOp", Name: "apply", ControlDependencies: applies})
 

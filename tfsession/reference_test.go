@@ -37,6 +37,7 @@ func pythonSteps(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	serveIfAsked()
 	code := testenv.RequirePython(m).Run()
 	if pythonStepsDir != "" {
 		os.RemoveAll(pythonStepsDir)
