@@ -114,9 +114,9 @@ func (r *run) onCluster(ctx context.Context) error {
 	return r.lead(ctx, blame)
 }
 
-// lead is the chief's part: the loop of Train, whose step adds the chief's
-// share of the gradients, applies the replicas' mean and releases the next
-// step to the other replicas.
+// lead is the chief's part: the loop of Train, whose step releases the step
+// to the other replicas, adds the chief's share of the gradients and
+// applies the replicas' mean.
 func (r *run) lead(ctx context.Context, blame func(error) error) error {
 	// The chief's share of each global batch: sliced from the whole batch,
 	// which its epoch reports evaluate as one process does; streamed, only
@@ -129,12 +129,7 @@ func (r *run) lead(ctx context.Context, blame func(error) error) error {
 		}
 		share = func(b *pixels.Batch) *pixels.Batch { return b }
 	}
-	r.stepper = &chiefStep{sess: r.sess, local: r.local, steps: r.steps, share: share, blame: blame}
-	if r.res.Step < r.steps {
-		if err := r.sess.SyncRelease(int64(r.res.Step)); err != nil {
-			return blame(err)
-		}
-	}
+	r.stepper = &chiefStep{sess: r.sess, local: r.local, share: share, blame: blame}
 	return r.train(ctx)
 }
 

@@ -38,22 +38,24 @@ func (l localStep) finish() error                                { return nil }
 // nodes that no checkpoint should).
 type chiefStep struct {
 	sess, local *tfsession.Session
-	steps       int                               // the step count to reach
 	share       func(*pixels.Batch) *pixels.Batch // the chief's share of a global batch
 	blame       func(error) error                 // names a peer that is gone
 }
 
+// step releases the step to the other replicas just before the chief's own
+// share: a replica's step may wait on the chief's (synchronised batch norm
+// exchanges statistics within it), so a step the chief might not run (an
+// early stop decided at an epoch's end) is never released, and the replicas
+// wait for their token, whose timeouts name a peer that is gone, while the
+// chief reports, validates and saves.
 func (c *chiefStep) step(b *pixels.Batch, step int) (float32, error) {
+	if err := c.sess.SyncRelease(int64(step)); err != nil {
+		return 0, c.blame(err)
+	}
 	if err := c.sess.SyncApply(c.share(b), step); err != nil {
 		return 0, c.blame(err)
 	}
 	loss, err := c.sess.SyncUpdate()
-	if err != nil {
-		return 0, c.blame(err)
-	}
-	if step+1 < c.steps {
-		err = c.sess.SyncRelease(int64(step + 1))
-	}
 	return loss, c.blame(err)
 }
 
