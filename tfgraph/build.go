@@ -423,9 +423,6 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 	var grads []tf.Output
 	var err error
 	if len(b.syncNorms) > 0 {
-		if ls != nil {
-			return errors.New("gradients: loss scaling with synchronised batch normalisation is not built")
-		}
 		grads, err = b.syncGradientsOf(cost, xs)
 	} else if grads, err = b.g.AddGradients("", []tf.Output{cost}, xs, nil); err != nil {
 		err = gradientError(err)
@@ -449,21 +446,12 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 		}
 	}
 	gradOps := make([]*tf.Operation, len(grads))
+	m.Grads = grads
 	if ls != nil {
-		// Adam reads the unscaled gradients through a Switch that is dead
-		// on a step that overflowed; the gate waits for the unscaled values.
-		unscaled, switched, err := b.unscale(ls, vars, grads)
-		if err != nil {
+		if m.Grads, err = b.divide(ls, vars, grads); err != nil {
 			return err
 		}
-		m.LossScaling, m.updates = ls, append(m.updates, ls.update...)
-		m.Grads = unscaled
-		for i, g := range unscaled {
-			gradOps[i] = g.Op
-		}
-		grads = switched
-	} else {
-		m.Grads = grads
+		grads = m.Grads
 	}
 
 	// Reference variables are read without a copy, so an ApplyAdam that ran
@@ -479,10 +467,17 @@ func (b *builder) adam(m *Model, vars []*Variable) error {
 		}
 		grads, tuneGrads = all[:len(vars)], all[len(vars):]
 	}
-	if ls == nil {
-		for i, g := range grads {
-			gradOps[i] = g.Op
+	for i, g := range grads {
+		gradOps[i] = g.Op
+	}
+	if ls != nil {
+		// Adam reads the unscaled gradients through a Switch that is dead
+		// on a step that overflowed (on a cluster: on any replica, through
+		// their mean); the gate waits for the unscaled values.
+		if grads, err = b.whenFinite(ls, vars, grads); err != nil {
+			return err
 		}
+		m.LossScaling, m.updates = ls, append(m.updates, ls.update...)
 	}
 	for _, g := range tuneGrads {
 		gradOps = append(gradOps, g.Op)

@@ -1,8 +1,6 @@
 package tfgraph
 
 import (
-	"errors"
-
 	tf "github.com/wamuir/graft/tensorflow"
 )
 
@@ -42,9 +40,6 @@ type LossScaling struct {
 // scaleCost returns cost × S and the variables of S, whose initialisers
 // join m.ScaleInit.
 func (b *builder) scaleCost(m *Model, cost tf.Output) (tf.Output, *LossScaling, error) {
-	if b.opt.Replication != nil {
-		return tf.Output{}, nil, errors.New("loss scaling (float16 training) cannot be used on a cluster yet")
-	}
 	ls := &LossScaling{
 		Scale: b.variable(lossScaleName, []int64{}, false, b.constant(lossScaleName+"/initial_value", float32(LossScaleInitial))),
 		Good:  b.variable(lossScaleGood, []int64{}, false, b.constant(lossScaleGood+"/initial_value", float32(0))),
@@ -62,19 +57,38 @@ func (b *builder) scaleCost(m *Model, cost tf.Output) (tf.Output, *LossScaling, 
 // (and the beta-power updates after those) unrun on a step that overflowed.
 // It also adds the updates of S.
 func (b *builder) unscale(ls *LossScaling, vars []*Variable, grads []tf.Output) (unscaled, switched []tf.Output, err error) {
+	if unscaled, err = b.divide(ls, vars, grads); err != nil {
+		return nil, nil, err
+	}
+	switched, err = b.whenFinite(ls, vars, unscaled)
+	return unscaled, switched, err
+}
+
+// divide returns the gradients divided by S.
+func (b *builder) divide(ls *LossScaling, vars []*Variable, grads []tf.Output) ([]tf.Output, error) {
 	inv := b.add(tf.OpSpec{Type: "Reciprocal", Name: lossScaleName + "/inverse", Input: []tf.Input{ls.Scale.Read}})
 	if inv == nil {
-		return nil, nil, b.s.Err()
+		return nil, b.s.Err()
 	}
-	unscaled = make([]tf.Output, len(grads))
-	allFinite := make([]tf.Input, len(grads))
+	unscaled := make([]tf.Output, len(grads))
 	for i, g := range grads {
-		name := lossScaleName + "/unscale_" + vars[i].Name
-		u := b.add(tf.OpSpec{Type: "Mul", Name: name, Input: []tf.Input{g, inv.Output(0)}})
+		u := b.add(tf.OpSpec{Type: "Mul", Name: lossScaleName + "/unscale_" + vars[i].Name, Input: []tf.Input{g, inv.Output(0)}})
 		if u == nil {
-			return nil, nil, b.s.Err()
+			return nil, b.s.Err()
 		}
 		unscaled[i] = u.Output(0)
+	}
+	return unscaled, nil
+}
+
+// whenFinite passes each unscaled gradient on through a Switch that is dead
+// unless all are finite, and adds the updates of S. On a cluster the
+// gradients are the replicas' mean: one replica's overflow skips the step
+// for all, and S changes once, on the parameter server.
+func (b *builder) whenFinite(ls *LossScaling, vars []*Variable, unscaled []tf.Output) (switched []tf.Output, err error) {
+	allFinite := make([]tf.Input, len(unscaled))
+	for i := range unscaled {
+		name := lossScaleName + "/unscale_" + vars[i].Name
 		axes := make([]int32, len(vars[i].Shape))
 		for d := range axes {
 			axes[d] = int32(d)
@@ -82,24 +96,24 @@ func (b *builder) unscale(ls *LossScaling, vars []*Variable, grads []tf.Output) 
 		fin := b.add(tf.OpSpec{Type: "IsFinite", Name: name + "/is_finite", Input: []tf.Input{unscaled[i]}})
 		all := b.add(tf.OpSpec{Type: "All", Name: name + "/all_finite", Input: []tf.Input{fin.Output(0), b.constant(name+"/axes", axes)}})
 		if all == nil {
-			return nil, nil, b.s.Err()
+			return nil, b.s.Err()
 		}
 		allFinite[i] = all.Output(0)
 	}
 	packed := b.add(tf.OpSpec{Type: "Pack", Name: lossScaleName + "/finite_each", Input: []tf.Input{tf.OutputList(outputs(allFinite))}})
 	if packed == nil {
-		return nil, nil, b.s.Err()
+		return nil, b.s.Err()
 	}
 	finite := b.add(tf.OpSpec{Type: "All", Name: lossScaleName + "/finite", Input: []tf.Input{packed.Output(0), b.constant(lossScaleName+"/finite_axes", []int32{0})}})
 	if finite == nil {
-		return nil, nil, b.s.Err()
+		return nil, b.s.Err()
 	}
 	ls.finite = finite.Output(0)
-	switched = make([]tf.Output, len(grads))
+	switched = make([]tf.Output, len(unscaled))
 	for i, u := range unscaled {
 		sw := b.add(tf.OpSpec{Type: "Switch", Name: lossScaleName + "/apply_" + vars[i].Name, Input: []tf.Input{u, ls.finite}})
 		if sw == nil {
-			return nil, nil, b.s.Err()
+			return nil, b.s.Err()
 		}
 		switched[i] = sw.Output(1) // the true branch: dead when a gradient is not finite
 	}
@@ -115,14 +129,14 @@ func (b *builder) unscale(ls *LossScaling, vars []*Variable, grads []tf.Output) 
 	doubled := b.add(tf.OpSpec{Type: "Mul", Name: lossScaleName + "/doubled", Input: []tf.Input{ls.Scale.Read, b.constant(lossScaleName+"/two", float32(2))}})
 	halved := b.add(tf.OpSpec{Type: "Mul", Name: lossScaleName + "/halved", Input: []tf.Input{ls.Scale.Read, b.constant(lossScaleName+"/half", float32(0.5))}})
 	if halved == nil {
-		return nil, nil, b.s.Err()
+		return nil, b.s.Err()
 	}
 	keptOrDoubled := b.add(tf.OpSpec{Type: "SelectV2", Name: lossScaleName + "/kept_or_doubled", Input: []tf.Input{grow.Output(0), doubled.Output(0), ls.Scale.Read}})
 	newScale := b.add(tf.OpSpec{Type: "SelectV2", Name: lossScaleName + "/new_scale", Input: []tf.Input{ls.finite, keptOrDoubled.Output(0), halved.Output(0)}})
 	goodOrReset := b.add(tf.OpSpec{Type: "SelectV2", Name: lossScaleName + "/good_or_reset", Input: []tf.Input{grow.Output(0), zero, next.Output(0)}})
 	newGood := b.add(tf.OpSpec{Type: "SelectV2", Name: lossScaleName + "/new_good", Input: []tf.Input{ls.finite, goodOrReset.Output(0), zero}})
 	if newGood == nil {
-		return nil, nil, b.s.Err()
+		return nil, b.s.Err()
 	}
 	for _, a := range []struct {
 		v   *Variable
@@ -132,7 +146,7 @@ func (b *builder) unscale(ls *LossScaling, vars []*Variable, grads []tf.Output) 
 			Input: []tf.Input{a.v.Ref, a.val},
 			Attrs: map[string]any{"validate_shape": true, "use_locking": true}}))
 	}
-	return unscaled, switched, b.s.Err()
+	return switched, b.s.Err()
 }
 
 // growthSteps is lossScaleGrowth, or BuildOptions.LossScaleGrowth.

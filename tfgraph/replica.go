@@ -79,6 +79,9 @@ func (r *Replication) devices(net network.Network) map[string]string {
 		d[name], d[name+adamMSuffix], d[name+adamVSuffix] = dev, dev, dev
 	}
 	d[network.Beta1PowerName], d[network.Beta2PowerName] = d[network.VariableName(0)], d[network.VariableName(0)]
+	// The loss scale (float16 training), which every replica multiplies its
+	// cost by and the chief updates: on the first parameter server.
+	d[lossScaleName], d[lossScaleGood] = r.psDevice(0), r.psDevice(0)
 	if net.BatchNorm {
 		// Batch normalisation's variables too, round-robin after the
 		// others: gamma and beta with their Adam slots, the moving averages.

@@ -40,10 +40,18 @@ func (s *Session) RestoreVariables(prefix string) error {
 	if _, err := s.s.Run(map[tf.Output]*tf.Tensor{s.Model.Saver.Filename: t}, nil, []*tf.Operation{s.Model.Saver.Restore}); err != nil {
 		return fmt.Errorf("restoring variables from %s: %w", prefix, err)
 	}
-	if len(s.Model.ScaleInit) > 0 { // the loss scale is not saved: it starts again
-		if _, err := s.s.Run(nil, nil, s.Model.ScaleInit); err != nil {
-			return fmt.Errorf("initialising the loss scale: %w", err)
-		}
+	return s.InitLossScale() // the loss scale is not saved: it starts again
+}
+
+// InitLossScale sets the loss scale (float16 training) to its initial value;
+// a model without one is left alone. A cluster's chief calls it after
+// setting the variables on the parameter servers.
+func (s *Session) InitLossScale() error {
+	if len(s.Model.ScaleInit) == 0 {
+		return nil
+	}
+	if _, err := s.s.Run(nil, nil, s.Model.ScaleInit); err != nil {
+		return fmt.Errorf("initialising the loss scale: %w", err)
 	}
 	return nil
 }

@@ -161,7 +161,7 @@ func (r *run) initCluster(net network.Network, local tfsession.SessionConfig) er
 	if err := r.sess.SetVariables(vals); err != nil {
 		return fmt.Errorf("initialising the cluster's variables: %w", err)
 	}
-	return nil
+	return r.sess.InitLossScale()
 }
 
 // replicate is a replica other than the chief: it waits for the chief's

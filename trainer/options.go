@@ -248,11 +248,6 @@ func (o *Options) normalize() error {
 		return &OptionError{Option: "SaveEvery", Value: o.SaveEvery, Reason: "must not be negative"}
 	case o.ClusterTimeout < 0:
 		return &OptionError{Option: "ClusterTimeout", Value: o.ClusterTimeout, Reason: "must be positive"}
-	case o.Cluster != nil && o.lossScale():
-		// A step whose scaled gradients overflow is skipped where they
-		// overflowed: on a cluster the replicas that did not overflow would
-		// wait in the accumulators for its gradients.
-		return &OptionError{Option: "Session.Precision", Value: o.Session.Precision, Reason: "cannot be used on a cluster: fp16's loss scaling skips a step on one replica that the others wait for"}
 	case o.UnfusedGradients && o.Session.Precision != "" && o.Session.Precision != tfsession.F32:
 		return &OptionError{Option: "Session.Precision", Value: o.Session.Precision, Reason: "cannot go with UnfusedGradients (tfcat train --fuse-gradients=false): the tutorial's exact arithmetic is float32"}
 	case o.Conv != nil && len(o.Conv) == 0:

@@ -238,7 +238,6 @@ func TestBadOptions(t *testing.T) {
 		{"plateau factor", func(o *Options) { o.Schedule = Schedule{Kind: Plateau, Factor: 2} }, "Schedule.Factor"},
 		{"keep best without validation", func(o *Options) { o.KeepBest, o.Validation = true, 0 }, "KeepBest"},
 		// What a cluster cannot run (options.go says why).
-		{"fp16 on a cluster", func(o *Options) { o.Cluster, o.Session.Precision = &cluster.Config{}, tfsession.FP16 }, "Session.Precision"},
 		{"fine-tune-bn on a cluster", func(o *Options) {
 			o.Cluster, o.Base, o.FineTune, o.FineTuneBN = &cluster.Config{}, &Base{Path: "backbone"}, "all", true
 		}, "FineTuneBN"},

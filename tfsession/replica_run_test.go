@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -191,3 +192,77 @@ func TestSyncBatchNormGradients(t *testing.T) {
 // TF_ENABLE_ONEDNN_OPTS=0; without the other shares' sums (each replica's
 // own gradient through the statistics) they are 1.4 to 5.5.
 const syncBatchNormSpread = 2e-5
+
+// TestSyncLossScaling: loss scaling (float16 training; here in float32,
+// where S, a power of two, changes no bits) on a cluster. A step on which
+// one replica's gradients are not finite is skipped for all (the chief
+// checks the replicas' mean) and S halves, once, on the parameter server;
+// the next, finite step updates the variables and counts one good step.
+func TestSyncLossScaling(t *testing.T) {
+	n := small(2)
+	b := randomBatch(rand.New(rand.NewPCG(1, 2)), n, 8)
+	const replicas = 2
+	workers := startCluster(t, replicas)
+	sessions := make([]*Session, replicas)
+	for r, c := range workers {
+		m := mustBuild(t, n, tfgraph.BuildOptions{Seed: 5, LossScale: true,
+			Replication: &tfgraph.Replication{PSTasks: 1, Replicas: replicas, PSJob: "ps", Rank: r}})
+		cfg := SessionConfig{IntraOpThreads: 1, InterOpThreads: 2, Device: DeviceCPU,
+			Target: "grpc://" + c.Address(c.Task), DeviceFilters: c.DeviceFilters(), OperationTimeout: time.Minute}
+		var err error
+		if sessions[r], err = NewSession(m, cfg); err != nil {
+			t.Fatal(err)
+		}
+		defer sessions[r].Close()
+	}
+	chief := sessions[0]
+	if err := chief.Init(); err != nil {
+		t.Fatal(err)
+	}
+	img, cls, half := n.Height*n.Width*n.Channels, n.Classes, b.N/replicas
+	step := func(k int, nan bool) {
+		t.Helper()
+		for r, s := range sessions {
+			share := &Batch{X: slices.Clone(b.X[r*half*img : (r+1)*half*img]), Y: b.Y[r*half*cls : (r+1)*half*cls], N: half}
+			if nan && r == 1 {
+				share.X[0] = float32(math.NaN())
+			}
+			if err := s.SyncApply(share, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := chief.SyncUpdate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scale := func(wantS float32, wantGood int) {
+		t.Helper()
+		s, good, ok, err := chief.LossScale()
+		if err != nil || !ok || s != wantS || good != wantGood {
+			t.Errorf("loss scale %g after %d good steps (%v, %v), want %g after %d", s, good, ok, err, wantS, wantGood)
+		}
+	}
+	before, err := chief.VariableValues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(0, true)
+	scale(tfgraph.LossScaleInitial/2, 0)
+	after, err := chief.VariableValues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range before {
+		if !slices.Equal(after[name], v) {
+			t.Errorf("%s changed on a step that replica 1 overflowed", name)
+		}
+	}
+	step(1, false)
+	scale(tfgraph.LossScaleInitial/2, 1)
+	if after, err = chief.VariableValues(); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(after["Variable"], before["Variable"]) {
+		t.Error("a finite step left the weights as they were")
+	}
+}
