@@ -11,11 +11,13 @@ import (
 
 // Why fine-tuning is refused where it is (Options.Validate).
 const (
-	// The backbone's batch norms in training mode keep their moving
-	// statistics on each replica, which the chief's checkpoint (written
-	// from the parameter servers' variables) would not see updated; they
-	// would need the head's batch norm's placement and averaging.
-	fineTuneBNOnCluster = "cannot be used on a cluster yet: the backbone's moving statistics would stay on each replica"
+	// The backbone's batch norms in training mode would have to normalise
+	// with the global batch's statistics, as the head's do (tfgraph's
+	// syncbn.go), and their moving statistics live on the parameter
+	// servers. The synchronised backward pass is built in segments, one
+	// per batch norm, for a chain of layers: a backbone's residual
+	// connections (MobileNetV2's adds) carry gradients around a segment.
+	fineTuneBNOnCluster = "cannot be used on a cluster yet: synchronising the backbone's batch norms across replicas needs a backward pass through its residual connections that tfcat does not build"
 )
 
 // fineTune is the build option Options.FineTune asks for, or nil.
