@@ -180,12 +180,10 @@ type builder struct {
 	// biased pairs each convolution's or MatMul's output with the AddV2
 	// that adds its bias (see fusable).
 	biased [][2]tf.Output
-	// bnStats are the training path's batch statistics of each batch
-	// normalisation when replicated: the chief's update moves the moving
-	// averages towards them, instead of each replica updating its own.
-	bnStats []bnStat
-	// syncNorms are the same normalisations, for the segmented gradients
-	// of synchronised batch norm (syncbn.go).
+	// syncNorms are the training path's batch normalisations when
+	// replicated, with the global batch's statistics: for the segmented
+	// gradients (syncbn.go), and the chief's update of the moving averages
+	// (instead of each replica updating its own).
 	syncNorms []syncNorm
 	// tuneReads are the backbone's reads of each fine-tuned variable.
 	tuneReads [][]tf.Output

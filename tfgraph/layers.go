@@ -150,7 +150,6 @@ func (b *builder) batchNorm(s *op.Scope, x tf.Output, bn *batchNormVars, axes []
 			// The global batch's statistics (syncbn.go), which the chief's
 			// update moves the moving averages towards.
 			mean, variance = b.syncMoments(s, x, bn, axes)
-			b.bnStats = append(b.bnStats, bnStat{bn: bn, mean: mean, variance: variance, scope: s})
 		} else {
 			ax := op.Const(s.SubScope("axes"), axes)
 			mean = op.Mean(s.SubScope("mean"), x, ax)
@@ -164,15 +163,6 @@ func (b *builder) batchNorm(s *op.Scope, x tf.Output, bn *batchNormVars, axes []
 		op.Const(s.SubScope("epsilon"), float32(BatchNormEpsilon)))), bn.gamma.Read)
 	shift := op.Sub(s, bn.beta.Read, op.Mul(s.SubScope("shift"), mean, inv))
 	return op.AddV2(s.SubScope("out"), op.Mul(s.SubScope("scale"), x, inv), shift), updates
-}
-
-// bnStat is one batch normalisation's training statistics on a cluster:
-// the op scope of its layer, its variables, and the global batch's mean and
-// (biased) variance.
-type bnStat struct {
-	bn             *batchNormVars
-	mean, variance tf.Output
-	scope          *op.Scope
 }
 
 // movingAverages returns the assignments that move bn's moving averages

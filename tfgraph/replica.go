@@ -128,11 +128,11 @@ func (b *builder) syncGradients(m *Model, vars []*Variable, grads []tf.Output) (
 	// chief's update moves the moving averages towards them once per step,
 	// as one process does with the whole batch. (The replicas' values are
 	// the same bits: their mean is the value.)
-	for _, st := range b.bnStats {
-		bn, dev := st.bn, b.devices[st.bn.mean.Name]
+	for _, n := range b.syncNorms {
+		bn, dev := n.bn, n.device
 		shape := tf.MakeShape(bn.mean.Shape...)
-		mean := accumulate(bn.mean.Name, dev, shape, st.mean)
-		variance := accumulate(bn.variance.Name, dev, shape, st.variance)
+		mean := accumulate(bn.mean.Name, dev, shape, n.mean)
+		variance := accumulate(bn.variance.Name, dev, shape, n.variance)
 		us := s.WithDevice(dev).SubScope(strings.ReplaceAll(bn.mean.Name, "/", "_") + "_global")
 		m.updates = append(m.updates, movingAverages(us, bn, mean, variance)...)
 	}

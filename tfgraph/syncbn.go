@@ -42,10 +42,11 @@ import (
 // gradients wait on its takes, so one step's values never mix with the next.
 
 // syncNorm is one batch normalisation of a replicated training path: its
-// input, the global statistics it normalised with, the shape of those, and
-// the scope and device its exchanges use.
+// variables and input, the global statistics it normalised with, the shape
+// of those, and the scope and device its exchanges use.
 type syncNorm struct {
 	key            string // the layer's scope: "conv1", "fc1"
+	bn             *batchNormVars
 	u              tf.Output
 	mean, variance tf.Output
 	channels       int64
@@ -93,7 +94,7 @@ func (b *builder) syncMoments(s *op.Scope, x tf.Output, bn *batchNormVars, axes 
 	mean = b.allReduce(s.SubScope("global_mean"), device, "bn/"+key+"/mean", op.Mean(s.SubScope("share_mean"), x, ax), shape, true)
 	sq := op.SquaredDifference(s, x, mean)
 	variance = b.allReduce(s.SubScope("global_variance"), device, "bn/"+key+"/variance", op.Mean(s.SubScope("share_variance"), sq, ax), shape, true)
-	b.syncNorms = append(b.syncNorms, syncNorm{key: key, u: x, mean: mean, variance: variance, channels: shape[0], scope: s, device: device})
+	b.syncNorms = append(b.syncNorms, syncNorm{key: key, bn: bn, u: x, mean: mean, variance: variance, channels: shape[0], scope: s, device: device})
 	return mean, variance
 }
 
