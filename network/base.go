@@ -29,7 +29,7 @@ type Base struct {
 	// models take [0, 1] (Mean 0, Std 255).
 	Mean, Std []float64
 	// Variables names the backbone's variables (from its SavedModel's
-	// object graph) for fine-tuning (tfgraph.FineTuneVars).
+	// object graph) for fine-tuning (backbone.FineTuneVars).
 	Variables []BaseVariable `json:",omitempty"`
 }
 

@@ -1,6 +1,7 @@
 package savedmodel
 
 import (
+	"github.com/tfcat/tfcat/backbone"
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/atomicfile"
 	"github.com/tfcat/tfcat/network"
@@ -89,7 +90,7 @@ func Export(src, outDir string, opt ExportOptions) (*Info, error) {
 	bopt := tfgraph.BuildOptions{InferenceOnly: true}
 	if net.Base != nil {
 		// The backbone travels in the checkpoint's graph.
-		if bopt.Base, err = tfgraph.BackboneFromGraph(meta.GraphDef, net.Base); err != nil {
+		if bopt.Base, err = backbone.FromGraph(meta.GraphDef, net.Base); err != nil {
 			return nil, fmt.Errorf("%s: %w", prefix+checkpoint.MetaSuffix, err)
 		}
 	}

@@ -34,7 +34,7 @@ func FuzzSavedModel(f *testing.F) {
 		}
 		fuzzlimit.Check(t, "reading a saved_model.pb", func() {
 			Inspect(out)
-			meta, err := readServeGraph(out)
+			meta, err := checkpoint.ReadServeGraph(out)
 			if err != nil || meta.GraphDef == nil {
 				return
 			}

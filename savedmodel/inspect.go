@@ -38,7 +38,7 @@ type Info struct {
 
 // Inspect reads dir/saved_model.pb and describes its "serve" MetaGraph.
 func Inspect(dir string) (*Info, error) {
-	meta, err := readServeGraph(dir)
+	meta, err := checkpoint.ReadServeGraph(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -59,12 +59,12 @@ func describe(dir string, meta *corepb.MetaGraphDef) (*Info, error) {
 	}
 	if sig := meta.SignatureDef[SignatureKey]; sig != nil {
 		if ti, _, err := pickInput(sig); err == nil {
-			if d := dims(ti); len(d) == 4 {
+			if d := checkpoint.TensorInfoDims(ti); len(d) == 4 {
 				in.Height, in.Width, in.Channels = int(d[1]), int(d[2]), int(d[3])
 			}
 		}
 		if ti, _, err := pickProbabilities(sig); err == nil {
-			if d := dims(ti); len(d) == 2 {
+			if d := checkpoint.TensorInfoDims(ti); len(d) == 2 {
 				in.NumClasses = int(d[1])
 			}
 		}
@@ -100,17 +100,6 @@ func assetClasses(dir string, meta *corepb.MetaGraphDef) ([]string, error) {
 		return strings.Split(text, "\n"), nil
 	}
 	return nil, nil
-}
-
-func dims(ti *corepb.TensorInfo) []int64 {
-	if ti.GetTensorShape() == nil || ti.GetTensorShape().UnknownRank {
-		return nil
-	}
-	d := make([]int64, len(ti.TensorShape.Dim))
-	for i, x := range ti.TensorShape.Dim {
-		d[i] = x.Size
-	}
-	return d
 }
 
 // pickInput is the signature's image input: "images", or its only input.

@@ -43,7 +43,7 @@ func Load(dir string, cfg tfsession.SessionConfig) (*Model, error) {
 
 // LoadWithOptions opens the SavedModel in dir.
 func LoadWithOptions(dir string, opt LoadOptions) (*Model, error) {
-	meta, err := readServeGraph(dir)
+	meta, err := checkpoint.ReadServeGraph(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func LoadWithOptions(dir string, opt LoadOptions) (*Model, error) {
 	if p.Pred, err = m.output(s.Outputs[outKey].Name); err != nil {
 		return fail(err)
 	}
-	d := dims(inInfo)
+	d := checkpoint.TensorInfoDims(inInfo)
 	if len(d) != 4 {
 		d, _ = p.X.Shape().ToSlice()
 	}
@@ -118,7 +118,7 @@ func LoadWithOptions(dir string, opt LoadOptions) (*Model, error) {
 		return fail(fmt.Errorf("input %s has shape %v; tfcat needs [batch, height, width, channels]", inKey, d))
 	}
 	p.Height, p.Width, p.Channels = int(d[1]), int(d[2]), int(d[3])
-	d = dims(outInfo)
+	d = checkpoint.TensorInfoDims(outInfo)
 	if len(d) != 2 || d[1] <= 0 {
 		d, _ = p.Pred.Shape().ToSlice()
 	}

@@ -31,9 +31,9 @@ import (
 // Names inside an export.
 const (
 	// Tag is the MetaGraphDef's only tag, the one servers look for.
-	Tag = "serve"
+	Tag = checkpoint.ServeTag
 	// SignatureKey is the signature TensorFlow Serving uses by default.
-	SignatureKey = "serving_default"
+	SignatureKey = checkpoint.ServingSignatureKey
 	// PredictMethod is the signature's method name.
 	PredictMethod = "tensorflow/serving/predict"
 
@@ -54,9 +54,9 @@ const (
 	classNamesAssetOp = "class_names_asset"
 
 	// ModelFile, VariablesDir, VariablesName and AssetsDir lay out the folder.
-	ModelFile     = "saved_model.pb"
-	VariablesDir  = "variables"
-	VariablesName = "variables" // checkpoint prefix inside VariablesDir
+	ModelFile     = checkpoint.SavedModelFile
+	VariablesDir  = checkpoint.SavedModelVariablesDir
+	VariablesName = checkpoint.SavedModelVariablesName // checkpoint prefix inside VariablesDir
 	AssetsDir     = "assets"
 
 	// assetFilepathsCollection is tf.GraphKeys.ASSET_FILEPATHS.
@@ -69,3 +69,7 @@ var (
 	probabilitiesTensor = checkpoint.TensorName(network.PredictionName, 0)
 	classesTensor       = checkpoint.TensorName(ClassesOpName, 0)
 )
+
+// IsSavedModel reports whether dir is a folder holding a saved_model.pb
+// (checkpoint.IsSavedModel).
+func IsSavedModel(dir string) bool { return checkpoint.IsSavedModel(dir) }

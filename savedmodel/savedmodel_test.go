@@ -110,7 +110,7 @@ func TestExportLoadsInGo(t *testing.T) {
 	}
 
 	// The graph is the inference graph only: no optimizer, labels or cost.
-	sm, err := readModelFile(out)
+	sm, err := checkpoint.ReadSavedModel(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestLoadRefusesUnknownOps(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Make the prediction depend on a node that writes a file.
-	sm, err := readModelFile(out)
+	sm, err := checkpoint.ReadSavedModel(out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,15 @@
 package tfgraph
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
-	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
-	nodepb "github.com/wamuir/graft/tensorflow/core/framework/node_def_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tfcat/tfcat/backbone"
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/network"
 )
@@ -20,73 +18,17 @@ import (
 // BasePrefix ("base/..."), and the head reads the backbone's features from
 // the Identity FeaturesName, which training on cached features feeds.
 const (
-	BasePrefix   = "base"
+	BasePrefix   = backbone.Prefix
 	FeaturesName = "features"
 	// basePreprocess scopes the conversion of tfcat's input (BGR, /255) to
 	// the backbone's own preprocessing.
 	basePreprocess = "base_preprocess"
 )
 
-// Backbone is a backbone's graph, ready for Build (BuildOptions.Base): the
-// nodes a feature extractor needs and the functions they call, with names as
-// in its SavedModel. Keys, when set, map its variables (node names) to their
-// keys in the checkpoint bundle at Variables, from which Session.InitBase
-// loads them; a backbone read back from a tfcat checkpoint has none, its
-// weights being in the checkpoint.
-type Backbone struct {
-	Graph              *graphpb.GraphDef
-	Keys               map[string]string
-	Variables          string
-	Input, Output      string
-	Height, Width      int // the input's size
-	Channels, Features int
-	// Vars names its variables, as its SavedModel does (Base.Variables).
-	Vars []network.BaseVariable
-	// ByTfcat says the SavedModel is a tfcat export (its MetaGraph holds
-	// tfcat's network record), whose input is BGR like every tfcat model's.
-	ByTfcat bool
-}
-
-// BackboneFromGraph is the backbone a tfcat checkpoint's graph holds under
-// BasePrefix: the nodes there, renamed as in the backbone's own graph, and
-// the graph's functions. Its weights come from the checkpoint.
-func BackboneFromGraph(gd *graphpb.GraphDef, base *network.Base) (*Backbone, error) {
-	pre := BasePrefix + "/"
-	out := &graphpb.GraphDef{Versions: gd.Versions, Library: gd.Library}
-	for _, n := range gd.Node {
-		if !strings.HasPrefix(n.Name, pre) {
-			continue
-		}
-		c := proto.Clone(n).(*nodepb.NodeDef)
-		c.Name = strings.TrimPrefix(c.Name, pre)
-		for i, in := range c.Input {
-			ctl := strings.HasPrefix(in, "^")
-			in = strings.TrimPrefix(in, "^")
-			switch {
-			case strings.HasPrefix(in, pre) && ctl:
-				in = "^" + strings.TrimPrefix(in, pre)
-			case strings.HasPrefix(in, pre):
-				in = strings.TrimPrefix(in, pre)
-			case ctl:
-				return nil, fmt.Errorf("backbone node %q waits for %q, outside the backbone", n.Name, in)
-			default:
-				// The image input, mapped to tfcat's preprocessed one.
-				in = base.Input
-			}
-			c.Input[i] = in
-		}
-		out.Node = append(out.Node, c)
-	}
-	if len(out.Node) == 0 {
-		return nil, errors.New("the graph holds no backbone")
-	}
-	return &Backbone{Graph: out, Input: base.Input, Output: base.Output, Features: base.Features}, nil
-}
-
 // importBase adds the backbone under BasePrefix, its input mapped to x
 // converted to the backbone's preprocessing, and returns the features
 // Identity and the backbone's variables (frozen: not trainable).
-func (b *builder) importBase(net network.Network, bb *Backbone, x tf.Output) (tf.Output, []*Variable, error) {
+func (b *builder) importBase(net network.Network, bb *backbone.Backbone, x tf.Output) (tf.Output, []*Variable, error) {
 	base := net.Base
 	pre, err := b.preprocess(base, x, net.Channels)
 	if err != nil {
@@ -96,7 +38,7 @@ func (b *builder) importBase(net network.Network, bb *Backbone, x tf.Output) (tf
 	if b.opt.FineTune != nil {
 		// The variables are read inside the functions' bodies: inlined,
 		// the reads are tensors of the graph, which gradients can target.
-		if graph, err = InlineFunctions(graph); err != nil {
+		if graph, err = backbone.InlineFunctions(graph); err != nil {
 			return tf.Output{}, nil, fmt.Errorf("fine-tune: %w", err)
 		}
 		if len(b.opt.FineTune.Vars) > 0 {
@@ -143,7 +85,7 @@ func (b *builder) importBase(net network.Network, bb *Backbone, x tf.Output) (tf
 			}
 		}
 		if v.Resource {
-			// Outside BasePrefix: BackboneFromGraph takes only the backbone.
+			// Outside BasePrefix: backbone.FromGraph takes only the backbone.
 			rs := b.s.SubScope(fmt.Sprintf("base_read_%d", len(vars)))
 			v.Read = op.ReadVariableOp(rs, v.Ref, tf.Float)
 		} else {
@@ -157,7 +99,7 @@ func (b *builder) importBase(net network.Network, bb *Backbone, x tf.Output) (tf
 
 // baseInit adds "base_init": a RestoreV2 of the backbone's variables from
 // the bundle whose prefix is fed to "base_init/filename", under bb.Keys.
-func (b *builder) baseInit(m *Model, bb *Backbone) error {
+func (b *builder) baseInit(m *Model, bb *backbone.Backbone) error {
 	var keys []string
 	var assigns []*tf.Operation
 	var targets []*Variable

@@ -8,6 +8,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
 
+	"github.com/tfcat/tfcat/backbone"
 	"github.com/tfcat/tfcat/internal/tfc"
 	"github.com/tfcat/tfcat/network"
 )
@@ -65,7 +66,7 @@ type Model struct {
 	// BaseVars are the backbone's variables: frozen, saved and restored
 	// with the others but outside Vars.
 	BaseVars []*Variable
-	backbone *Backbone
+	backbone *backbone.Backbone
 	baseInit *tf.Operation // loads BaseVars from the backbone's SavedModel
 	baseFile tf.Output
 	// TuneVars are the BaseVars fine-tuned (BuildOptions.FineTune), and
@@ -145,7 +146,7 @@ type BuildOptions struct {
 	// schedules. Off, it is the tutorial's Const.
 	ScheduledLearningRate bool
 	// Base is the backbone's graph when Network.Base is set.
-	Base *Backbone
+	Base *backbone.Backbone
 	// FineTune, with Base, trains some of the backbone's variables too.
 	FineTune *FineTune
 	// UnfusedGradients leaves the gradients as the C API builds them: the

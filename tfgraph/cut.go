@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tfcat/tfcat/checkpoint"
+	"github.com/tfcat/tfcat/internal/tfc"
 )
 
 // Cut is where a fine-tuned model's frozen part ends: the tensors that
@@ -109,7 +110,7 @@ func (m *Model) FrozenCut() (*Cut, error) {
 		case strings.HasPrefix(n.Op, "FusedBatchNorm") && n.Attr["is_training"].GetB():
 			sources = append(sources, i)
 		case !statefulFrozen[n.Op]:
-			if d, err := registeredOp(n.Op); err == nil && d.IsStateful {
+			if d, err := tfc.RegisteredOp(n.Op); err == nil && d.IsStateful {
 				sources = append(sources, i)
 			}
 		}

@@ -15,8 +15,8 @@ import (
 	"github.com/wamuir/graft/tensorflow/op"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tfcat/tfcat/backbone"
 	"github.com/tfcat/tfcat/checkpoint"
-	"github.com/tfcat/tfcat/network"
 )
 
 // DefaultBNMomentum is the momentum of the moving statistics' update when
@@ -28,183 +28,8 @@ const DefaultBNMomentum = 0.99
 
 // bnTrainPrefix scopes the training path's copy of the backbone's part
 // above its first fine-tuned batch norm: outside BasePrefix, so that
-// BackboneFromGraph (which takes BasePrefix whole) never reads it back.
+// backbone.FromGraph (which takes BasePrefix whole) never reads it back.
 const bnTrainPrefix = "base_bn_train"
-
-// BatchNormError is the refusal of FineTune.BatchNorm for a batch norm of
-// the backbone whose graph is not the inference arithmetic tfcat rewrites.
-type BatchNormError struct {
-	Layer  string
-	Reason string
-}
-
-func (e *BatchNormError) Error() string { return "fine-tune-bn: " + e.Why() }
-
-// Why names the layer and what is wrong with its graph.
-func (e *BatchNormError) Why() string {
-	return fmt.Sprintf("cannot put batch norm %s in training mode: it %s", e.Layer, e.Reason)
-}
-
-// batchNorm is one batch norm of the inlined backbone in inference form,
-// as Keras's tf.nn.batch_normalization writes it:
-//
-//	add   = AddV2(read(moving_variance), epsilon)
-//	rsqrt = Rsqrt(add)
-//	mul   = Mul(rsqrt, read(gamma))
-//	mul_1 = Mul(x, mul)
-//	mul_2 = Mul(read(moving_mean), mul)
-//	sub   = Sub(read(beta), mul_2)
-//	out   = AddV2(mul_1, sub)
-type batchNorm struct {
-	layer               string
-	mean, variance      string // the moving statistics' VarHandleOps
-	x                   string // the normalised tensor
-	add, mul2           string // the nodes that read the moving statistics
-	addArg, mul2Arg     int    // which of their inputs does
-	batchMean, batchVar string
-}
-
-// findBatchNorms finds, in the inlined backbone gd, the batch norm of each
-// layer in layers, by its variables' names (LAYER/moving_mean,
-// LAYER/moving_variance, LAYER/gamma, LAYER/beta) and the arithmetic
-// around their reads.
-func findBatchNorms(gd *graphpb.GraphDef, vars []network.BaseVariable, layers []string) ([]*batchNorm, error) {
-	byName := map[string]*nodepb.NodeDef{}
-	users := map[string][]*nodepb.NodeDef{}
-	for _, n := range gd.Node {
-		byName[n.Name] = n
-		for _, s := range n.Input {
-			if !strings.HasPrefix(s, "^") {
-				users[checkpoint.NodeName(s)] = append(users[checkpoint.NodeName(s)], n)
-			}
-		}
-	}
-	node := map[string]string{} // variable name -> VarHandleOp
-	for _, v := range vars {
-		node[v.Name] = v.Node
-	}
-	// read is the variable's only ReadVariableOp on a data path.
-	read := func(layer, v string) (string, error) {
-		h, ok := node[layer+"/"+v]
-		if !ok {
-			return "", &BatchNormError{layer, "has no variable " + v}
-		}
-		var reads []string
-		for _, u := range users[h] {
-			if u.Op == "ReadVariableOp" && len(users[u.Name]) > 0 {
-				reads = append(reads, u.Name)
-			}
-		}
-		if len(reads) != 1 {
-			return "", &BatchNormError{layer, fmt.Sprintf("reads %s %d times in the backbone's graph, not once", v, len(reads))}
-		}
-		return reads[0], nil
-	}
-	// only is the only user of name, which must be an op of type typ.
-	only := func(layer, name string, typ ...string) (*nodepb.NodeDef, error) {
-		u := users[name]
-		if len(u) != 1 || !slices.Contains(typ, u[0].Op) {
-			return nil, &BatchNormError{layer, fmt.Sprintf("is not the inference arithmetic tfcat knows: %s does not feed one %s", name, strings.Join(typ, " or "))}
-		}
-		return u[0], nil
-	}
-	// other is the input of n that is not from node from, with its index.
-	other := func(n *nodepb.NodeDef, from string) (string, int) {
-		if len(n.Input) < 2 {
-			return "", -1
-		}
-		for i := range 2 {
-			if checkpoint.NodeName(n.Input[i]) == from {
-				return n.Input[1-i], 1 - i
-			}
-		}
-		return "", -1
-	}
-	wrong := func(layer, what string) error {
-		return &BatchNormError{layer, "is not the inference arithmetic tfcat knows: " + what}
-	}
-	var out []*batchNorm
-	for _, layer := range layers {
-		if _, ok := node[layer+"/moving_mean"]; !ok {
-			continue // not a batch norm
-		}
-		bn := &batchNorm{layer: layer, mean: node[layer+"/moving_mean"], variance: node[layer+"/moving_variance"]}
-		rm, err := read(layer, "moving_mean")
-		if err != nil {
-			return nil, err
-		}
-		rv, err := read(layer, "moving_variance")
-		if err != nil {
-			return nil, err
-		}
-		rg, err := read(layer, "gamma")
-		if err != nil {
-			return nil, err
-		}
-		rb, err := read(layer, "beta")
-		if err != nil {
-			return nil, err
-		}
-		add, err := only(layer, rv, "AddV2", "Add")
-		if err != nil {
-			return nil, err
-		}
-		eps, k := other(add, rv)
-		if e := byName[checkpoint.NodeName(eps)]; e == nil || e.Op != "Const" {
-			return nil, wrong(layer, "the moving variance is not added to a constant epsilon")
-		}
-		bn.add, bn.addArg = add.Name, 1-k
-		rsqrt, err := only(layer, add.Name, "Rsqrt")
-		if err != nil {
-			return nil, err
-		}
-		mul, err := only(layer, rsqrt.Name, "Mul")
-		if err != nil {
-			return nil, err
-		}
-		if g, _ := other(mul, rsqrt.Name); checkpoint.NodeName(g) != rg {
-			return nil, wrong(layer, "gamma does not scale 1/sqrt(variance+epsilon)")
-		}
-		mul2, err := only(layer, rm, "Mul")
-		if err != nil {
-			return nil, err
-		}
-		if s, k := other(mul2, rm); checkpoint.NodeName(s) != mul.Name {
-			return nil, wrong(layer, "the moving mean is not multiplied by the scale")
-		} else {
-			bn.mul2, bn.mul2Arg = mul2.Name, 1-k
-		}
-		var mul1 *nodepb.NodeDef
-		for _, u := range users[mul.Name] {
-			if u.Name != mul2.Name {
-				if mul1 != nil || u.Op != "Mul" {
-					return nil, wrong(layer, "the scale feeds more than the input's and the mean's products")
-				}
-				mul1 = u
-			}
-		}
-		if mul1 == nil {
-			return nil, wrong(layer, "the scale multiplies no input")
-		}
-		bn.x, _ = other(mul1, mul.Name)
-		sub, err := only(layer, mul2.Name, "Sub")
-		if err != nil {
-			return nil, err
-		}
-		if len(sub.Input) < 2 || checkpoint.NodeName(sub.Input[0]) != rb || checkpoint.NodeName(sub.Input[1]) != mul2.Name {
-			return nil, wrong(layer, "beta minus the scaled mean is not the offset")
-		}
-		sum, err := only(layer, sub.Name, "AddV2", "Add")
-		if err != nil {
-			return nil, err
-		}
-		if o, _ := other(sum, sub.Name); checkpoint.NodeName(o) != mul1.Name {
-			return nil, wrong(layer, "the offset is not added to the scaled input")
-		}
-		out = append(out, bn)
-	}
-	return out, nil
-}
 
 // fineTuneBN puts the batch norms of the fine-tuned layers into training
 // mode on the training path, as Keras's training=True does: the part of
@@ -216,7 +41,7 @@ func findBatchNorms(gd *graphpb.GraphDef, vars []network.BaseVariable, layers []
 // the moving statistics the checkpoint holds. It returns the training
 // path's features.
 func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
-	gd, err := InlineFunctions(m.backbone.Graph)
+	gd, err := backbone.InlineFunctions(m.backbone.Graph)
 	if err != nil {
 		return tf.Output{}, fmt.Errorf("fine-tune-bn: %w", err)
 	}
@@ -231,7 +56,7 @@ func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
 			layers = append(layers, l)
 		}
 	}
-	bns, err := findBatchNorms(gd, vars, layers)
+	bns, err := backbone.FindBatchNorms(gd, vars, layers)
 	if err != nil {
 		return tf.Output{}, err
 	}
@@ -256,7 +81,7 @@ func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
 	copied := map[string]bool{}
 	var stack []string
 	for _, bn := range bns {
-		stack = append(stack, bn.add, bn.mul2)
+		stack = append(stack, bn.Add, bn.Mul2)
 	}
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
@@ -321,28 +146,27 @@ func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
 	}
 	f32 := &attrpb.AttrValue{Value: &attrpb.AttrValue_Type{Type: typespb.DataType_DT_FLOAT}}
 	for _, bn := range bns {
-		x, err := ref(bn.x)
+		x, err := ref(bn.X)
 		if err != nil {
 			return tf.Output{}, err
 		}
-		xn, xi, _ := checkpoint.ParseTensorName(bn.x)
+		xn, xi, _ := checkpoint.ParseTensorName(bn.X)
 		xo := b.g.Operation(BasePrefix + "/" + xn)
 		if xo == nil {
-			return tf.Output{}, &BatchNormError{bn.layer, "normalises a tensor the graph lacks"}
+			return tf.Output{}, &backbone.BatchNormError{Layer: bn.Layer, Reason: "normalises a tensor the graph lacks"}
 		}
 		rank := xo.Output(xi).Shape().NumDimensions()
 		if rank < 2 {
-			return tf.Output{}, &BatchNormError{bn.layer, "normalises a tensor of unknown rank"}
+			return tf.Output{}, &backbone.BatchNormError{Layer: bn.Layer, Reason: "normalises a tensor of unknown rank"}
 		}
 		axes := make([]int32, rank-1)
 		for i := range axes {
 			axes[i] = int32(i)
 		}
-		pre := bn.add + "/_fine_tune_bn/"
-		bn.batchMean, bn.batchVar = pre+"mean", pre+"variance"
-		for _, name := range []string{pre + "axes", bn.batchMean, pre + "stop_gradient", pre + "squared_difference", bn.batchVar} {
+		pre, batchMean, batchVar := batchStats(bn)
+		for _, name := range []string{pre + "axes", batchMean, pre + "stop_gradient", pre + "squared_difference", batchVar} {
 			if byName[name] != nil {
-				return tf.Output{}, &BatchNormError{bn.layer, "has a node named " + name + " already"}
+				return tf.Output{}, &backbone.BatchNormError{Layer: bn.Layer, Reason: "has a node named " + name + " already"}
 			}
 		}
 		axesNode := &nodepb.NodeDef{Name: pre + "axes", Op: "Const", Attr: map[string]*attrpb.AttrValue{
@@ -357,18 +181,19 @@ func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
 		}
 		// tf.nn.moments: the variance is the mean of the squared
 		// differences from the mean, through which no gradient goes.
-		part.Node = append(part.Node, axesNode, mean(bn.batchMean, x),
-			&nodepb.NodeDef{Name: pre + "stop_gradient", Op: "StopGradient", Input: []string{bn.batchMean}, Attr: map[string]*attrpb.AttrValue{"T": f32}},
+		part.Node = append(part.Node, axesNode, mean(batchMean, x),
+			&nodepb.NodeDef{Name: pre + "stop_gradient", Op: "StopGradient", Input: []string{batchMean}, Attr: map[string]*attrpb.AttrValue{"T": f32}},
 			&nodepb.NodeDef{Name: pre + "squared_difference", Op: "SquaredDifference", Input: []string{x, pre + "stop_gradient"}, Attr: map[string]*attrpb.AttrValue{"T": f32}},
-			mean(bn.batchVar, pre+"squared_difference"))
+			mean(batchVar, pre+"squared_difference"))
 	}
 	for _, c := range part.Node {
 		for _, bn := range bns {
+			_, batchMean, batchVar := batchStats(bn)
 			switch c.Name {
-			case bn.add:
-				c.Input[bn.addArg] = bn.batchVar
-			case bn.mul2:
-				c.Input[bn.mul2Arg] = bn.batchMean
+			case bn.Add:
+				c.Input[bn.AddArg] = batchVar
+			case bn.Mul2:
+				c.Input[bn.Mul2Arg] = batchMean
 			}
 		}
 	}
@@ -389,12 +214,13 @@ func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
 	}
 	s := b.s.SubScope(fineTuneScope).SubScope("batch_norm")
 	for _, bn := range bns {
-		ls := s.SubScope(bn.layer)
-		for _, st := range []struct{ v, batch string }{{bn.mean, bn.batchMean}, {bn.variance, bn.batchVar}} {
+		ls := s.SubScope(bn.Layer)
+		_, batchMean, batchVar := batchStats(bn)
+		for _, st := range []struct{ v, batch string }{{bn.Mean, batchMean}, {bn.Variance, batchVar}} {
 			batch := b.g.Operation(bnTrainPrefix + "/" + st.batch)
 			h, ok := handles[st.v]
 			if batch == nil || !ok {
-				return tf.Output{}, fmt.Errorf("fine-tune-bn: batch norm %s: no variable %s or batch statistic", bn.layer, st.v)
+				return tf.Output{}, fmt.Errorf("fine-tune-bn: batch norm %s: no variable %s or batch statistic", bn.Layer, st.v)
 			}
 			// Keras: moving * momentum + batch * (1 - momentum), in float32.
 			vs := ls.SubScope(st.v[strings.LastIndex(st.v, "/")+1:])
@@ -410,7 +236,15 @@ func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
 	}
 	m.TuneBN = make([]string, len(bns))
 	for i, bn := range bns {
-		m.TuneBN[i] = bn.layer
+		m.TuneBN[i] = bn.Layer
 	}
 	return o.Output(outIdx), b.s.Err()
+}
+
+// batchStats names what the training path's copy adds for bn: the scope
+// of its batch statistics, and the nodes of its batch mean and variance,
+// which replace the moving statistics' reads.
+func batchStats(bn *backbone.BatchNorm) (scope, mean, variance string) {
+	scope = bn.Add + "/_fine_tune_bn/"
+	return scope, scope + "mean", scope + "variance"
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/tfcat/tfcat/backbone"
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/network"
 	"github.com/tfcat/tfcat/tfgraph"
@@ -45,7 +46,7 @@ func ResumeWithOptions(prefix string, c SessionConfig, lr float64, opt tfgraph.B
 		net.LearningRate = lr
 	}
 	if net.Base != nil && opt.Base == nil {
-		if opt.Base, err = tfgraph.BackboneFromGraph(meta.GraphDef, net.Base); err != nil {
+		if opt.Base, err = backbone.FromGraph(meta.GraphDef, net.Base); err != nil {
 			return nil, mi, fmt.Errorf("%s: %w", prefix+checkpoint.MetaSuffix, err)
 		}
 	}

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tfcat/tfcat/backbone"
 	"github.com/tfcat/tfcat/network"
-	"github.com/tfcat/tfcat/savedmodel"
 )
 
 // DefaultFeatureCacheBytes bounds the backbone features kept in memory when
@@ -101,7 +101,7 @@ func parseFloats(s string) ([]float64, error) {
 func (r *run) openBase() error {
 	o := &r.opt
 	b := o.Base
-	bb, err := savedmodel.OpenBackbone(b.Path, savedmodel.BackboneOptions{Output: b.Output, Size: o.Size, Trust: b.Trust})
+	bb, err := backbone.Open(b.Path, backbone.Options{Output: b.Output, Size: o.Size, Trust: b.Trust})
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tfcat/tfcat/backbone"
 	"github.com/tfcat/tfcat/network"
-	"github.com/tfcat/tfcat/savedmodel"
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
@@ -31,21 +31,22 @@ func (o *Options) fineTune() *tfgraph.FineTune {
 // BaseLayers opens the backbone b and returns its trainable layers from its
 // input to its output, the names Options.FineTune takes.
 func BaseLayers(b *Base) ([]string, error) {
-	bb, err := savedmodel.OpenBackbone(b.Path, savedmodel.BackboneOptions{Output: b.Output, Trust: b.Trust})
+	bb, err := backbone.Open(b.Path, backbone.Options{Output: b.Output, Trust: b.Trust})
 	if err != nil {
 		return nil, err
 	}
-	_, layers, err := tfgraph.BaseLayers(&network.Base{Variables: bb.Vars}, bb)
+	_, layers, err := backbone.Layers(&network.Base{Variables: bb.Vars}, bb)
 	return layers, err
 }
 
-// fineTuneError makes tfgraph's refusal of Options.FineTune an OptionError.
+// fineTuneError makes package backbone's refusal of Options.FineTune an
+// OptionError.
 func fineTuneError(err error) error {
-	var fe *tfgraph.FineTuneError
+	var fe *backbone.FineTuneError
 	if errors.As(err, &fe) {
 		return &OptionError{Option: "FineTune", Value: fe.Spec, Reason: fe.Why(), Err: err}
 	}
-	var be *tfgraph.BatchNormError
+	var be *backbone.BatchNormError
 	if errors.As(err, &be) {
 		return &OptionError{Option: "FineTuneBN", Value: true, Reason: be.Why(), Err: err}
 	}

@@ -12,6 +12,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 
+	"github.com/tfcat/tfcat/backbone"
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/internal/tfc"
@@ -30,7 +31,7 @@ func TestFineTuneBN(t *testing.T) {
 	bbDir := backbones(t)
 	r := openTestBase(t, mnv2(bbDir))
 	const cut = "block_12_expand"
-	vars, err := tfgraph.FineTuneVars(r.base, r.backbone, cut)
+	vars, err := backbone.FineTuneVars(r.base, r.backbone, cut)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 
+	"github.com/tfcat/tfcat/backbone"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/internal/tfc"
 	"github.com/tfcat/tfcat/pixels"
@@ -24,7 +25,7 @@ import (
 func fineTuneSession(t testing.TB, spec string) *tfsession.Session {
 	t.Helper()
 	r := openTestBase(t, mnv2(backbones(t)))
-	vars, err := tfgraph.FineTuneVars(r.base, r.backbone, spec)
+	vars, err := backbone.FineTuneVars(r.base, r.backbone, spec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tfcat/tfcat/backbone"
 	"github.com/tfcat/tfcat/internal/npy"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/model"
@@ -23,7 +24,7 @@ import (
 func TestFineTuneGradients(t *testing.T) {
 	bbDir := backbones(t)
 	r := openTestBase(t, mnv2(bbDir))
-	vars, err := tfgraph.FineTuneVars(r.base, r.backbone, "all")
+	vars, err := backbone.FineTuneVars(r.base, r.backbone, "all")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestFineTuneResume(t *testing.T) {
 	after := checkpointVars(t, res2.Checkpoint)
 
 	r := openTestBase(t, mnv2(bbDir))
-	tuned, err := tfgraph.FineTuneVars(r.base, r.backbone, layer)
+	tuned, err := backbone.FineTuneVars(r.base, r.backbone, layer)
 	if err != nil {
 		t.Fatal(err)
 	}

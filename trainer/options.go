@@ -134,7 +134,7 @@ type Options struct {
 	// FineTune trains the backbone's top variables too (with Base, or
 	// resuming a checkpoint that has a backbone): "all", the top N
 	// trainable variables, or a layer's name for it and every layer above
-	// (tfgraph.FineTuneVars). Empty keeps the backbone frozen.
+	// (backbone.FineTuneVars). Empty keeps the backbone frozen.
 	FineTune string
 	// BaseLearningRate is the fine-tuned variables' learning rate (default
 	// LearningRate/10).

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tfcat/tfcat/backbone"
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/network"
@@ -121,7 +122,7 @@ type run struct {
 	resumed []byte // the resumed checkpoint's trainer state (state.go)
 	start   time.Time
 
-	backbone *tfgraph.Backbone // Base: the backbone read, and its record
+	backbone *backbone.Backbone // Base: the backbone read, and its record
 	base     *network.Base
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tfcat/tfcat/backbone"
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/dataset"
 	"github.com/tfcat/tfcat/internal/npy"
@@ -299,23 +300,23 @@ func TestBadBackbones(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		path string
-		opt  savedmodel.BackboneOptions
+		opt  backbone.Options
 		want string
 	}{
-		{"not a SavedModel", empty, savedmodel.BackboneOptions{}, "not a SavedModel"},
-		{"no serving signature", filepath.Join(dir, "nosig"), savedmodel.BackboneOptions{}, "no serving signature"},
-		{"rank 3 input", filepath.Join(dir, "rank3"), savedmodel.BackboneOptions{}, "[batch, height, width, channels]"},
-		{"int input", filepath.Join(dir, "int"), savedmodel.BackboneOptions{}, "tfcat feeds float32 images"},
-		{"two channels", filepath.Join(dir, "channels2"), savedmodel.BackboneOptions{}, "has 2 channels"},
-		{"output not features", filepath.Join(dir, "rank4out"), savedmodel.BackboneOptions{}, "features are [batch, features]"},
-		{"size does not fit", filepath.Join(dir, "mnv2"), savedmodel.BackboneOptions{Size: 64}, "takes 96x96 images, not the 64x64"},
-		{"several outputs", filepath.Join(dir, "two"), savedmodel.BackboneOptions{}, "choose the features"},
-		{"unknown output", filepath.Join(dir, "two"), savedmodel.BackboneOptions{Output: "c"}, `no output "c"`},
-		{"WriteFile", filepath.Join(dir, "writefile"), savedmodel.BackboneOptions{}, "WriteFile"},
-		{"any size, none given", filepath.Join(dir, "anysize"), savedmodel.BackboneOptions{}, "takes images of any size"},
+		{"not a SavedModel", empty, backbone.Options{}, "not a SavedModel"},
+		{"no serving signature", filepath.Join(dir, "nosig"), backbone.Options{}, "no serving signature"},
+		{"rank 3 input", filepath.Join(dir, "rank3"), backbone.Options{}, "[batch, height, width, channels]"},
+		{"int input", filepath.Join(dir, "int"), backbone.Options{}, "tfcat feeds float32 images"},
+		{"two channels", filepath.Join(dir, "channels2"), backbone.Options{}, "has 2 channels"},
+		{"output not features", filepath.Join(dir, "rank4out"), backbone.Options{}, "features are [batch, features]"},
+		{"size does not fit", filepath.Join(dir, "mnv2"), backbone.Options{Size: 64}, "takes 96x96 images, not the 64x64"},
+		{"several outputs", filepath.Join(dir, "two"), backbone.Options{}, "choose the features"},
+		{"unknown output", filepath.Join(dir, "two"), backbone.Options{Output: "c"}, `no output "c"`},
+		{"WriteFile", filepath.Join(dir, "writefile"), backbone.Options{}, "WriteFile"},
+		{"any size, none given", filepath.Join(dir, "anysize"), backbone.Options{}, "takes images of any size"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := savedmodel.OpenBackbone(c.path, c.opt)
+			_, err := backbone.Open(c.path, c.opt)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -328,17 +329,17 @@ func TestBadBackbones(t *testing.T) {
 	// The file-writing backbone passes only when trusted, and fails Train
 	// as an untrusted graph.
 	wf := filepath.Join(dir, "writefile")
-	if _, err := savedmodel.OpenBackbone(wf, savedmodel.BackboneOptions{Trust: true}); err != nil {
+	if _, err := backbone.Open(wf, backbone.Options{Trust: true}); err != nil {
 		t.Errorf("trusted: %v", err)
 	}
 	_, err := Train(context.Background(), Options{Data: t.TempDir(), Base: &Base{Path: wf}})
 	if !errors.Is(err, checkpoint.ErrUntrustedGraph) {
 		t.Errorf("Train on a WriteFile backbone: %v, want ErrUntrustedGraph", err)
 	}
-	if _, err := savedmodel.OpenBackbone(filepath.Join(dir, "two"), savedmodel.BackboneOptions{Output: "b"}); err != nil {
+	if _, err := backbone.Open(filepath.Join(dir, "two"), backbone.Options{Output: "b"}); err != nil {
 		t.Errorf("output b of two: %v", err)
 	}
-	if bb, err := savedmodel.OpenBackbone(filepath.Join(dir, "anysize"), savedmodel.BackboneOptions{Size: 40}); err != nil || bb.Height != 40 || bb.Features != 3 {
+	if bb, err := backbone.Open(filepath.Join(dir, "anysize"), backbone.Options{Size: 40}); err != nil || bb.Height != 40 || bb.Features != 3 {
 		t.Errorf("any size at 40: %+v, %v", bb, err)
 	}
 }

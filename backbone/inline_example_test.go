@@ -1,4 +1,4 @@
-package tfgraph_test
+package backbone_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/tfcat/tfcat/tfgraph"
+	"github.com/tfcat/tfcat/backbone"
 )
 
 // A SavedModel's graph is mostly function calls, and its variables are read
@@ -47,7 +47,7 @@ func ExampleInlineFunctions() {
 		},
 		Library: &functionpb.FunctionDefLibrary{Function: []*functionpb.FunctionDef{scale}},
 	}
-	inlined, err := tfgraph.InlineFunctions(gd)
+	inlined, err := backbone.InlineFunctions(gd)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package tfgraph
+package backbone
 
 import (
 	"testing"

@@ -1,16 +1,14 @@
-package tfgraph
+package backbone
 
 import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 
 	attrpb "github.com/wamuir/graft/tensorflow/core/framework/attr_value_go_proto"
 	functionpb "github.com/wamuir/graft/tensorflow/core/framework/function_go_proto"
 	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
 	nodepb "github.com/wamuir/graft/tensorflow/core/framework/node_def_go_proto"
-	opdefpb "github.com/wamuir/graft/tensorflow/core/framework/op_def_go_proto"
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	"google.golang.org/protobuf/proto"
 
@@ -20,33 +18,6 @@ import (
 // maxInlineDepth bounds the nesting of function calls InlineFunctions
 // follows: a recursive function would otherwise never end.
 const maxInlineDepth = 32
-
-var (
-	opDefsOnce sync.Once
-	opDefs     map[string]*opdefpb.OpDef
-	opDefsErr  error
-)
-
-// registeredOp is the OpDef of an op type in the linked library.
-func registeredOp(name string) (*opdefpb.OpDef, error) {
-	opDefsOnce.Do(func() {
-		var all opdefpb.OpList
-		if opDefsErr = proto.Unmarshal(tfc.AllOpList(), &all); opDefsErr != nil {
-			return
-		}
-		opDefs = make(map[string]*opdefpb.OpDef, len(all.Op))
-		for _, op := range all.Op {
-			opDefs[op.Name] = op
-		}
-	})
-	if opDefsErr != nil {
-		return nil, fmt.Errorf("reading the op registry: %w", opDefsErr)
-	}
-	if d := opDefs[name]; d != nil {
-		return d, nil
-	}
-	return nil, fmt.Errorf("op %s is not registered", name)
-}
 
 // InlineFunctions returns gd with every function call (PartitionedCall,
 // StatefulPartitionedCall, or a node whose op is a library function)
@@ -263,7 +234,7 @@ func (in *inliner) outputIndex(n *nodepb.NodeDef, arg string) (int, error) {
 		}
 		return 0, fmt.Errorf("function %s has no output %s", n.Op, arg)
 	}
-	def, err := registeredOp(n.Op)
+	def, err := tfc.RegisteredOp(n.Op)
 	if err != nil {
 		return 0, err
 	}

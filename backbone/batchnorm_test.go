@@ -1,4 +1,4 @@
-package tfgraph
+package backbone
 
 import (
 	"errors"
@@ -36,11 +36,11 @@ func bnGraph() (*graphpb.GraphDef, []network.BaseVariable) {
 // one line naming the layer, a batch norm of another shape.
 func TestFindBatchNorms(t *testing.T) {
 	gd, vars := bnGraph()
-	bns, err := findBatchNorms(gd, vars, []string{"bn"})
+	bns, err := FindBatchNorms(gd, vars, []string{"bn"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(bns) != 1 || bns[0].x != "x" || bns[0].add != "add" || bns[0].addArg != 0 || bns[0].mul2 != "mul_2" || bns[0].mul2Arg != 0 {
+	if len(bns) != 1 || bns[0].X != "x" || bns[0].Add != "add" || bns[0].AddArg != 0 || bns[0].Mul2 != "mul_2" || bns[0].Mul2Arg != 0 {
 		t.Fatalf("found %+v", bns)
 	}
 	for _, c := range []struct {
@@ -65,7 +65,7 @@ func TestFindBatchNorms(t *testing.T) {
 		}, "beta minus the scaled mean"},
 	} {
 		gd, vars := bnGraph()
-		_, err := findBatchNorms(gd, c.change(gd, vars), []string{"bn"})
+		_, err := FindBatchNorms(gd, c.change(gd, vars), []string{"bn"})
 		var be *BatchNormError
 		if !errors.As(err, &be) || be.Layer != "bn" || !strings.Contains(err.Error(), c.reason) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: %v; want a one-line BatchNormError for bn: %s", c.name, err, c.reason)
