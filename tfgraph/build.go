@@ -77,6 +77,10 @@ type Model struct {
 	tuneInit    *tf.Operation
 	tuneRestore *tf.Operation
 	tuneFile    tf.Output
+	// TuneStats are the moving statistics of the batch norms TuneBN puts
+	// in training mode: BaseVars that each step updates (on a cluster, the
+	// chief, on the parameter servers).
+	TuneStats []*Variable
 	// TuneBN are the backbone's layers whose batch norms train in
 	// training mode (FineTune.BatchNorm).
 	TuneBN []string
@@ -122,7 +126,7 @@ func (m *Model) Var(name string) *Variable {
 			return v
 		}
 	}
-	for _, v := range m.TuneVars {
+	for _, v := range slices.Concat(m.TuneVars, m.TuneStats) {
 		if v.Name == name {
 			return v
 		}

@@ -61,10 +61,13 @@ func (b *builder) resolveFineTune(base *network.Base, bb *backbone.Backbone) err
 	}
 	if r := b.opt.Replication; r != nil {
 		// Replicated: the fine-tuned variables, their Adam slots and beta
-		// powers on the parameter servers, round-robin, like the head's;
-		// the rest of the backbone stays frozen on each replica.
+		// powers on the parameter servers, round-robin, like the head's,
+		// and the moving statistics of the batch norms FineTune.BatchNorm
+		// trains; the rest of the backbone stays frozen on each replica.
+		k := 0
 		for i, name := range b.opt.FineTune.Vars {
-			dev := r.psDevice(i % r.PSTasks)
+			dev := r.psDevice(k % r.PSTasks)
+			k++
 			slot := fineTuneScope + "/" + name
 			b.devices[BasePrefix+"/"+name], b.devices[slot+adamMSuffix], b.devices[slot+adamVSuffix] = dev, dev, dev
 			if i == 0 {
@@ -72,12 +75,38 @@ func (b *builder) resolveFineTune(base *network.Base, bb *backbone.Backbone) err
 				b.devices[fineTuneScope+"/"+network.Beta2PowerName] = dev
 			}
 		}
+		for _, name := range tunedStats(base.Variables, b.opt.FineTune) {
+			b.devices[BasePrefix+"/"+name] = r.psDevice(k % r.PSTasks)
+			k++
+		}
 	}
 	return nil
 }
 
+// tunedStats names the moving statistics of the fine-tuned layers' batch
+// norms (LAYER/moving_mean and LAYER/moving_variance) when ft trains them.
+func tunedStats(vars []network.BaseVariable, ft *FineTune) []string {
+	if !ft.BatchNorm {
+		return nil
+	}
+	layers := map[string]bool{}
+	for _, v := range vars {
+		if slices.Contains(ft.Vars, v.Node) {
+			layers[v.Layer()] = true
+		}
+	}
+	var names []string
+	for _, v := range vars {
+		if layers[v.Layer()] && (strings.HasSuffix(v.Node, "/moving_mean") || strings.HasSuffix(v.Node, "/moving_variance")) {
+			names = append(names, v.Node)
+		}
+	}
+	return names
+}
+
 // placeTuned gives the fine-tuned variables' nodes of gd (the backbone's
-// inlined graph, before import) their devices on a cluster. The ops that
+// inlined graph, before import), and those of the moving statistics that
+// train with them, their devices on a cluster. The ops that
 // take their handles (reads, updates) go with them: TensorFlow places an
 // op with the resource it uses.
 func (b *builder) placeTuned(gd *graphpb.GraphDef) {
@@ -85,7 +114,9 @@ func (b *builder) placeTuned(gd *graphpb.GraphDef) {
 		return
 	}
 	for _, n := range gd.Node {
-		if dev, ok := b.devices[BasePrefix+"/"+n.Name]; ok && slices.Contains(b.opt.FineTune.Vars, n.Name) {
+		// resolveFineTune placed only the fine-tuned variables and the
+		// moving statistics that train under BasePrefix.
+		if dev, ok := b.devices[BasePrefix+"/"+n.Name]; ok {
 			n.Device = dev
 		}
 	}

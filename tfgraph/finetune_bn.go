@@ -17,6 +17,7 @@ import (
 
 	"github.com/tfcat/tfcat/backbone"
 	"github.com/tfcat/tfcat/checkpoint"
+	"github.com/tfcat/tfcat/internal/tfc"
 )
 
 // DefaultBNMomentum is the momentum of the moving statistics' update when
@@ -204,31 +205,8 @@ func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
 	if err := b.g.ImportWithOptions(def, opts); err != nil {
 		return tf.Output{}, fmt.Errorf("fine-tune-bn: importing the training path's batch norms: %w", err)
 	}
-	mom := b.opt.FineTune.BNMomentum
-	if mom == 0 {
-		mom = DefaultBNMomentum
-	}
-	handles := map[string]tf.Output{}
-	for _, v := range m.BaseVars {
-		handles[strings.TrimPrefix(v.Name, BasePrefix+"/")] = v.Ref
-	}
-	s := b.s.SubScope(fineTuneScope).SubScope("batch_norm")
-	for _, bn := range bns {
-		ls := s.SubScope(bn.Layer)
-		_, batchMean, batchVar := batchStats(bn)
-		for _, st := range []struct{ v, batch string }{{bn.Mean, batchMean}, {bn.Variance, batchVar}} {
-			batch := b.g.Operation(bnTrainPrefix + "/" + st.batch)
-			h, ok := handles[st.v]
-			if batch == nil || !ok {
-				return tf.Output{}, fmt.Errorf("fine-tune-bn: batch norm %s: no variable %s or batch statistic", bn.Layer, st.v)
-			}
-			// Keras: moving * momentum + batch * (1 - momentum), in float32.
-			vs := ls.SubScope(st.v[strings.LastIndex(st.v, "/")+1:])
-			moving := op.ReadVariableOp(vs, h, tf.Float)
-			next := op.AddV2(vs, op.Mul(vs.SubScope("decay"), moving, op.Const(vs.SubScope("momentum"), float32(mom))),
-				op.Mul(vs.SubScope("batch"), batch.Output(0), op.Const(vs.SubScope("one_minus_momentum"), float32(1-mom))))
-			m.updates = append(m.updates, op.AssignVariableOp(vs, h, next))
-		}
+	if err := b.trainBatchNorms(m, bns); err != nil {
+		return tf.Output{}, err
 	}
 	o := b.g.Operation(bnTrainPrefix + "/" + outOp)
 	if o == nil || outIdx >= o.NumOutputs() {
@@ -239,6 +217,95 @@ func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
 		m.TuneBN[i] = bn.Layer
 	}
 	return o.Output(outIdx), b.s.Err()
+}
+
+// trainBatchNorms adds the moving statistics' updates of the batch norms
+// the training path's copy puts in training mode, and sets m.TuneStats to
+// their variables. On a cluster (syncBackboneNorms) the copy's batch norms
+// normalise with the global batch's statistics instead, which the chief's
+// update moves the moving statistics towards.
+func (b *builder) trainBatchNorms(m *Model, bns []*backbone.BatchNorm) error {
+	mom := b.opt.FineTune.BNMomentum
+	if mom == 0 {
+		mom = DefaultBNMomentum
+	}
+	byName := map[string]*Variable{}
+	for _, v := range m.BaseVars {
+		byName[strings.TrimPrefix(v.Name, BasePrefix+"/")] = v
+	}
+	s := b.s.SubScope(fineTuneScope).SubScope("batch_norm")
+	for _, bn := range bns {
+		ls := s.SubScope(bn.Layer)
+		vMean, vVar := byName[bn.Mean], byName[bn.Variance]
+		if vMean == nil || vVar == nil || !vMean.Resource || !vVar.Resource {
+			return fmt.Errorf("fine-tune-bn: batch norm %s: no resource variables %s and %s", bn.Layer, bn.Mean, bn.Variance)
+		}
+		for _, v := range []*Variable{vMean, vVar} {
+			set := b.s.WithDevice(b.devices[v.Name]).SubScope(fineTuneScope).SubScope(fmt.Sprintf("set_stat_%d", len(m.TuneStats)))
+			v.Initial = op.Placeholder(set, tf.Float, op.PlaceholderShape(tf.MakeShape(v.Shape...)))
+			v.Assign = op.AssignVariableOp(set, v.Ref, v.Initial)
+			m.TuneStats = append(m.TuneStats, v)
+		}
+		update := func(s *op.Scope, mean, variance tf.Output) []*tf.Operation {
+			return []*tf.Operation{movingStat(s.SubScope("moving_mean"), vMean.Ref, mean, mom), movingStat(s.SubScope("moving_variance"), vVar.Ref, variance, mom)}
+		}
+		if b.opt.Replication != nil {
+			if err := b.syncBackboneNorm(ls.SubScope("sync"), bn, vMean, update); err != nil {
+				return err
+			}
+			continue
+		}
+		_, batchMean, batchVar := batchStats(bn)
+		mean, variance := b.g.Operation(bnTrainPrefix+"/"+batchMean), b.g.Operation(bnTrainPrefix+"/"+batchVar)
+		if mean == nil || variance == nil {
+			return fmt.Errorf("fine-tune-bn: batch norm %s: no batch statistics", bn.Layer)
+		}
+		m.updates = append(m.updates, update(ls, mean.Output(0), variance.Output(0))...)
+	}
+	return b.s.Err()
+}
+
+// movingStat is Keras's update of a moving statistic, in float32: moving ←
+// moving · momentum + batch · (1 - momentum).
+func movingStat(s *op.Scope, handle, batch tf.Output, momentum float64) *tf.Operation {
+	moving := op.ReadVariableOp(s, handle, tf.Float)
+	next := op.AddV2(s, op.Mul(s.SubScope("decay"), moving, op.Const(s.SubScope("momentum"), float32(momentum))),
+		op.Mul(s.SubScope("batch"), batch, op.Const(s.SubScope("one_minus_momentum"), float32(1-momentum))))
+	return op.AssignVariableOp(s, handle, next)
+}
+
+// syncBackboneNorm makes the training path's copy of bn normalise with the
+// global batch's mean and variance (syncbn.go) in place of its share's:
+// the copy's reads of its batch statistics are rewired to them.
+func (b *builder) syncBackboneNorm(s *op.Scope, bn *backbone.BatchNorm, mean *Variable, update func(*op.Scope, tf.Output, tf.Output) []*tf.Operation) error {
+	xn, xi, err := checkpoint.ParseTensorName(bn.X)
+	if err != nil {
+		return err
+	}
+	xo := b.g.Operation(bnTrainPrefix + "/" + xn) // in the copy, or below it
+	if xo == nil {
+		xo = b.g.Operation(BasePrefix + "/" + xn)
+	}
+	add, mul2 := b.g.Operation(bnTrainPrefix+"/"+bn.Add), b.g.Operation(bnTrainPrefix+"/"+bn.Mul2)
+	if xo == nil || add == nil || mul2 == nil || len(mean.Shape) != 1 {
+		return fmt.Errorf("fine-tune-bn: batch norm %s: the training path's copy lacks its nodes", bn.Layer)
+	}
+	x := xo.Output(xi)
+	axes := make([]int32, x.Shape().NumDimensions()-1)
+	for i := range axes {
+		axes[i] = int32(i)
+	}
+	gm, gv := b.syncMoments(s, x, axes, syncNorm{key: "base/" + bn.Layer, channels: mean.Shape[0], device: b.devices[mean.Name], update: update})
+	if err := b.s.Err(); err != nil {
+		return err
+	}
+	if err := tfc.UpdateEdge(b.g, gv, add, bn.AddArg); err != nil {
+		return fmt.Errorf("fine-tune-bn: batch norm %s: %w", bn.Layer, err)
+	}
+	if err := tfc.UpdateEdge(b.g, gm, mul2, bn.Mul2Arg); err != nil {
+		return fmt.Errorf("fine-tune-bn: batch norm %s: %w", bn.Layer, err)
+	}
+	return nil
 }
 
 // batchStats names what the training path's copy adds for bn: the scope

@@ -2,6 +2,7 @@ package tfgraph
 
 import (
 	"fmt"
+	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
@@ -149,7 +150,12 @@ func (b *builder) batchNorm(s *op.Scope, x tf.Output, bn *batchNormVars, axes []
 		if b.opt.Replication != nil {
 			// The global batch's statistics (syncbn.go), which the chief's
 			// update moves the moving averages towards.
-			mean, variance = b.syncMoments(s, x, bn, axes)
+			mean, variance = b.syncMoments(s, x, axes, syncNorm{
+				key: strings.TrimSuffix(bn.mean.Name, bnMeanSuffix), channels: bn.mean.Shape[0], device: b.devices[bn.mean.Name],
+				update: func(s *op.Scope, mean, variance tf.Output) []*tf.Operation {
+					return movingAverages(s, bn, mean, variance)
+				},
+			})
 		} else {
 			ax := op.Const(s.SubScope("axes"), axes)
 			mean = op.Mean(s.SubScope("mean"), x, ax)

@@ -129,12 +129,11 @@ func (b *builder) syncGradients(m *Model, vars []*Variable, grads []tf.Output) (
 	// as one process does with the whole batch. (The replicas' values are
 	// the same bits: their mean is the value.)
 	for _, n := range b.syncNorms {
-		bn, dev := n.bn, n.device
-		shape := tf.MakeShape(bn.mean.Shape...)
-		mean := accumulate(bn.mean.Name, dev, shape, n.mean)
-		variance := accumulate(bn.variance.Name, dev, shape, n.variance)
-		us := s.WithDevice(dev).SubScope(strings.ReplaceAll(bn.mean.Name, "/", "_") + "_global")
-		m.updates = append(m.updates, movingAverages(us, bn, mean, variance)...)
+		shape := tf.MakeShape(n.channels)
+		mean := accumulate("bn/"+n.key+"/moving_mean", n.device, shape, n.mean)
+		variance := accumulate("bn/"+n.key+"/moving_variance", n.device, shape, n.variance)
+		us := s.WithDevice(n.device).SubScope(strings.ReplaceAll(n.key, "/", "_") + "_global")
+		m.updates = append(m.updates, n.update(us, mean, variance)...)
 	}
 	sync.Apply = s.AddOperation(tf.OpSpec{Type: "NoOp", Name: "apply", ControlDependencies: applies})
 

@@ -3,12 +3,15 @@ package tfgraph
 import (
 	"bytes"
 	"fmt"
-	"strings"
+	"maps"
+	"slices"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/tfcat/tfcat/internal/tfc"
 )
 
 // Synchronised batch normalisation on a cluster. Each replica normalises its
@@ -27,11 +30,13 @@ import (
 // through the batch's mean and variance (dM/du = 1/N, dV/du = 2(u - M)/N,
 // the variance's path through the mean being zero, as in tf.nn.moments), with
 // the other replicas' shares of the batch included. The C API's gradients
-// cannot carry a sum over replicas, so the backward pass is built in
-// segments, from the cost down to the top normalisation's input, from there
-// to the next one's, and so on: each segment's gradient with respect to the
-// normalisation's input becomes, after the exchange, the next segment's
-// incoming gradient (AddGradients' dx).
+// cannot carry a sum over replicas, so the backward pass is built in stages,
+// one per normalisation from the top down (syncGradientsOf): each stage takes
+// the gradients of the tensors that cross from the part of the graph below
+// the normalisations not yet done into the rest, given theirs at the stage
+// before (AddGradients' dx), and the normalisation's input gradient gains the
+// second term after its exchange. A chain of layers crosses at the
+// normalisation's input alone; a residual connection adds its skipped tensor.
 //
 // The exchanges go through FIFO queues on the parameter server that holds the
 // normalisation's moving mean, one queue per receiving replica: every replica
@@ -42,16 +47,20 @@ import (
 // gradients wait on its takes, so one step's values never mix with the next.
 
 // syncNorm is one batch normalisation of a replicated training path: its
-// variables and input, the global statistics it normalised with, the shape
-// of those, and the scope and device its exchanges use.
+// input, the global statistics it normalised with, their shape, the scope
+// and device its exchanges use, and the chief's update of its moving
+// averages.
 type syncNorm struct {
-	key            string // the layer's scope: "conv1", "fc1"
-	bn             *batchNormVars
+	key            string // names its exchanges and accumulators: "conv1", "base/Conv_1_bn"
 	u              tf.Output
 	mean, variance tf.Output
 	channels       int64
 	scope          *op.Scope
 	device         string
+	// update returns the assignments that move the moving averages
+	// towards a step's mean and variance (the replicas' accumulated ones,
+	// in the chief's update).
+	update func(s *op.Scope, mean, variance tf.Output) []*tf.Operation
 }
 
 // allReduce returns the sum over the replicas of v (shape), or their mean
@@ -83,18 +92,17 @@ func (b *builder) allReduce(s *op.Scope, device, key string, v tf.Output, shape 
 	return op.RealDiv(s.SubScope("mean"), sum, op.Const(s.SubScope("count"), float32(r.Replicas)))
 }
 
-// syncMoments is batchNorm's training statistics on a cluster: the global
-// batch's mean and biased variance of x over axes, recorded for the
-// segmented backward pass.
-func (b *builder) syncMoments(s *op.Scope, x tf.Output, bn *batchNormVars, axes []int32) (mean, variance tf.Output) {
-	key := strings.TrimSuffix(bn.mean.Name, bnMeanSuffix)
-	device := b.devices[bn.mean.Name]
-	shape := bn.mean.Shape
+// syncMoments returns the global batch's mean and biased variance of x over
+// axes, and records the normalisation n (its key, channels, device and
+// update) for the backward pass and the chief's update.
+func (b *builder) syncMoments(s *op.Scope, x tf.Output, axes []int32, n syncNorm) (mean, variance tf.Output) {
+	shape := []int64{n.channels}
 	ax := op.Const(s.SubScope("axes"), axes)
-	mean = b.allReduce(s.SubScope("global_mean"), device, "bn/"+key+"/mean", op.Mean(s.SubScope("share_mean"), x, ax), shape, true)
+	mean = b.allReduce(s.SubScope("global_mean"), n.device, "bn/"+n.key+"/mean", op.Mean(s.SubScope("share_mean"), x, ax), shape, true)
 	sq := op.SquaredDifference(s, x, mean)
-	variance = b.allReduce(s.SubScope("global_variance"), device, "bn/"+key+"/variance", op.Mean(s.SubScope("share_variance"), sq, ax), shape, true)
-	b.syncNorms = append(b.syncNorms, syncNorm{key: key, bn: bn, u: x, mean: mean, variance: variance, channels: shape[0], scope: s, device: device})
+	variance = b.allReduce(s.SubScope("global_variance"), n.device, "bn/"+n.key+"/variance", op.Mean(s.SubScope("share_variance"), sq, ax), shape, true)
+	n.u, n.mean, n.variance, n.scope = x, mean, variance, s
+	b.syncNorms = append(b.syncNorms, n)
 	return mean, variance
 }
 
@@ -114,10 +122,18 @@ func (b *builder) inputGradient(n syncNorm, du, dMean, dVariance tf.Output) tf.O
 }
 
 // syncGradientsOf is AddGradients(cost, xs) for a training path with
-// synchronised batch normalisations (see the top of this file): one segment
-// per normalisation, from the top down. Each x must be used between two
-// normalisations' inputs only (true of tfcat's networks, a chain of layers);
-// one that is used on both sides of one is refused.
+// synchronised batch normalisations (see the top of this file). The
+// normalisations are taken from the top down (sorted by their inputs'
+// ancestors, which nest); at each stage "lower" is every node the inputs of
+// the normalisations not yet done read, and the crossing tensors are those
+// lower produces and a node of the training path outside it reads. Each
+// crossing tensor gets an Identity that those readers read instead, so that
+// its gradient counts only the paths that leave lower there (one crossing
+// tensor may be read by another: a residual connection's skipped input and
+// the convolution of the same input). The stage's AddGradients goes from
+// the last stage's Identities to this stage's, the normalisation's
+// statistics and the variables that leave lower; the normalisation's input
+// gradient then gains the other replicas' part.
 func (b *builder) syncGradientsOf(cost tf.Output, xs []tf.Output) ([]tf.Output, error) {
 	var buf bytes.Buffer
 	if _, err := b.g.WriteTo(&buf); err != nil {
@@ -128,59 +144,134 @@ func (b *builder) syncGradientsOf(cost tf.Output, xs []tf.Output) ([]tf.Output, 
 		return nil, err
 	}
 	g := newNodeGraph(gd)
-	above := func(o tf.Output) map[int]bool {
-		i, ok := g.idx[o.Op.Name()]
-		if !ok {
-			return map[int]bool{}
+	names := make([]string, len(gd.Node))
+	for i, n := range gd.Node {
+		names[i] = n.Name
+	}
+	node := func(o tf.Output) int {
+		if i, ok := g.idx[o.Op.Name()]; ok {
+			return i
 		}
-		return g.dataAncestors([]int{i})
+		return -1
+	}
+	norms := slices.Clone(b.syncNorms)
+	anc := map[string]map[int]bool{}
+	for _, n := range norms {
+		anc[n.key] = g.dataAncestors([]int{node(n.u)})
+	}
+	slices.SortStableFunc(norms, func(a, c syncNorm) int { return len(anc[a.key]) - len(anc[c.key]) })
+	// lowers[i]: what the inputs of norms[0..i] read.
+	lowers := make([]map[int]bool, len(norms))
+	for i, n := range norms {
+		lowers[i] = maps.Clone(anc[n.key])
+		if i > 0 {
+			maps.Copy(lowers[i], lowers[i-1])
+		}
+	}
+	onPath := g.dataAncestors([]int{node(cost)})
+	isVar := map[string]int{}
+	for i, x := range xs {
+		isVar[tensorKey(x)] = i
 	}
 	grads := make([]tf.Output, len(xs))
 	done := make([]bool, len(xs))
-	top, dTop := cost, []tf.Output(nil)
-	for l := len(b.syncNorms) - 1; l >= -1; l-- {
-		upper, lower := above(top), map[int]bool{}
-		var seg []tf.Output
-		if l >= 0 {
-			n := b.syncNorms[l]
-			lower, seg = above(n.u), []tf.Output{n.u, n.mean, n.variance}
+	var ys, dys []tf.Output // the last stage's Identities and their gradients; the cost at first
+	ys = []tf.Output{cost}
+	cs := b.s.SubScope("sync_cross")
+	for i := len(norms) - 1; i >= -1; i-- {
+		lower := map[int]bool{}
+		if i >= 0 {
+			lower = lowers[i]
 		}
-		fixed := len(seg)
-		var idx []int
-		for i, x := range xs {
-			j, ok := g.idx[x.Op.Name()]
-			if !ok || done[i] || !upper[j] {
+		// The crossing tensors, in node order (every replica builds the
+		// same graph), each behind an Identity read by its readers outside.
+		var want []tf.Output
+		cross := map[string]tf.Output{} // a crossing tensor's key: its Identity
+		path := slices.Sorted(maps.Keys(onPath))
+		for _, c := range path {
+			if lower[c] {
 				continue
 			}
-			if lower[j] {
-				for _, c := range g.out[j] {
-					if upper[c] && !lower[c] {
-						return nil, fmt.Errorf("gradients: %s is read on both sides of %s's batch normalisation", x.Op.Name(), b.syncNorms[l].key)
-					}
+			for p, e := range g.in[c] {
+				if e.control || !lower[e.node] {
+					continue
 				}
-				continue
+				t := b.g.Operation(names[e.node]).Output(e.out)
+				if t.DataType() != tf.Float {
+					continue
+				}
+				id, ok := cross[tensorKey(t)]
+				if !ok {
+					id = op.Identity(cs.SubScope("cross"), t)
+					if err := b.s.Err(); err != nil {
+						return nil, err
+					}
+					cross[tensorKey(t)] = id
+					want = append(want, id)
+					g.idx[id.Op.Name()] = len(names)
+					names = append(names, id.Op.Name())
+					g.in = append(g.in, []edge{{node: e.node, out: e.out}})
+					g.out = append(g.out, nil)
+					onPath[len(names)-1] = true
+				}
+				if err := tfc.UpdateEdge(b.g, id, b.g.Operation(names[c]), p); err != nil {
+					return nil, fmt.Errorf("gradients: %w", err)
+				}
+				g.in[c][p] = edge{node: g.idx[id.Op.Name()], out: 0}
 			}
-			idx, seg = append(idx, i), append(seg, x)
 		}
-		out, err := b.g.AddGradients("", []tf.Output{top}, seg, dTop)
+		var n syncNorm
+		if i >= 0 {
+			n = norms[i]
+			want = append(want, n.mean, n.variance)
+		}
+		for j, x := range xs {
+			if !done[j] && !lower[node(x)] {
+				want = append(want, x)
+			}
+		}
+		out, err := b.g.AddGradients("", ys, want, dys)
 		if err != nil {
 			return nil, gradientError(err)
 		}
-		for k, i := range idx {
-			grads[i], done[i] = out[fixed+k], true
-		}
-		if l >= 0 {
-			n := b.syncNorms[l]
-			top, dTop = n.u, []tf.Output{b.inputGradient(n, out[0], out[1], out[2])}
-			if err := b.s.Err(); err != nil {
-				return nil, err
+		ys, dys = nil, []tf.Output{}
+		total := map[string]tf.Output{}
+		for k, w := range want {
+			if tfc.NoGradient(out[k]) {
+				continue
+			}
+			key := tensorKey(w)
+			total[key] = out[k]
+			if j, isX := isVar[key]; isX && !lower[node(w)] {
+				grads[j], done[j] = out[k], true
+			} else if i < 0 || (key != tensorKey(n.mean) && key != tensorKey(n.variance)) {
+				ys, dys = append(ys, w), append(dys, out[k])
 			}
 		}
+		if i < 0 {
+			break
+		}
+		u, ok := cross[tensorKey(n.u)]
+		du, dMean, dVariance := total[tensorKey(u)], total[tensorKey(n.mean)], total[tensorKey(n.variance)]
+		if !ok || du.Op == nil || dMean.Op == nil || dVariance.Op == nil {
+			return nil, fmt.Errorf("gradients: batch norm %s: no gradient reaches its input or statistics", n.key)
+		}
+		full := b.inputGradient(n, du, dMean, dVariance)
+		for k := range ys {
+			if tensorKey(ys[k]) == tensorKey(u) {
+				dys[k] = full
+			}
+		}
+		if err := b.s.Err(); err != nil {
+			return nil, err
+		}
 	}
-	for i, ok := range done {
+	for j, ok := range done {
 		if !ok {
-			return nil, fmt.Errorf("gradients: %s is not on the training path", xs[i].Op.Name())
+			return nil, fmt.Errorf("gradients: %s is not on the training path", xs[j].Op.Name())
 		}
 	}
 	return grads, nil
 }
+
+func tensorKey(o tf.Output) string { return fmt.Sprintf("%s:%d", o.Op.Name(), o.Index) }

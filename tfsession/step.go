@@ -158,10 +158,11 @@ func (s *Session) Evaluate(b *pixels.Batch) (loss, accuracy float32, err error) 
 }
 
 // VariableValues reads the named variables (all of them when names is empty:
-// the Model's Vars and the backbone's fine-tuned TuneVars), flattened in C
+// the Model's Vars, the backbone's fine-tuned TuneVars and the moving
+// statistics of its batch norms in training mode, TuneStats), flattened in C
 // order.
 func (s *Session) VariableValues(names ...string) (map[string][]float32, error) {
-	vars := append(slices.Clone(s.Model.Vars), s.Model.TuneVars...)
+	vars := slices.Concat(s.Model.Vars, s.Model.TuneVars, s.Model.TuneStats)
 	if len(names) > 0 {
 		vars = nil
 		for _, n := range names {

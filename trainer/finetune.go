@@ -9,17 +9,6 @@ import (
 	"github.com/tfcat/tfcat/tfgraph"
 )
 
-// Why fine-tuning is refused where it is (Options.Validate).
-const (
-	// The backbone's batch norms in training mode would have to normalise
-	// with the global batch's statistics, as the head's do (tfgraph's
-	// syncbn.go), and their moving statistics live on the parameter
-	// servers. The synchronised backward pass is built in segments, one
-	// per batch norm, for a chain of layers: a backbone's residual
-	// connections (MobileNetV2's adds) carry gradients around a segment.
-	fineTuneBNOnCluster = "cannot be used on a cluster yet: synchronising the backbone's batch norms across replicas needs a backward pass through its residual connections that tfcat does not build"
-)
-
 // fineTune is the build option Options.FineTune asks for, or nil.
 func (o *Options) fineTune() *tfgraph.FineTune {
 	if o.FineTune == "" {

@@ -266,8 +266,6 @@ func (o *Options) normalize() error {
 		return &OptionError{Option: "BaseLearningRate", Value: o.BaseLearningRate, Reason: "needs FineTune"}
 	case o.FineTuneBN && o.FineTune == "":
 		return &OptionError{Option: "FineTuneBN", Value: true, Reason: "needs FineTune"}
-	case o.FineTuneBN && o.Cluster != nil:
-		return &OptionError{Option: "FineTuneBN", Value: true, Reason: fineTuneBNOnCluster}
 	case o.Base != nil && o.Conv != nil:
 		return &OptionError{Option: "Conv", Value: o.Conv, Reason: "cannot be used with a backbone: the head has only fully connected layers"}
 	}

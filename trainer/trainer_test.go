@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/tfcat/tfcat/checkpoint"
-	"github.com/tfcat/tfcat/cluster"
 	"github.com/tfcat/tfcat/internal/onednn"
 	"github.com/tfcat/tfcat/internal/testenv"
 	"github.com/tfcat/tfcat/tfsession"
@@ -237,10 +236,6 @@ func TestBadOptions(t *testing.T) {
 		{"schedule", func(o *Options) { o.Schedule.Kind = "linear" }, "Schedule.Kind"},
 		{"plateau factor", func(o *Options) { o.Schedule = Schedule{Kind: Plateau, Factor: 2} }, "Schedule.Factor"},
 		{"keep best without validation", func(o *Options) { o.KeepBest, o.Validation = true, 0 }, "KeepBest"},
-		// What a cluster cannot run (options.go says why).
-		{"fine-tune-bn on a cluster", func(o *Options) {
-			o.Cluster, o.Base, o.FineTune, o.FineTuneBN = &cluster.Config{}, &Base{Path: "backbone"}, "all", true
-		}, "FineTuneBN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := small(t, data)

@@ -44,3 +44,9 @@ func ScopeErr(err error) error {
 	}
 	return err
 }
+
+// NoGradient reports whether o, one of graft's Graph.AddGradients results,
+// is the C API's "no gradient" (an input the outputs do not reach, or reach
+// only through ops without one, such as Shape): graft wraps it as an
+// operation without a node, whose methods would crash.
+func NoGradient(o tf.Output) bool { return o.Op == nil || cOperation(o.Op) == nil }
