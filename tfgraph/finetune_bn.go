@@ -37,7 +37,8 @@ const bnTrainPrefix = "base_bn_train"
 // the backbone from the first of them up is copied under bnTrainPrefix,
 // where each reads its input's batch mean and (biased) variance over all
 // axes but the last in place of its moving statistics; those move towards
-// the batch's with each step (momentum). The part below is shared, and
+// the batch's with each step (momentum; on a cluster the global batch's,
+// see trainBatchNorms). The part below is shared, and
 // predict, eval and export keep the inference form under BasePrefix, with
 // the moving statistics the checkpoint holds. It returns the training
 // path's features.

@@ -142,7 +142,8 @@ type Options struct {
 	// FineTuneBN puts the fine-tuned layers' batch norms in training mode
 	// while training (batch statistics; moving statistics updated with
 	// momentum tfgraph.DefaultBNMomentum, which predict, eval and export
-	// use): see tfgraph.FineTune.BatchNorm.
+	// use): see tfgraph.FineTune.BatchNorm. On a cluster the statistics
+	// are the global batch's, as for the head's batch norm.
 	FineTuneBN bool
 
 	// Session configures TensorFlow (device, threads).
