@@ -69,31 +69,7 @@ func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
 	if len(bns) == 0 {
 		return tf.Output{}, nil // no fine-tuned batch norm: the training path is the inference one
 	}
-	byName := map[string]*nodepb.NodeDef{}
-	users := map[string][]string{}
-	for _, n := range gd.Node {
-		byName[n.Name] = n
-		for _, s := range n.Input {
-			if !strings.HasPrefix(s, "^") {
-				users[checkpoint.NodeName(s)] = append(users[checkpoint.NodeName(s)], n.Name)
-			}
-		}
-	}
-	// copied: what the rewritten nodes reach by data edges, themselves included.
-	copied := map[string]bool{}
-	var stack []string
-	for _, bn := range bns {
-		stack = append(stack, bn.Add, bn.Mul2)
-	}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if copied[n] {
-			continue
-		}
-		copied[n] = true
-		stack = append(stack, users[n]...)
-	}
+	copied, byName := copiedAbove(gd, bns)
 	if !copied[outOp] {
 		return tf.Output{}, fmt.Errorf("fine-tune-bn: the backbone's output %s does not depend on its fine-tuned batch norms", m.Net.Base.Output)
 	}
@@ -146,7 +122,6 @@ func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
 		}
 		part.Node = append(part.Node, c)
 	}
-	f32 := &attrpb.AttrValue{Value: &attrpb.AttrValue_Type{Type: typespb.DataType_DT_FLOAT}}
 	for _, bn := range bns {
 		x, err := ref(bn.X)
 		if err != nil {
@@ -161,32 +136,11 @@ func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
 		if rank < 2 {
 			return tf.Output{}, &backbone.BatchNormError{Layer: bn.Layer, Reason: "normalises a tensor of unknown rank"}
 		}
-		axes := make([]int32, rank-1)
-		for i := range axes {
-			axes[i] = int32(i)
+		nodes, err := batchStatNodes(bn, x, rank, byName)
+		if err != nil {
+			return tf.Output{}, err
 		}
-		pre, batchMean, batchVar := batchStats(bn)
-		for _, name := range []string{pre + "axes", batchMean, pre + "stop_gradient", pre + "squared_difference", batchVar} {
-			if byName[name] != nil {
-				return tf.Output{}, &backbone.BatchNormError{Layer: bn.Layer, Reason: "has a node named " + name + " already"}
-			}
-		}
-		axesNode := &nodepb.NodeDef{Name: pre + "axes", Op: "Const", Attr: map[string]*attrpb.AttrValue{
-			"dtype": {Value: &attrpb.AttrValue_Type{Type: typespb.DataType_DT_INT32}},
-			"value": {Value: &attrpb.AttrValue_Tensor{Tensor: &tensorpb.TensorProto{
-				Dtype: typespb.DataType_DT_INT32, IntVal: axes,
-				TensorShape: &tspb.TensorShapeProto{Dim: []*tspb.TensorShapeProto_Dim{{Size: int64(len(axes))}}}}}}}}
-		mean := func(name, in string) *nodepb.NodeDef {
-			return &nodepb.NodeDef{Name: name, Op: "Mean", Input: []string{in, axesNode.Name}, Attr: map[string]*attrpb.AttrValue{
-				"T": f32, "Tidx": {Value: &attrpb.AttrValue_Type{Type: typespb.DataType_DT_INT32}},
-				"keep_dims": {Value: &attrpb.AttrValue_B{B: false}}}}
-		}
-		// tf.nn.moments: the variance is the mean of the squared
-		// differences from the mean, through which no gradient goes.
-		part.Node = append(part.Node, axesNode, mean(batchMean, x),
-			&nodepb.NodeDef{Name: pre + "stop_gradient", Op: "StopGradient", Input: []string{batchMean}, Attr: map[string]*attrpb.AttrValue{"T": f32}},
-			&nodepb.NodeDef{Name: pre + "squared_difference", Op: "SquaredDifference", Input: []string{x, pre + "stop_gradient"}, Attr: map[string]*attrpb.AttrValue{"T": f32}},
-			mean(batchVar, pre+"squared_difference"))
+		part.Node = append(part.Node, nodes...)
 	}
 	for _, c := range part.Node {
 		for _, bn := range bns {
@@ -218,6 +172,69 @@ func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
 		m.TuneBN[i] = bn.Layer
 	}
 	return o.Output(outIdx), b.s.Err()
+}
+
+// copiedAbove is what the training path's copy holds: every node of gd
+// that the rewritten batch norms' nodes reach by data edges, themselves
+// included; and gd's nodes by name.
+func copiedAbove(gd *graphpb.GraphDef, bns []*backbone.BatchNorm) (copied map[string]bool, byName map[string]*nodepb.NodeDef) {
+	byName = map[string]*nodepb.NodeDef{}
+	users := map[string][]string{}
+	for _, n := range gd.Node {
+		byName[n.Name] = n
+		for _, s := range n.Input {
+			if !strings.HasPrefix(s, "^") {
+				users[checkpoint.NodeName(s)] = append(users[checkpoint.NodeName(s)], n.Name)
+			}
+		}
+	}
+	copied = map[string]bool{}
+	var stack []string
+	for _, bn := range bns {
+		stack = append(stack, bn.Add, bn.Mul2)
+	}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if copied[n] {
+			continue
+		}
+		copied[n] = true
+		stack = append(stack, users[n]...)
+	}
+	return copied, byName
+}
+
+// batchStatNodes are the copy's nodes for bn's batch mean and (biased)
+// variance of x over every axis of its rank but the last, as tf.nn.moments:
+// the variance is the mean of the squared differences from the mean,
+// through which no gradient goes. taken are the names already used.
+func batchStatNodes(bn *backbone.BatchNorm, x string, rank int, taken map[string]*nodepb.NodeDef) ([]*nodepb.NodeDef, error) {
+	axes := make([]int32, rank-1)
+	for i := range axes {
+		axes[i] = int32(i)
+	}
+	pre, batchMean, batchVar := batchStats(bn)
+	for _, name := range []string{pre + "axes", batchMean, pre + "stop_gradient", pre + "squared_difference", batchVar} {
+		if taken[name] != nil {
+			return nil, &backbone.BatchNormError{Layer: bn.Layer, Reason: "has a node named " + name + " already"}
+		}
+	}
+	f32 := &attrpb.AttrValue{Value: &attrpb.AttrValue_Type{Type: typespb.DataType_DT_FLOAT}}
+	axesNode := &nodepb.NodeDef{Name: pre + "axes", Op: "Const", Attr: map[string]*attrpb.AttrValue{
+		"dtype": {Value: &attrpb.AttrValue_Type{Type: typespb.DataType_DT_INT32}},
+		"value": {Value: &attrpb.AttrValue_Tensor{Tensor: &tensorpb.TensorProto{
+			Dtype: typespb.DataType_DT_INT32, IntVal: axes,
+			TensorShape: &tspb.TensorShapeProto{Dim: []*tspb.TensorShapeProto_Dim{{Size: int64(len(axes))}}}}}}}}
+	mean := func(name, in string) *nodepb.NodeDef {
+		return &nodepb.NodeDef{Name: name, Op: "Mean", Input: []string{in, axesNode.Name}, Attr: map[string]*attrpb.AttrValue{
+			"T": f32, "Tidx": {Value: &attrpb.AttrValue_Type{Type: typespb.DataType_DT_INT32}},
+			"keep_dims": {Value: &attrpb.AttrValue_B{B: false}}}}
+	}
+	return []*nodepb.NodeDef{axesNode, mean(batchMean, x),
+		{Name: pre + "stop_gradient", Op: "StopGradient", Input: []string{batchMean}, Attr: map[string]*attrpb.AttrValue{"T": f32}},
+		{Name: pre + "squared_difference", Op: "SquaredDifference", Input: []string{x, pre + "stop_gradient"}, Attr: map[string]*attrpb.AttrValue{"T": f32}},
+		mean(batchVar, pre+"squared_difference")}, nil
 }
 
 // trainBatchNorms adds the moving statistics' updates of the batch norms
