@@ -178,29 +178,22 @@ func (b *builder) fineTuneBN(m *Model) (tf.Output, error) {
 // that the rewritten batch norms' nodes reach by data edges, themselves
 // included; and gd's nodes by name.
 func copiedAbove(gd *graphpb.GraphDef, bns []*backbone.BatchNorm) (copied map[string]bool, byName map[string]*nodepb.NodeDef) {
-	byName = map[string]*nodepb.NodeDef{}
-	users := map[string][]string{}
-	for _, n := range gd.Node {
-		byName[n.Name] = n
-		for _, s := range n.Input {
-			if !strings.HasPrefix(s, "^") {
-				users[checkpoint.NodeName(s)] = append(users[checkpoint.NodeName(s)], n.Name)
+	g := newNodeGraph(gd)
+	var roots []int
+	for _, bn := range bns {
+		for _, name := range []string{bn.Add, bn.Mul2} {
+			if i, ok := g.idx[name]; ok {
+				roots = append(roots, i)
 			}
 		}
 	}
 	copied = map[string]bool{}
-	var stack []string
-	for _, bn := range bns {
-		stack = append(stack, bn.Add, bn.Mul2)
+	for i := range g.descendants(roots) {
+		copied[gd.Node[i].Name] = true
 	}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if copied[n] {
-			continue
-		}
-		copied[n] = true
-		stack = append(stack, users[n]...)
+	byName = map[string]*nodepb.NodeDef{}
+	for _, n := range gd.Node {
+		byName[n.Name] = n
 	}
 	return copied, byName
 }
