@@ -1,7 +1,6 @@
 package tfgraph
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,7 +8,6 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/tfcat/tfcat/checkpoint"
 	"github.com/tfcat/tfcat/internal/tfc"
@@ -78,12 +76,8 @@ func (m *Model) FrozenCut() (*Cut, error) {
 	if len(m.TuneVars) == 0 || m.Train == nil {
 		return nil, ErrNotFineTuned
 	}
-	var buf bytes.Buffer
-	if _, err := m.Graph.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("the model's graph: %w", err)
-	}
-	gd := &graphpb.GraphDef{}
-	if err := proto.Unmarshal(buf.Bytes(), gd); err != nil {
+	gd, err := graphDef(m.Graph)
+	if err != nil {
 		return nil, fmt.Errorf("the model's graph: %w", err)
 	}
 	g := newNodeGraph(gd)

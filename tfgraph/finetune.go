@@ -122,6 +122,25 @@ func (b *builder) placeTuned(gd *graphpb.GraphDef) {
 	}
 }
 
+// baseVarsByNode is m.BaseVars by their nodes' names in the backbone
+// (without BasePrefix).
+func (m *Model) baseVarsByNode() map[string]*Variable {
+	byName := map[string]*Variable{}
+	for _, v := range m.BaseVars {
+		byName[strings.TrimPrefix(v.Name, BasePrefix+"/")] = v
+	}
+	return byName
+}
+
+// settable gives the backbone's resource variable v an initial value to
+// feed and its assignment (under fineTuneScope/name, on v's device), so
+// that Session.SetVariables sets it.
+func (b *builder) settable(v *Variable, name string) {
+	set := b.s.WithDevice(b.devices[v.Name]).SubScope(fineTuneScope).SubScope(name)
+	v.Initial = op.Placeholder(set, tf.Float, op.PlaceholderShape(tf.MakeShape(v.Shape...)))
+	v.Assign = op.AssignVariableOp(set, v.Ref, v.Initial)
+}
+
 // fineTune marks the variables opt.FineTune names trainable and returns
 // the backbone's reads of each, the tensors whose gradients train them.
 // Each also gets an initial value to feed and its assignment, so that
@@ -129,10 +148,7 @@ func (b *builder) placeTuned(gd *graphpb.GraphDef) {
 // parameter servers' copy from its local one).
 func (b *builder) fineTune(m *Model) ([][]tf.Output, error) {
 	ft := b.opt.FineTune
-	byName := map[string]*Variable{}
-	for _, v := range m.BaseVars {
-		byName[strings.TrimPrefix(v.Name, BasePrefix+"/")] = v
-	}
+	byName := m.baseVarsByNode()
 	reads := make([][]tf.Output, len(ft.Vars))
 	for i, name := range ft.Vars {
 		v := byName[name]
@@ -147,9 +163,7 @@ func (b *builder) fineTune(m *Model) ([][]tf.Output, error) {
 		}
 		v.Trainable = true
 		m.TuneVars = append(m.TuneVars, v)
-		set := b.s.WithDevice(b.devices[v.Name]).SubScope(fineTuneScope).SubScope(fmt.Sprintf("set_%d", i))
-		v.Initial = op.Placeholder(set, tf.Float, op.PlaceholderShape(tf.MakeShape(v.Shape...)))
-		v.Assign = op.AssignVariableOp(set, v.Ref, v.Initial)
+		b.settable(v, fmt.Sprintf("set_%d", i))
 		for _, c := range v.Ref.Consumers() {
 			if c.Op.Type() == "ReadVariableOp" && strings.HasPrefix(c.Op.Name(), BasePrefix+"/") {
 				reads[i] = append(reads[i], c.Op.Output(0))

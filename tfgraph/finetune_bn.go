@@ -240,10 +240,7 @@ func (b *builder) trainBatchNorms(m *Model, bns []*backbone.BatchNorm) error {
 	if mom == 0 {
 		mom = DefaultBNMomentum
 	}
-	byName := map[string]*Variable{}
-	for _, v := range m.BaseVars {
-		byName[strings.TrimPrefix(v.Name, BasePrefix+"/")] = v
-	}
+	byName := m.baseVarsByNode()
 	s := b.s.SubScope(fineTuneScope).SubScope("batch_norm")
 	for _, bn := range bns {
 		ls := s.SubScope(bn.Layer)
@@ -252,9 +249,7 @@ func (b *builder) trainBatchNorms(m *Model, bns []*backbone.BatchNorm) error {
 			return fmt.Errorf("fine-tune-bn: batch norm %s: no resource variables %s and %s", bn.Layer, bn.Mean, bn.Variance)
 		}
 		for _, v := range []*Variable{vMean, vVar} {
-			set := b.s.WithDevice(b.devices[v.Name]).SubScope(fineTuneScope).SubScope(fmt.Sprintf("set_stat_%d", len(m.TuneStats)))
-			v.Initial = op.Placeholder(set, tf.Float, op.PlaceholderShape(tf.MakeShape(v.Shape...)))
-			v.Assign = op.AssignVariableOp(set, v.Ref, v.Initial)
+			b.settable(v, fmt.Sprintf("set_stat_%d", len(m.TuneStats)))
 			m.TuneStats = append(m.TuneStats, v)
 		}
 		update := func(s *op.Scope, mean, variance tf.Output) []*tf.Operation {

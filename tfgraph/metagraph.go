@@ -44,17 +44,26 @@ func StrippedOpList(gd *graphpb.GraphDef) (*opdefpb.OpList, error) {
 	return out, nil
 }
 
-// MetaGraphDef is m as the MetaGraphDef Python's Saver writes to .meta:
-// the graph, the SaverDef with Python's defaults, the stripped op list, the
-// variables, trainable_variables and train_op collections, and tfcat's own.
-func (m *Model) MetaGraphDef(info network.Info) (*corepb.MetaGraphDef, error) {
+// graphDef is g as a GraphDef proto.
+func graphDef(g *tf.Graph) (*graphpb.GraphDef, error) {
 	var buf bytes.Buffer
-	if _, err := m.Graph.WriteTo(&buf); err != nil {
+	if _, err := g.WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("serializing the graph: %w", err)
 	}
 	gd := &graphpb.GraphDef{}
 	if err := proto.Unmarshal(buf.Bytes(), gd); err != nil {
 		return nil, fmt.Errorf("parsing the graph: %w", err)
+	}
+	return gd, nil
+}
+
+// MetaGraphDef is m as the MetaGraphDef Python's Saver writes to .meta:
+// the graph, the SaverDef with Python's defaults, the stripped op list, the
+// variables, trainable_variables and train_op collections, and tfcat's own.
+func (m *Model) MetaGraphDef(info network.Info) (*corepb.MetaGraphDef, error) {
+	gd, err := graphDef(m.Graph)
+	if err != nil {
+		return nil, err
 	}
 	ops, err := StrippedOpList(gd)
 	if err != nil {

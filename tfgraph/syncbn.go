@@ -1,15 +1,12 @@
 package tfgraph
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
 	"slices"
 
 	tf "github.com/wamuir/graft/tensorflow"
-	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/tfcat/tfcat/internal/tfc"
 )
@@ -135,12 +132,8 @@ func (b *builder) inputGradient(n syncNorm, du, dMean, dVariance tf.Output) tf.O
 // statistics and the variables that leave lower; the normalisation's input
 // gradient then gains the other replicas' part.
 func (b *builder) syncGradientsOf(cost tf.Output, xs []tf.Output) ([]tf.Output, error) {
-	var buf bytes.Buffer
-	if _, err := b.g.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	gd := &graphpb.GraphDef{}
-	if err := proto.Unmarshal(buf.Bytes(), gd); err != nil {
+	gd, err := graphDef(b.g)
+	if err != nil {
 		return nil, err
 	}
 	g := newNodeGraph(gd)
