@@ -93,6 +93,31 @@ func startCluster(t *testing.T, replicas int) []*cluster.Config {
 	return workers
 }
 
+// replicaSessions starts a cluster of a parameter server and replicas
+// workers, builds each replica's graph of n with opt and its rank, opens a
+// session on its worker (closed with the test) and has the chief's
+// initialise the variables on the ps.
+func replicaSessions(t *testing.T, n network.Network, opt tfgraph.BuildOptions, replicas int) []*Session {
+	t.Helper()
+	sessions := make([]*Session, replicas)
+	for r, c := range startCluster(t, replicas) {
+		o := opt
+		o.Replication = &tfgraph.Replication{PSTasks: 1, Replicas: replicas, PSJob: "ps", Rank: r}
+		cfg := SessionConfig{IntraOpThreads: 1, InterOpThreads: 2, Device: DeviceCPU,
+			Target: "grpc://" + c.Address(c.Task), DeviceFilters: c.DeviceFilters(), OperationTimeout: time.Minute}
+		s, err := NewSession(mustBuild(t, n, o), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		sessions[r] = s
+	}
+	if err := sessions[0].Init(); err != nil { // from the seeds, as one process
+		t.Fatal(err)
+	}
+	return sessions
+}
+
 // TestSyncBatchNormGradients: two replicas, each with half of a batch,
 // normalise with the whole batch's statistics and their gradients average
 // to one process's on the whole batch: synchronised batch norm (tfgraph's
@@ -124,27 +149,13 @@ func TestSyncBatchNormGradients(t *testing.T) {
 	defer tfc.FreeAll(want)
 
 	const replicas = 2
-	workers := startCluster(t, replicas)
-	models, sessions := make([]*tfgraph.Model, replicas), make([]*Session, replicas)
-	for r, c := range workers {
-		models[r] = mustBuild(t, n, tfgraph.BuildOptions{Seed: seed,
-			Replication: &tfgraph.Replication{PSTasks: 1, Replicas: replicas, PSJob: "ps", Rank: r}})
-		cfg := SessionConfig{IntraOpThreads: 1, InterOpThreads: 2, Device: DeviceCPU,
-			Target: "grpc://" + c.Address(c.Task), DeviceFilters: c.DeviceFilters(), OperationTimeout: time.Minute}
-		if sessions[r], err = NewSession(models[r], cfg); err != nil {
-			t.Fatal(err)
-		}
-		defer sessions[r].Close()
-	}
-	if err := sessions[0].Init(); err != nil { // the variables, on the ps, from the same seeds
-		t.Fatal(err)
-	}
+	sessions := replicaSessions(t, n, tfgraph.BuildOptions{Seed: seed}, replicas)
 	got := make([][]*tf.Tensor, replicas)
 	errs := make([]error, replicas)
 	var wg sync.WaitGroup
 	for r := range replicas {
 		wg.Go(func() {
-			got[r], errs[r] = run(sessions[r], models[r], r*size/replicas, (r+1)*size/replicas)
+			got[r], errs[r] = run(sessions[r], sessions[r].Model, r*size/replicas, (r+1)*size/replicas)
 		})
 	}
 	wg.Wait()
@@ -202,23 +213,8 @@ func TestSyncLossScaling(t *testing.T) {
 	n := small(2)
 	b := randomBatch(rand.New(rand.NewPCG(1, 2)), n, 8)
 	const replicas = 2
-	workers := startCluster(t, replicas)
-	sessions := make([]*Session, replicas)
-	for r, c := range workers {
-		m := mustBuild(t, n, tfgraph.BuildOptions{Seed: 5, LossScale: true,
-			Replication: &tfgraph.Replication{PSTasks: 1, Replicas: replicas, PSJob: "ps", Rank: r}})
-		cfg := SessionConfig{IntraOpThreads: 1, InterOpThreads: 2, Device: DeviceCPU,
-			Target: "grpc://" + c.Address(c.Task), DeviceFilters: c.DeviceFilters(), OperationTimeout: time.Minute}
-		var err error
-		if sessions[r], err = NewSession(m, cfg); err != nil {
-			t.Fatal(err)
-		}
-		defer sessions[r].Close()
-	}
+	sessions := replicaSessions(t, n, tfgraph.BuildOptions{Seed: 5, LossScale: true}, replicas)
 	chief := sessions[0]
-	if err := chief.Init(); err != nil {
-		t.Fatal(err)
-	}
 	img, cls, half := n.Height*n.Width*n.Channels, n.Classes, b.N/replicas
 	step := func(k int, nan bool) {
 		t.Helper()
