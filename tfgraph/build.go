@@ -186,7 +186,7 @@ type builder struct {
 	// that adds its bias (see fusable).
 	biased [][2]tf.Output
 	// syncNorms are the training path's batch normalisations when
-	// replicated, with the global batch's statistics: for the segmented
+	// replicated, with the global batch's statistics: for the staged
 	// gradients (syncbn.go), and the chief's update of the moving averages
 	// (instead of each replica updating its own).
 	syncNorms []syncNorm

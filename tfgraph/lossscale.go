@@ -52,19 +52,8 @@ func (b *builder) scaleCost(m *Model, cost tf.Output) (tf.Output, *LossScaling, 
 	return scaled.Output(0), ls, nil
 }
 
-// unscale divides the gradients by S, and passes each on only when all are
-// finite: a Switch on that predicate leaves the Adam updates that read them
-// (and the beta-power updates after those) unrun on a step that overflowed.
-// It also adds the updates of S.
-func (b *builder) unscale(ls *LossScaling, vars []*Variable, grads []tf.Output) (unscaled, switched []tf.Output, err error) {
-	if unscaled, err = b.divide(ls, vars, grads); err != nil {
-		return nil, nil, err
-	}
-	switched, err = b.whenFinite(ls, vars, unscaled)
-	return unscaled, switched, err
-}
-
-// divide returns the gradients divided by S.
+// divide returns the gradients divided by S; whenFinite then passes them
+// on only when all are finite.
 func (b *builder) divide(ls *LossScaling, vars []*Variable, grads []tf.Output) ([]tf.Output, error) {
 	inv := b.add(tf.OpSpec{Type: "Reciprocal", Name: lossScaleName + "/inverse", Input: []tf.Input{ls.Scale.Read}})
 	if inv == nil {
@@ -82,7 +71,9 @@ func (b *builder) divide(ls *LossScaling, vars []*Variable, grads []tf.Output) (
 }
 
 // whenFinite passes each unscaled gradient on through a Switch that is dead
-// unless all are finite, and adds the updates of S. On a cluster the
+// unless all are finite, which leaves the Adam updates that read them (and
+// the beta-power updates after those) unrun on a step that overflowed, and
+// adds the updates of S. On a cluster the
 // gradients are the replicas' mean: one replica's overflow skips the step
 // for all, and S changes once, on the parameter server.
 func (b *builder) whenFinite(ls *LossScaling, vars []*Variable, unscaled []tf.Output) (switched []tf.Output, err error) {
